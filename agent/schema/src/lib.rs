@@ -1,0 +1,21 @@
+//! The published contract of Locus: what agents write to Redis and what
+//! proxies, hooks and `locus inspect` read back.
+//!
+//! * [`keys`]: the only place Redis key strings are built.
+//! * [`types`]: node status, call records and index entries (JSON values).
+//! * [`change`]: one atomic change of one node's keys ([`NodeChange`]) and
+//!   a node's full published content ([`NodeImage`]).
+//! * [`store`]: the [`Store`] trait with a Redis and an in-memory backend.
+
+pub mod change;
+pub mod keys;
+pub mod store;
+pub mod types;
+
+pub use change::{HashOp, NodeChange, NodeImage, Table};
+pub use keys::{Keys, NodeId, NodeIdError};
+pub use store::{FarmView, NodeView, Store, StoreError};
+pub use types::{
+    CallRecord, CallState, Direction, EslLink, GroupEntry, NodeRole, NodeState, NodeStatus,
+    RingEntry,
+};

@@ -1,0 +1,124 @@
+//! The [`Store`]: where agents write their node and readers read the farm.
+//! Backends: [`redis::RedisStore`] (Redis, Sentinel, TLS) and
+//! [`memory::MemStore`] (in-process, for the demo and unit tests).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::change::{NodeChange, NodeImage};
+use crate::keys::NodeId;
+use crate::types::{NodeState, NodeStatus};
+
+pub mod memory;
+pub mod redis;
+
+/// Why a store operation failed. Every variant is retryable by the caller
+/// except [`StoreError::Config`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend is unreachable or answered with an error.
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    /// The store URL or options are unusable.
+    #[error("store config: {0}")]
+    Config(String),
+    /// The operation did not finish in time.
+    #[error("store operation timed out")]
+    Timeout,
+}
+
+/// One node as a reader sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeView {
+    /// The node id.
+    pub id: Option<NodeId>,
+    /// Its status and tables.
+    pub image: NodeImage,
+    /// Last heartbeat from the `nodes` ZSET (ms).
+    pub heartbeat_ms: u64,
+    /// False when its lease (`{id}:node`) has expired.
+    pub live: bool,
+}
+
+/// The whole farm as stored.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FarmView {
+    /// Every node listed in `nodes`, live or not.
+    pub nodes: BTreeMap<NodeId, NodeView>,
+    /// `member:{domain}:{ext}` -> groups.
+    pub members: BTreeMap<(String, String), Vec<String>>,
+}
+
+/// Backend of the published farm state (see `docs/redis-schema.md`).
+///
+/// Status writes never touch the `state` field of `{id}:node` (active or
+/// draining): it belongs to the operator (`locus node drain`), and only
+/// [`Store::set_node_state`] writes it.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies one change to one node's keys atomically (one MULTI/EXEC in
+    /// the node's slot) and publishes a notice on `events`.
+    async fn apply(&self, node: &NodeId, change: &NodeChange) -> Result<(), StoreError>;
+
+    /// Makes the node's published content equal to `image`: writes every
+    /// field, deletes every field not in it, atomically; publishes a notice.
+    async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError>;
+
+    /// Writes the status (except `state`), sets the lease (`EXPIRE
+    /// {id}:node ttl`) and the heartbeat score in `nodes`.
+    async fn lease(
+        &self,
+        node: &NodeId,
+        status: &NodeStatus,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Sets a node's administrative state (drain / undrain).
+    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError>;
+
+    /// Reads the operator-set state of a node (default active).
+    async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError>;
+
+    /// Adds pickup groups to `member:{domain}:{ext}` (idempotent).
+    async fn add_members(
+        &self,
+        domain: &str,
+        ext: &str,
+        groups: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Deletes `member:{domain}:{ext}`.
+    async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError>;
+
+    /// Reads every node (live or not) and every membership.
+    async fn read_farm(&self) -> Result<FarmView, StoreError>;
+
+    /// Deletes every key of a node and its `nodes` entry (the janitor's
+    /// job for nodes whose lease has expired). Returns true when there was
+    /// something to delete.
+    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError>;
+
+    /// Deletes nodes whose lease expired more than `grace` ago; returns them.
+    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError>;
+
+    /// Subscribes to change notices (JSON strings from `events`). The
+    /// receiver closes when the subscription breaks.
+    async fn subscribe(&self) -> Result<tokio::sync::mpsc::Receiver<String>, StoreError>;
+
+    /// Checks the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens a store from a URL: `redis://`, `rediss://` (TLS),
+/// `redis+sentinel://host:port[,host:port]/master[/db]`, or `memory://`.
+#[allow(unreachable_code, unused_variables)]
+pub async fn open(
+    url: &str,
+    keys: crate::Keys,
+    timeout: Duration,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let _ = (url, keys, timeout);
+    Err(StoreError::Config("store not implemented yet".into()))
+}
