@@ -1,0 +1,1 @@
+//! The call model (skeleton; being implemented).
