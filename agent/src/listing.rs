@@ -15,6 +15,7 @@ mod callcenter;
 mod conference;
 mod dump;
 mod fifo;
+mod pipe_table;
 mod show;
 mod status;
 mod valet;

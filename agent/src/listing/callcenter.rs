@@ -20,7 +20,8 @@
 //! members too (their `instance_id` differs); the agent keeps only uuids
 //! of channels that are live on its own box.
 
-use super::{ListingError, QueueEntry, QueueKind, check_api_error};
+use super::pipe_table::Table;
+use super::{ListingError, QueueEntry, QueueKind};
 
 /// Parses `callcenter_config queue list` into queue names, in FreeSWITCH's
 /// (hash) order.
@@ -104,67 +105,6 @@ pub fn callcenter_entries(queues: Vec<String>, members: Vec<QueueEntry>) -> Vec<
         }
     }
     out
-}
-
-/// A pipe-separated table with its final `+OK` line checked and removed.
-struct Table<'a> {
-    columns: Vec<&'a str>,
-    rows: Vec<Vec<&'a str>>,
-    /// First and last column that may hold a raw `|`.
-    free: Option<(usize, usize)>,
-}
-
-impl<'a> Table<'a> {
-    /// `None` when the body is only `+OK` (an SQL listing with no row).
-    fn parse(what: &'static str, body: &'a str) -> Result<Option<Self>, ListingError> {
-        let body = check_api_error(body)?;
-        let mut lines: Vec<&str> = body.lines().filter(|l| !l.trim().is_empty()).collect();
-        // The `+OK` line is the only proof that the listing is complete.
-        if lines.pop().map(str::trim) != Some("+OK") {
-            return Err(ListingError::malformed(what, "no final +OK line"));
-        }
-        let Some((header, rows)) = lines.split_first() else {
-            return Ok(None);
-        };
-        let columns: Vec<&str> = header.split('|').collect();
-        if columns.len() < 2 {
-            return Err(ListingError::malformed(
-                what,
-                "header is not pipe-separated",
-            ));
-        }
-        let pos = |name| columns.iter().position(|c| *c == name);
-        let free = pos("cid_number").zip(pos("cid_name"));
-        Ok(Some(Self {
-            rows: rows.iter().map(|r| r.split('|').collect()).collect(),
-            columns,
-            free,
-        }))
-    }
-
-    fn column(&self, name: &str) -> Result<usize, ListingError> {
-        self.columns.iter().position(|c| *c == name).ok_or_else(|| {
-            ListingError::malformed("callcenter listing", format!("no {name} column"))
-        })
-    }
-
-    /// The value of column `idx` in `row`, or `None` if the row cannot be
-    /// aligned with the header.
-    fn field(&self, row: &[&'a str], idx: usize) -> Option<&'a str> {
-        let n = self.columns.len();
-        if row.len() == n {
-            return row.get(idx).copied();
-        }
-        let (first, last) = self.free?;
-        if row.len() < n || (first..=last).contains(&idx) {
-            return None;
-        }
-        if idx < first {
-            row.get(idx).copied()
-        } else {
-            row.get(row.len() - (n - idx)).copied()
-        }
-    }
 }
 
 #[cfg(test)]
