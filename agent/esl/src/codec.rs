@@ -168,10 +168,10 @@ fn find_head_end(src: &[u8], scanned: &mut usize) -> Option<usize> {
     None
 }
 
-fn parse_head(
-    head: &[u8],
-    command_first: bool,
-) -> Result<(Option<String>, Vec<(String, String)>), EslError> {
+/// Outer headers in wire order.
+type Headers = Vec<(String, String)>;
+
+fn parse_head(head: &[u8], command_first: bool) -> Result<(Option<String>, Headers), EslError> {
     let text = std::str::from_utf8(head).map_err(|_| EslError::HeaderNotUtf8)?;
     let mut lines = text
         .split('\n')

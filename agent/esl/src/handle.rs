@@ -96,7 +96,11 @@ impl EslHandle {
     pub async fn bgapi_within(&self, cmd: &str, job_timeout: Duration) -> Result<String, EslError> {
         let (job_tx, job_rx) = oneshot::channel();
         let frame = self
-            .round_trip(Command::BgApi(cmd.to_owned()), Some(job_tx), self.inner.command_timeout)
+            .round_trip(
+                Command::BgApi(cmd.to_owned()),
+                Some(job_tx),
+                self.inner.command_timeout,
+            )
             .await?;
         if !is_ok(&frame) || frame.job_uuid().is_none() {
             return Err(reply_error(&frame));

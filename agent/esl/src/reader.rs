@@ -193,7 +193,10 @@ impl Reader {
         match frame.content_type() {
             ct::COMMAND_REPLY | ct::API_RESPONSE => {
                 let Some(p) = self.pending.pop() else {
-                    warn!(content_type = frame.content_type(), "esl reply without a command");
+                    warn!(
+                        content_type = frame.content_type(),
+                        "esl reply without a command"
+                    );
                     return None;
                 };
                 if let (Some(job), Some(uuid)) = (p.job, frame.job_uuid()) {

@@ -64,7 +64,10 @@ impl Shared {
     }
 
     pub(crate) fn reason(&self) -> Option<DisconnectReason> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

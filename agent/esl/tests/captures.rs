@@ -2,6 +2,8 @@
 //! whole, in random chunks and byte by byte; classifies every frame; and
 //! re-encodes every frame with the server builders to the exact bytes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};

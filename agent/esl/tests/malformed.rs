@@ -1,6 +1,8 @@
 //! Bad input never panics or hangs the codec: it asks for more bytes when a
 //! message is merely incomplete, and returns a typed error otherwise.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::BytesMut;
 use locus_esl::{EslCodec, EslError, Frame, Limits, ServerCodec};
 use tokio_util::codec::{Decoder, Encoder};
