@@ -89,7 +89,7 @@ impl Frame {
 
 /// One command as a server reads it: the command line, then any
 /// `Name: value` headers (as `sendmsg` carries) and a body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     /// The first line, e.g. `api status`.
     pub line: String,
@@ -97,6 +97,22 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Body announced by a `Content-Length` header.
     pub body: Option<Bytes>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `auth <password>` must not reach a log through `{:?}`.
+        let line = if self.line.starts_with("auth ") {
+            "auth <redacted>"
+        } else {
+            &self.line
+        };
+        f.debug_struct("Request")
+            .field("line", &line)
+            .field("headers", &self.headers)
+            .field("body", &self.body.as_ref().map(|b| b.len()))
+            .finish()
+    }
 }
 
 impl Request {
@@ -163,5 +179,36 @@ impl Encoder<Frame> for ServerCodec {
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), EslError> {
         frame.write_to(dst)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_debug_hides_the_password() {
+        let mut buf = BytesMut::from(&b"auth s3cret\n\n"[..]);
+        let req = ServerCodec::default().decode(&mut buf).unwrap().unwrap();
+        assert_eq!(req.command(), Command::Auth("s3cret".into()));
+        assert!(!format!("{req:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn builders_match_the_captured_shapes() {
+        let bytes = |f: Frame| f.to_bytes().unwrap();
+        assert_eq!(
+            bytes(Frame::auth_request()),
+            &b"Content-Type: auth/request\n\n"[..]
+        );
+        assert_eq!(
+            bytes(Frame::api_response("vm")),
+            &b"Content-Type: api/response\nContent-Length: 2\n\nvm"[..]
+        );
+        assert_eq!(
+            bytes(Frame::bgapi_reply("j1")),
+            &b"Content-Type: command/reply\nReply-Text: +OK Job-UUID: j1\nJob-UUID: j1\n\n"[..]
+        );
     }
 }
