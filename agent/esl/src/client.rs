@@ -50,7 +50,7 @@ pub struct EslConfig {
     pub max_body: usize,
     /// Silence after which `api status` is sent; if that gets no answer
     /// within `command_timeout` the connection is declared dead. FreeSWITCH
-    /// sends HEARTBEAT every 20 s, so 3x that by default.
+    /// sends HEARTBEAT every 20 s, so 3x that by default. Zero disables it.
     pub liveness: Duration,
 }
 

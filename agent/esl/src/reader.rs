@@ -136,7 +136,7 @@ impl Reader {
 
     async fn read_loop(&mut self) -> DisconnectReason {
         let mut jobs: HashMap<String, oneshot::Sender<Event>> = HashMap::new();
-        let mut deadline = Instant::now() + self.liveness;
+        let mut deadline = self.quiet_deadline();
         let mut probing = false;
         // Bounded by the connection: every turn reads a frame, fires a
         // deadline (at most two in a row) or ends.
@@ -145,6 +145,10 @@ impl Reader {
                 biased;
                 () = self.cancel.cancelled() => return DisconnectReason::Closed,
                 () = sleep_until(deadline) => {
+                    if self.liveness.is_zero() {
+                        deadline = self.quiet_deadline();
+                        continue;
+                    }
                     if probing {
                         return DisconnectReason::LivenessTimeout;
                     }
@@ -163,12 +167,24 @@ impl Reader {
                 }
                 Some(Ok(frame)) => frame,
             };
-            deadline = Instant::now() + self.liveness;
+            deadline = self.quiet_deadline();
             probing = false;
             if let Some(reason) = self.dispatch(frame, &mut jobs) {
                 return reason;
             }
         }
+    }
+
+    /// When silence becomes suspicious. A zero `liveness` disables the check
+    /// (the timer then just re-arms daily).
+    fn quiet_deadline(&self) -> Instant {
+        const OFF: Duration = Duration::from_secs(86_400);
+        let after = if self.liveness.is_zero() {
+            OFF
+        } else {
+            self.liveness
+        };
+        Instant::now() + after
     }
 
     /// Asks `api status` so that a silent but healthy server answers; the
