@@ -335,6 +335,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
