@@ -156,13 +156,10 @@ impl Model {
         });
         // The first hint names the call this channel was placed for; if
         // that channel is unknown, remember that it belongs here.
-        if let Some(h) = hints.first() {
-            if known(self, h).is_none() {
-                self.links.insert((*h).to_owned(), id);
-                if let Some(c) = self.calls.get_mut(&id) {
-                    c.awaiting.push((*h).to_owned());
-                }
-            }
+        if let Some(h) = hints.first()
+            && known(self, h).is_none()
+        {
+            self.await_leg(h, id);
         }
         tracing::debug!(call.uuid = uuid, "channel appears");
         let ch = Channel::new(uuid, id, f, now_ms);
@@ -174,12 +171,24 @@ impl Model {
     }
 
     fn set_bridged(&mut self, uuid: &str, on: bool) {
-        if let Some(ch) = self.channels.get_mut(uuid) {
-            if ch.bridged != on {
-                ch.bridged = on;
-                let call = ch.call;
-                self.mark(call);
-            }
+        if let Some(ch) = self.channels.get_mut(uuid)
+            && ch.bridged != on
+        {
+            ch.bridged = on;
+            let call = ch.call;
+            self.mark(call);
+        }
+    }
+
+    /// Remembers that the unseen channel `uuid` belongs to call `call`
+    /// (unless it is already promised to one).
+    fn await_leg(&mut self, uuid: &str, call: CallId) {
+        if self.links.contains_key(uuid) {
+            return;
+        }
+        self.links.insert(uuid.to_owned(), call);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.awaiting.push(uuid.to_owned());
         }
     }
 
@@ -192,14 +201,7 @@ impl Model {
         match self.channels.get(b).map(|c| c.call) {
             Some(cb) if cb != ca => self.merge(ca, cb),
             Some(_) => {}
-            None if a != b => {
-                if !self.links.contains_key(b) {
-                    self.links.insert(b.to_owned(), ca);
-                    if let Some(c) = self.calls.get_mut(&ca) {
-                        c.awaiting.push(b.to_owned());
-                    }
-                }
-            }
+            None if a != b => self.await_leg(b, ca),
             None => {}
         }
     }
@@ -218,10 +220,10 @@ impl Model {
             }
         }
         for w in &gone.awaiting {
-            if let Some(slot) = self.links.get_mut(w) {
-                if *slot == b {
-                    *slot = a;
-                }
+            if let Some(slot) = self.links.get_mut(w)
+                && *slot == b
+            {
+                *slot = a;
             }
         }
         if let Some(call) = self.calls.get_mut(&a) {
@@ -239,10 +241,10 @@ impl Model {
             return;
         };
         self.features.forget(&ch);
-        if self.tombstones.len() >= super::TOMBSTONES {
-            if let Some(old) = self.tombstones.pop_front() {
-                self.tombstone_set.remove(&old);
-            }
+        if self.tombstones.len() >= super::TOMBSTONES
+            && let Some(old) = self.tombstones.pop_front()
+        {
+            self.tombstone_set.remove(&old);
         }
         self.tombstones.push_back(uuid.to_owned());
         self.tombstone_set.insert(uuid.to_owned());
@@ -254,12 +256,10 @@ impl Model {
             }
             None => false,
         };
-        if empty {
-            if let Some(call) = self.calls.remove(&ch.call) {
-                for w in call.awaiting {
-                    if self.links.get(&w) == Some(&ch.call) {
-                        self.links.remove(&w);
-                    }
+        if empty && let Some(call) = self.calls.remove(&ch.call) {
+            for w in call.awaiting {
+                if self.links.get(&w) == Some(&ch.call) {
+                    self.links.remove(&w);
                 }
             }
         }

@@ -36,10 +36,7 @@ fn created(tl: &[(Event, NodeImage, usize)], direction: &str) -> Vec<String> {
 }
 
 /// The image right after the first event matching `pred`.
-fn after<'a>(
-    tl: &'a [(Event, NodeImage, usize)],
-    pred: impl Fn(&Event) -> bool,
-) -> (&'a NodeImage, usize) {
+fn after(tl: &[(Event, NodeImage, usize)], pred: impl Fn(&Event) -> bool) -> (&NodeImage, usize) {
     let (_, img, n) = tl
         .iter()
         .find(|(e, _, _)| pred(e))
