@@ -6,6 +6,7 @@
 mod captures;
 mod custom;
 mod features;
+mod inputs;
 mod props;
 mod scale;
 mod transitions;
