@@ -202,6 +202,21 @@ impl Model {
         self.calls.len()
     }
 
+    /// The tables computed from scratch from the current calls: what the
+    /// incremental image must always equal.
+    #[cfg(test)]
+    pub(crate) fn recomputed_tables(
+        &self,
+    ) -> std::collections::BTreeMap<locus_schema::Table, std::collections::BTreeMap<String, String>>
+    {
+        let mut p = Publisher::default();
+        for (id, call) in &self.calls {
+            p.set(*id, call::items(call, &self.channels, &self.cfg));
+        }
+        p.flush();
+        p.tables()
+    }
+
     fn mark(&mut self, call: CallId) {
         self.dirty.insert(call);
     }

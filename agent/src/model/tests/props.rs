@@ -29,7 +29,7 @@ fn with_events(file: &str) -> bool {
 }
 
 #[test]
-fn ops_stream_rebuilds_the_image_at_every_step() {
+fn ops_stream_rebuilds_the_image_and_the_image_is_a_full_recomputation() {
     let mut checked = 0;
     for file in all_captures().iter().filter(|f| with_events(f)) {
         let mut m = model();
@@ -40,6 +40,10 @@ fn ops_stream_rebuilds_the_image_at_every_step() {
             let img = m.image();
             assert_eq!(mirror.tables, img.tables, "{file} event #{i} {ev:?}");
             assert_eq!(mirror.status, img.status, "{file} event #{i}");
+            // And the incremental image equals a recomputation from scratch.
+            assert_eq!(img.tables, m.recomputed_tables(), "{file} event #{i} {ev:?}");
+            let counts = (img.status.calls as usize, img.status.channels as usize);
+            assert_eq!(counts, (m.call_count(), m.channel_count()));
             // No op that changes nothing, no field twice in one change.
             let mut seen = std::collections::HashSet::new();
             assert!(
