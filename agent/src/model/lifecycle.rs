@@ -161,7 +161,7 @@ impl Model {
         {
             self.await_leg(h, id);
         }
-        tracing::debug!(call.uuid = uuid, "channel appears");
+        tracing::debug!(channel.uuid = uuid, "channel appears");
         let ch = Channel::new(uuid, id, f, now_ms);
         self.channels.insert(uuid.to_owned(), ch);
         if let Some(c) = self.calls.get_mut(&id) {
@@ -263,6 +263,6 @@ impl Model {
                 }
             }
         }
-        tracing::debug!(call.uuid = uuid, "channel gone");
+        tracing::debug!(channel.uuid = uuid, "channel gone");
     }
 }

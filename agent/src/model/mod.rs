@@ -6,13 +6,31 @@
 //! snapshot (`uuid_dump` output as `CHANNEL_DATA` events, then the valet,
 //! conference, queue and status listings) through the same code.
 //!
-//! * [`facts`]: one pass over an event's headers.
-//! * [`channel`]: a leg and how events change it.
-//! * [`call`]: legs joined into calls, and what a call publishes.
-//! * [`index`]: the incremental diff against what was published.
-//! * [`features`]: valet lots, conference rooms, call-center and FIFO queues.
-//! * [`members`]: pickup-group membership learnt from registrations and calls.
-//! * [`status`]: the node status (load figures, counts, ESL link).
+//! * `facts`: one pass over an event's headers.
+//! * `channel`: a leg and how events change it.
+//! * `lifecycle`: legs appearing, joining calls, merging, going away.
+//! * `call`: a call's state and record, and what it publishes.
+//! * `index`: the incremental diff against what was published.
+//! * `features`: valet lots, conference rooms, call-center and FIFO queues.
+//! * `members`: pickup-group membership learnt from registrations and calls.
+//! * `status`: the node status (load figures, counts, ESL link).
+//!
+//! What is published, in short (checked against the captures):
+//! * A call is the set of legs linked by `variable_originator`,
+//!   `Other-Leg-Unique-ID`, `CHANNEL_BRIDGE` (and `variable_bridge_to` in a
+//!   snapshot); it is named after its oldest leg and ends with its last.
+//!   After an intercept the picker's leg joins the picked call.
+//! * State, first match: valet lot -> `parked`; conference -> `conference`;
+//!   queue -> `queued`; a placed leg not yet answered -> `ringing`/`early`;
+//!   answered with a leg held -> `held`, parked by `park` and unbridged ->
+//!   `parked`, else `answered`; nobody answered yet -> `ringing`/`early`.
+//! * `Ringing`: one entry per extension a placed, unanswered leg rings
+//!   (`cfg.ext_var`), oldest first. `Groups`: calls with `cfg.group_var`
+//!   that ring, are answered or held, in creation order (newest last).
+//! * `Rooms`/`Queues`: member counts under the name without the vanilla
+//!   domain suffix (`3000-dom` -> `dom/3000`, `5900@dom` -> `dom/5900`).
+//! * Domain: `variable_domain_name`, else `variable_dialed_domain`, else
+//!   `cfg.default_domain`, else `default` (never the `presence_id` host).
 
 mod call;
 mod channel;

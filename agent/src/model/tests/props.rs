@@ -41,7 +41,11 @@ fn ops_stream_rebuilds_the_image_and_the_image_is_a_full_recomputation() {
             assert_eq!(mirror.tables, img.tables, "{file} event #{i} {ev:?}");
             assert_eq!(mirror.status, img.status, "{file} event #{i}");
             // And the incremental image equals a recomputation from scratch.
-            assert_eq!(img.tables, m.recomputed_tables(), "{file} event #{i} {ev:?}");
+            assert_eq!(
+                img.tables,
+                m.recomputed_tables(),
+                "{file} event #{i} {ev:?}"
+            );
             let counts = (img.status.calls as usize, img.status.channels as usize);
             assert_eq!(counts, (m.call_count(), m.channel_count()));
             // No op that changes nothing, no field twice in one change.
@@ -226,4 +230,64 @@ fn every_table_is_exercised_by_the_captures() {
         });
     }
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), Table::ALL.to_vec());
+}
+
+/// A small deterministic generator (no seed files, no flakes).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn mangled_events_never_panic_and_keep_the_invariants() {
+    let garbage = [
+        "",
+        "HANGUP",
+        "hangup",
+        "answered",
+        "CS_DESTROY",
+        "-1",
+        "NaN",
+        "\u{0}",
+        "x@y",
+        "ARRAY::a|:b",
+    ];
+    let mut rng = Lcg(7);
+    for file in [
+        "03-group-intercept.json.txt",
+        "07-callcenter.json.txt",
+        "06-conference.plain.txt",
+    ] {
+        let events = capture_events(file);
+        let mut m = model();
+        let mut mirror = Mirror::from_image(&m.image());
+        for ev in events.iter().cycle().take(events.len() * 3) {
+            let headers: Vec<(String, String)> = ev
+                .headers()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let mut bad = Event::default();
+            let keep = rng.next(headers.len() + 1);
+            for (i, (k, v)) in headers.into_iter().enumerate().take(keep.max(1)) {
+                // Keep Event-Name mostly, garble some values, swap uuids.
+                let v = match rng.next(8) {
+                    0 if i > 0 => garbage[rng.next(garbage.len())].to_owned(),
+                    1 if k.contains("UUID") || k.contains("Unique-ID") => format!("{v}-x"),
+                    _ => v,
+                };
+                bad.push(k, v);
+            }
+            let up = m.apply(&bad, when(ev));
+            mirror.apply(&up);
+            assert_eq!(mirror.tables, m.image().tables);
+            assert_eq!(m.image().tables, m.recomputed_tables());
+        }
+    }
 }

@@ -160,6 +160,20 @@ fn park_only_counts_when_not_bridged() {
     assert_eq!(state(&m), "parked");
     m.apply(&a_leg("CHANNEL_UNPARK", &[]), 3);
     assert_eq!(state(&m), "answered");
+
+    // Bridged, a park does not count; once unbridged it does.
+    let mut m = ringing();
+    m.apply(&b_leg("CHANNEL_ANSWER", &[]), 4);
+    m.apply(&a_leg("CHANNEL_BRIDGE", &[("Other-Leg-Unique-ID", B)]), 5);
+    m.apply(&b_leg("CHANNEL_PARK", &[]), 6);
+    assert_eq!(state(&m), "answered");
+    m.apply(&a_leg("CHANNEL_UNBRIDGE", &[("Other-Leg-Unique-ID", B)]), 7);
+    assert_eq!(state(&m), "parked");
+    // The park application starting is enough (a snapshot shows it).
+    let mut m = model();
+    m.apply(&a_leg("CHANNEL_ANSWER", &[]), 1);
+    m.apply(&a_leg("CHANNEL_EXECUTE", &[("Application", "park")]), 2);
+    assert_eq!(state(&m), "parked");
 }
 
 #[test]
