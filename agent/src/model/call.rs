@@ -200,8 +200,7 @@ pub(crate) fn items(
     if view.state.is_ringing() {
         // One entry per extension being rung; the call's own extension
         // stands in for a leg that has none.
-        let call_ext = record.to_ext.as_str();
-        let call_ext = first(&view.legs, |c| c.ext.as_deref()).map(|_| call_ext);
+        let call_ext = first(&view.legs, |c| c.ext.as_deref());
         let mut rung: Vec<(String, u64)> = Vec::new();
         for c in view.legs.iter().filter(|c| c.is_ringing_callee()) {
             let Some(ext) = c.ext.as_deref().or(call_ext) else {
