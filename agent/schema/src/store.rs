@@ -1,6 +1,7 @@
 //! The [`Store`]: where agents write their node and readers read the farm.
 //! Backends: [`redis::RedisStore`] (Redis, Sentinel, TLS) and
-//! [`memory::MemStore`] (in-process, for the demo and unit tests).
+//! [`memory::MemStore`] (in-process, for the demo and unit tests); [`open`]
+//! picks one from a URL. Change notices are [`notice::Notice`]s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,8 +12,13 @@ use crate::change::{NodeChange, NodeImage};
 use crate::keys::NodeId;
 use crate::types::{NodeState, NodeStatus};
 
+mod link;
 pub mod memory;
+pub mod notice;
 pub mod redis;
+mod url;
+
+pub use url::redact as redact_url;
 
 /// Why a store operation failed. Every variant is retryable by the caller
 /// except [`StoreError::Config`].
@@ -112,13 +118,35 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens a store from a URL: `redis://`, `rediss://` (TLS),
-/// `redis+sentinel://host:port[,host:port]/master[/db]`, or `memory://`.
-#[allow(unreachable_code, unused_variables)]
+/// `redis+sentinel://[[user]:pass@]host:port[,host:port]/master[/db]`,
+/// `redis+unix:///path`, or `memory://` (an empty in-process store).
 pub async fn open(
     url: &str,
     keys: crate::Keys,
     timeout: Duration,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    let _ = (url, keys, timeout);
-    Err(StoreError::Config("store not implemented yet".into()))
+    if url.starts_with("memory://") {
+        return Ok(std::sync::Arc::new(memory::MemStore::new(keys)));
+    }
+    Ok(std::sync::Arc::new(
+        self::redis::RedisStore::connect(url, keys, timeout).await?,
+    ))
+}
+
+/// Wall-clock milliseconds since the Unix epoch (heartbeat scores).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+/// The status as hash fields without `state`: that field belongs to the
+/// operator (`locus node drain`) and only [`Store::set_node_state`] writes it.
+pub(crate) fn status_fields(status: &NodeStatus) -> Vec<(&'static str, String)> {
+    status
+        .to_fields()
+        .into_iter()
+        .filter(|(k, _)| *k != "state")
+        .collect()
 }

@@ -1,0 +1,148 @@
+//! The connection to Redis behind a [`super::redis::RedisStore`]: one
+//! auto-reconnecting [`ConnectionManager`] for commands, every round trip
+//! bounded by the store timeout, and dedicated pub/sub connections.
+//!
+//! With Sentinel the manager is dropped whenever the master stops answering
+//! as a master (I/O error, timeout, `READONLY` after a failover), so the next
+//! call asks the sentinels again instead of retrying a demoted address.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+
+use super::StoreError;
+use super::url::{Target, parse, redact};
+
+/// Cap on the manager's reconnect backoff: a restarted Redis is found
+/// within this long.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
+
+/// A (re)connecting link to one Redis deployment.
+pub(crate) struct Link {
+    target: Target,
+    timeout: Duration,
+    manager: Mutex<Option<ConnectionManager>>,
+    endpoint: String,
+}
+
+impl Link {
+    /// Parses `url` and connects once, so a wrong address or password is
+    /// reported now rather than on the first write.
+    pub async fn open(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        if timeout.is_zero() {
+            return Err(StoreError::Config("store timeout must be > 0".into()));
+        }
+        let link = Self {
+            target: parse(url)?,
+            timeout,
+            manager: Mutex::new(None),
+            endpoint: redact(url),
+        };
+        link.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await?;
+        Ok(link)
+    }
+
+    /// The URL with its password masked.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The per-round-trip timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs one round trip (or a few dependent ones) on the shared
+    /// connection, bounded by the store timeout.
+    pub async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let work = async {
+            let conn = self.manager().await?;
+            f(conn).await.map_err(StoreError::Redis)
+        };
+        let res = match tokio::time::timeout(self.timeout, work).await {
+            Ok(res) => res,
+            Err(_) => Err(StoreError::Timeout),
+        };
+        if let Err(e) = &res {
+            self.on_error(e);
+        }
+        res
+    }
+
+    /// A new dedicated connection for pub/sub (a subscribed connection
+    /// cannot run other commands).
+    pub async fn pubsub(&self) -> Result<PubSub, StoreError> {
+        let work = async {
+            let client = self.client().await?;
+            client.get_async_pubsub().await.map_err(StoreError::Redis)
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| StoreError::Timeout)?
+    }
+
+    async fn manager(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(m) = self.cached() {
+            return Ok(m);
+        }
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_max_delay(MAX_RECONNECT_DELAY);
+        let client = self.client().await?;
+        let m = ConnectionManager::new_with_config(client, cfg).await?;
+        if let Ok(mut slot) = self.manager.lock() {
+            *slot = Some(m.clone());
+        }
+        tracing::debug!(peer = %self.endpoint, "redis connected");
+        Ok(m)
+    }
+
+    fn cached(&self) -> Option<ConnectionManager> {
+        self.manager.lock().ok().and_then(|m| m.clone())
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        match &self.target {
+            Target::Direct(c) => Ok(c.clone()),
+            Target::Sentinel(s) => {
+                let mut sc = s.client()?;
+                let client = sc.async_get_client().await?;
+                tracing::info!(peer = %self.endpoint, master = %s.master, "sentinel resolved master");
+                Ok(client)
+            }
+        }
+    }
+
+    /// With Sentinel, forgets the connection when the master may have
+    /// moved. A direct connection's manager reconnects by itself.
+    fn on_error(&self, e: &StoreError) {
+        let moved = match e {
+            StoreError::Timeout => true,
+            StoreError::Redis(r) => master_may_have_moved(r),
+            StoreError::Config(_) => false,
+        };
+        if moved && matches!(self.target, Target::Sentinel(_)) {
+            if let Ok(mut slot) = self.manager.lock() {
+                *slot = None;
+            }
+            tracing::warn!(peer = %self.endpoint, error = %e, "redis master lost; will ask sentinels");
+        }
+    }
+}
+
+fn master_may_have_moved(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly))
+}
