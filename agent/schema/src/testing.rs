@@ -274,7 +274,9 @@ impl RedisSentinel {
     /// `redis+sentinel://[:pw@]127.0.0.1:<port>/<name>/0`, with the
     /// master's password (if any) in the userinfo.
     pub fn url(&self, master_password: Option<&str>) -> String {
-        let auth = master_password.map(|p| format!(":{p}@")).unwrap_or_default();
+        let auth = master_password
+            .map(|p| format!(":{p}@"))
+            .unwrap_or_default();
         format!(
             "redis+sentinel://{auth}127.0.0.1:{}/{}/0",
             self.proc.port, self.name
@@ -294,7 +296,10 @@ mod tests {
 
     #[test]
     fn server_starts_stops_and_restarts_on_the_same_port() {
-        assert!(redis_available(), "redis-server is required for these tests");
+        assert!(
+            redis_available(),
+            "redis-server is required for these tests"
+        );
         let mut s = RedisServer::start().unwrap();
         let port = s.port();
         assert!(probe(port, &["PING"]).unwrap().contains("+PONG"));

@@ -23,7 +23,11 @@ async fn slow_subscriber_drops_and_counts() {
     let n = suite::id("fs1");
     let extra = 50;
     for i in 0..NOTICE_BUFFER + extra {
-        let change = suite::ops(vec![suite::set(locus_schema::Table::Calls, "u", &i.to_string())]);
+        let change = suite::ops(vec![suite::set(
+            locus_schema::Table::Calls,
+            "u",
+            &i.to_string(),
+        )]);
         store.apply(&n, &change).await.unwrap();
         // Let the forwarder move each notice on, so only the mpsc fills.
         tokio::task::yield_now().await;
@@ -37,7 +41,10 @@ async fn slow_subscriber_drops_and_counts() {
     while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(10), rx.recv()).await {
         got += 1;
     }
-    assert_eq!(got as u64 + store.dropped_notices(), (NOTICE_BUFFER + extra) as u64);
+    assert_eq!(
+        got as u64 + store.dropped_notices(),
+        (NOTICE_BUFFER + extra) as u64
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -45,7 +52,9 @@ async fn subscription_closes_with_the_store() {
     let store = MemStore::new(Keys::default());
     let mut rx = store.subscribe().await.unwrap();
     drop(store);
-    let end = tokio::time::timeout(suite::PATIENCE, rx.recv()).await.unwrap();
+    let end = tokio::time::timeout(suite::PATIENCE, rx.recv())
+        .await
+        .unwrap();
     assert!(end.is_none());
 }
 

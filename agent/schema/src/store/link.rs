@@ -20,6 +20,11 @@ use super::url::{Target, parse, redact};
 /// within this long.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
+/// Connection attempts per reconnect. Few, because every later command
+/// starts a new reconnect anyway, and a wrong password must be reported
+/// within the store timeout rather than retried past it.
+const RECONNECT_RETRIES: usize = 1;
+
 /// A (re)connecting link to one Redis deployment.
 pub(crate) struct Link {
     target: Target,
@@ -65,7 +70,7 @@ impl Link {
     {
         let work = async {
             let conn = self.manager().await?;
-            f(conn).await.map_err(StoreError::Redis)
+            f(conn).await.map_err(from_redis)
         };
         let res = match tokio::time::timeout(self.timeout, work).await {
             Ok(res) => res,
@@ -96,9 +101,12 @@ impl Link {
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
-            .set_max_delay(MAX_RECONNECT_DELAY);
+            .set_max_delay(MAX_RECONNECT_DELAY)
+            .set_number_of_retries(RECONNECT_RETRIES);
         let client = self.client().await?;
-        let m = ConnectionManager::new_with_config(client, cfg).await?;
+        let m = ConnectionManager::new_with_config(client, cfg)
+            .await
+            .map_err(from_redis)?;
         if let Ok(mut slot) = self.manager.lock() {
             *slot = Some(m.clone());
         }
@@ -122,20 +130,35 @@ impl Link {
         }
     }
 
-    /// With Sentinel, forgets the connection when the master may have
-    /// moved. A direct connection's manager reconnects by itself.
+    /// Forgets the connection when reconnecting in place cannot help: with
+    /// Sentinel when the master may have moved; always after an
+    /// authentication failure (the manager only retries I/O errors, so a
+    /// failed AUTH would otherwise stick after a password change).
     fn on_error(&self, e: &StoreError) {
-        let moved = match e {
-            StoreError::Timeout => true,
-            StoreError::Redis(r) => master_may_have_moved(r),
+        let sentinel = matches!(self.target, Target::Sentinel(_));
+        let drop = match e {
+            StoreError::Timeout => sentinel,
+            StoreError::Redis(r) => {
+                r.kind() == ErrorKind::AuthenticationFailed
+                    || (sentinel && master_may_have_moved(r))
+            }
             StoreError::Config(_) => false,
         };
-        if moved && matches!(self.target, Target::Sentinel(_)) {
+        if drop {
             if let Ok(mut slot) = self.manager.lock() {
                 *slot = None;
             }
-            tracing::warn!(peer = %self.endpoint, error = %e, "redis master lost; will ask sentinels");
+            tracing::warn!(peer = %self.endpoint, error = %e, "dropping redis connection; next call reconnects");
         }
+    }
+}
+
+/// The redis crate's own response timeout is our timeout too.
+fn from_redis(e: RedisError) -> StoreError {
+    if e.is_timeout() {
+        StoreError::Timeout
+    } else {
+        StoreError::Redis(e)
     }
 }
 

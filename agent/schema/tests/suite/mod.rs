@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use locus_schema::{
-    HashOp, NodeChange, NodeId, NodeImage, NodeState, NodeStatus, Notice, NoticeKind, Store,
-    Table,
+    HashOp, NodeChange, NodeId, NodeImage, NodeState, NodeStatus, Notice, NoticeKind, Store, Table,
 };
 
 /// A short lease: Redis expires keys with ~ms precision, so one second is
@@ -108,7 +107,10 @@ where
 /// The tables of one node as read back.
 async fn tables(store: &Arc<dyn Store>, node: &NodeId) -> NodeImage {
     let farm = store.read_farm().await.unwrap();
-    farm.nodes.get(node).map(|v| v.image.clone()).unwrap_or_default()
+    farm.nodes
+        .get(node)
+        .map(|v| v.image.clone())
+        .unwrap_or_default()
 }
 
 fn table(img: &NodeImage, t: Table) -> Vec<(String, String)> {
@@ -116,7 +118,9 @@ fn table(img: &NodeImage, t: Table) -> Vec<(String, String)> {
 }
 
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 pub async fn apply_sets_and_deletes_fields(store: Arc<dyn Store>) {
@@ -145,7 +149,10 @@ pub async fn apply_sets_and_deletes_fields(store: Arc<dyn Store>) {
     store.apply(&n, &change).await.unwrap();
     let img = tables(&store, &n).await;
     assert_eq!(table(&img, Table::Calls), pairs(&[("u2", "v2")]));
-    assert!(!img.tables.contains_key(&Table::Ringing), "empty table must vanish");
+    assert!(
+        !img.tables.contains_key(&Table::Ringing),
+        "empty table must vanish"
+    );
 }
 
 pub async fn apply_writes_status(store: Arc<dyn Store>) {
@@ -160,14 +167,20 @@ pub async fn apply_writes_status(store: Arc<dyn Store>) {
     let view = &farm.nodes[&n];
     assert_eq!(view.image.status, status(7));
     assert!(view.live);
-    assert_eq!(table(&view.image, Table::Sipcalls), pairs(&[("cid@host", "u1")]));
+    assert_eq!(
+        table(&view.image, Table::Sipcalls),
+        pairs(&[("cid@host", "u1")])
+    );
 }
 
 pub async fn empty_change_writes_nothing(store: Arc<dyn Store>) {
     let n = id("fs1");
     let mut rx = store.subscribe().await.unwrap();
     store.apply(&n, &NodeChange::default()).await.unwrap();
-    store.apply(&n, &ops(vec![set(Table::Rooms, "d/3000", "2")])).await.unwrap();
+    store
+        .apply(&n, &ops(vec![set(Table::Rooms, "d/3000", "2")]))
+        .await
+        .unwrap();
     let first = recv(&mut rx).await;
     assert_eq!(first.kind, NoticeKind::Change);
     assert_eq!(first.tables, vec!["rooms".to_owned()]);
@@ -254,7 +267,11 @@ pub async fn lease_makes_live_then_expires(store: Arc<dyn Store>) {
     let view = &farm.nodes[&n];
     assert!(view.live);
     assert_eq!(view.id.as_ref(), Some(&n));
-    assert!(view.heartbeat_ms > 1_600_000_000_000, "{}", view.heartbeat_ms);
+    assert!(
+        view.heartbeat_ms > 1_600_000_000_000,
+        "{}",
+        view.heartbeat_ms
+    );
     assert_eq!(view.image.status.calls, 3);
 
     eventually("lease expiry", || {
@@ -311,7 +328,10 @@ pub async fn nodes_do_not_touch_each_other(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    store.set_node_state(&n2, NodeState::Draining).await.unwrap();
+    store
+        .set_node_state(&n2, NodeState::Draining)
+        .await
+        .unwrap();
     let before = store.read_farm().await.unwrap().nodes[&n2].clone();
 
     store.replace(&n1, &image(status(9), &[])).await.unwrap();
@@ -355,7 +375,10 @@ pub async fn reap_expired_removes_only_dead_nodes(store: Arc<dyn Store>) {
     let farm = store.read_farm().await.unwrap();
     assert!(!farm.nodes.contains_key(&dead));
     assert!(farm.nodes[&alive].live);
-    assert!(!store.delete_node(&dead).await.unwrap(), "keys already gone");
+    assert!(
+        !store.delete_node(&dead).await.unwrap(),
+        "keys already gone"
+    );
 }
 
 pub async fn delete_node_removes_everything(store: Arc<dyn Store>) {
@@ -373,9 +396,18 @@ pub async fn delete_node_removes_everything(store: Arc<dyn Store>) {
 
 pub async fn members_add_and_remove(store: Arc<dyn Store>) {
     let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    store.add_members("d.example", "1001", &g(&["sales", "all"])).await.unwrap();
-    store.add_members("d.example", "1001", &g(&["all", "ops"])).await.unwrap();
-    store.add_members("d.example", "1002", &g(&["ops"])).await.unwrap();
+    store
+        .add_members("d.example", "1001", &g(&["sales", "all"]))
+        .await
+        .unwrap();
+    store
+        .add_members("d.example", "1001", &g(&["all", "ops"]))
+        .await
+        .unwrap();
+    store
+        .add_members("d.example", "1002", &g(&["ops"]))
+        .await
+        .unwrap();
     store.add_members("d.example", "1003", &[]).await.unwrap();
     let farm = store.read_farm().await.unwrap();
     let key = |e: &str| ("d.example".to_owned(), e.to_owned());
@@ -402,7 +434,10 @@ pub async fn subscribe_receives_notices(store: Arc<dyn Store>) {
     let n = id("fs1");
     let mut rx = store.subscribe().await.unwrap();
     let change = NodeChange {
-        ops: vec![set(Table::Calls, "u1", "{}"), set(Table::Ringing, "d/1", "[]")],
+        ops: vec![
+            set(Table::Calls, "u1", "{}"),
+            set(Table::Ringing, "d/1", "[]"),
+        ],
         status: Some(status(1)),
     };
     store.apply(&n, &change).await.unwrap();
@@ -416,7 +451,10 @@ pub async fn subscribe_receives_notices(store: Arc<dyn Store>) {
     assert_eq!(got.tables, vec!["calls", "ringing", "node"]);
     assert_eq!(recv(&mut rx).await.kind, NoticeKind::Replace);
     let state = recv(&mut rx).await;
-    assert_eq!((state.kind, state.tables), (NoticeKind::State, vec!["node".into()]));
+    assert_eq!(
+        (state.kind, state.tables),
+        (NoticeKind::State, vec!["node".into()])
+    );
     assert_eq!(recv(&mut rx).await.kind, NoticeKind::Delete);
 }
 

@@ -12,9 +12,9 @@ use redis::Msg;
 use tokio::sync::mpsc;
 
 use crate::keys::Keys;
+use crate::store::StoreError;
 use crate::store::link::Link;
 use crate::store::notice::NOTICE_BUFFER;
-use crate::store::StoreError;
 
 /// How often an idle subscription checks that Redis still answers: a
 /// silently dead TCP path would otherwise look like a quiet farm forever.

@@ -166,13 +166,18 @@ mod tests {
         let cmds: Vec<&str> = ["MULTI", "HSET", "HDEL", "HSET", "HSET", "PUBLISH", "EXEC"].into();
         let mut pos = 0;
         for c in cmds {
-            let at = text[pos..].find(&format!("\r\n{c}\r\n")).unwrap_or_else(|| {
-                panic!("{c} missing after {pos} in {text:?}");
-            });
+            let at = text[pos..]
+                .find(&format!("\r\n{c}\r\n"))
+                .unwrap_or_else(|| {
+                    panic!("{c} missing after {pos} in {text:?}");
+                });
             pos += at + 1;
         }
         assert_eq!(text.matches("\r\nHSET\r\n").count(), 3);
-        assert!(!text.contains("\r\nstate\r\n"), "status write must skip state");
+        assert!(
+            !text.contains("\r\nstate\r\n"),
+            "status write must skip state"
+        );
     }
 
     #[test]
