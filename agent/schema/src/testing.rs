@@ -93,10 +93,8 @@ impl Proc {
         cmds.push("PING");
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Ok(reply) = probe(self.port, &cmds) {
-                if reply.contains("+PONG") {
-                    return Ok(());
-                }
+            if probe(self.port, &cmds).is_ok_and(|r| r.contains("+PONG")) {
+                return Ok(());
             }
             let exited = match self.child.as_mut() {
                 Some(c) => c.try_wait()?.is_some(),
@@ -291,6 +289,7 @@ fn path_str(p: &Path) -> io::Result<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! The store suite on [`MemStore`], with tokio time paused so leases
 //! expire instantly; plus what only the in-process store has.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod suite;
 
 use std::sync::Arc;

@@ -2,6 +2,8 @@
 //! read with `redis-cli` (docs/redis-schema.md), key prefixes, Sentinel,
 //! `open()` and readers on their own connections.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod suite;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,8 @@
 //! keys, passwords, unanswered connections, restarts, dropped
 //! subscriptions. Never a panic, never a hang.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod suite;
 
 use std::net::TcpListener;

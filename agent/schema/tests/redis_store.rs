@@ -1,6 +1,8 @@
 //! The store suite on a real `redis-server` (one per test, on a free
 //! loopback port).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod suite;
 
 use std::sync::Arc;

@@ -98,6 +98,7 @@ impl Notice {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::change::HashOp;
