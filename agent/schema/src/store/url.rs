@@ -202,7 +202,8 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Masks `*password=` query values (Sentinel's and the redis crate's).
+/// Masks `*password=` (Sentinel) and `pass=` (the redis crate's unix URLs)
+/// query values.
 fn redact_query(tail: &str) -> String {
     let Some((path, query)) = tail.split_once('?') else {
         return tail.to_owned();
@@ -210,7 +211,7 @@ fn redact_query(tail: &str) -> String {
     let parts: Vec<String> = query
         .split('&')
         .map(|p| match p.split_once('=') {
-            Some((k, _)) if k.ends_with("password") => format!("{k}=***"),
+            Some((k, _)) if k == "pass" || k.ends_with("password") => format!("{k}=***"),
             _ => p.to_owned(),
         })
         .collect();
@@ -296,6 +297,10 @@ mod tests {
         assert_eq!(
             redact("redis+sentinel://h/m?sentinel_password=x&sentinel_username=u"),
             "redis+sentinel://h/m?sentinel_password=***&sentinel_username=u"
+        );
+        assert_eq!(
+            redact("redis+unix:///run/r.sock?db=1&pass=x"),
+            "redis+unix:///run/r.sock?db=1&pass=***"
         );
     }
 }
