@@ -1,8 +1,7 @@
 //! [`RedisStore`]: the [`Store`] on Redis, Redis over TLS or Redis behind
-//! Sentinel. Writes are built in [`write`], reads in [`read`], the
-//! janitor sweep in [`janitor`] and subscriptions in [`events`]; the
-//! connection (reconnect, timeouts, Sentinel lookup) lives in
-//! [`super::link`].
+//! Sentinel. Writes are built in `write`, reads in `read`, the janitor
+//! sweep in `janitor` and subscriptions in `events`; the connection
+//! (reconnect, timeouts, Sentinel lookup) lives in `store::link`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -108,7 +108,9 @@ async fn read_node(
             image.tables.insert(t, fields);
         }
     }
-    let live = status.is_some_and(|s| !s.is_empty()) && pttl > 0;
+    // PTTL is -1 without a TTL and -2 without the key; 0 is a lease in
+    // its last millisecond, still alive.
+    let live = status.is_some_and(|s| !s.is_empty()) && pttl >= 0;
     Ok(NodeView {
         id: Some(id),
         image,

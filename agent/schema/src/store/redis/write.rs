@@ -115,11 +115,12 @@ pub(crate) fn delete(keys: &Keys, node: &NodeId) -> Pipeline {
     p
 }
 
-/// Deletes a node's keys unless its lease is alive (a `PTTL` > 0), in one
-/// step, so the janitor cannot delete a node that renewed a moment ago.
-/// Returns -1 when alive, else the number of keys deleted.
+/// Deletes a node's keys unless its lease is alive (`PTTL` >= 0: the key
+/// exists with a TTL), in one step, so the janitor cannot delete a node
+/// that renewed a moment ago. Returns -1 when alive, else the number of
+/// keys deleted.
 pub(crate) const REAP_KEYS_LUA: &str = r"
-if redis.call('PTTL', KEYS[1]) > 0 then return -1 end
+if redis.call('PTTL', KEYS[1]) >= 0 then return -1 end
 return redis.call('DEL', unpack(KEYS))
 ";
 
