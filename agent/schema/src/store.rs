@@ -12,6 +12,7 @@ use crate::change::{NodeChange, NodeImage};
 use crate::keys::NodeId;
 use crate::types::{NodeState, NodeStatus};
 
+mod failover;
 mod link;
 pub mod memory;
 pub mod notice;

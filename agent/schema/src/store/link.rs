@@ -2,18 +2,21 @@
 //! auto-reconnecting [`ConnectionManager`] for commands, every round trip
 //! bounded by the store timeout, and dedicated pub/sub connections.
 //!
-//! With Sentinel the manager is dropped whenever the master stops answering
-//! as a master (I/O error, timeout, `READONLY` after a failover), so the next
-//! call asks the sentinels again instead of retrying a demoted address.
+//! With Sentinel the manager is dropped when a sentinel announces a
+//! failover (`super::failover`) and whenever the master stops answering as
+//! one (I/O error, timeout, `READONLY`), so the next call asks the sentinels
+//! again instead of retrying a demoted address.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::{Client, ErrorKind, RedisError, RedisResult, ServerErrorKind};
+use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::failover::{self, Slot};
 use super::url::{Target, parse, redact};
 
 /// Cap on the manager's reconnect backoff: a restarted Redis is found
@@ -29,8 +32,10 @@ const RECONNECT_RETRIES: usize = 1;
 pub(crate) struct Link {
     target: Target,
     timeout: Duration,
-    manager: Mutex<Option<ConnectionManager>>,
+    manager: Slot,
     endpoint: String,
+    /// Stops the Sentinel failover watcher when the link is dropped.
+    _watch: Option<oneshot::Sender<()>>,
 }
 
 impl Link {
@@ -40,11 +45,24 @@ impl Link {
         if timeout.is_zero() {
             return Err(StoreError::Config("store timeout must be > 0".into()));
         }
+        let target = parse(url)?;
+        let endpoint = redact(url);
+        let manager: Slot = Arc::new(Mutex::new(None));
+        let watch = match &target {
+            Target::Sentinel(s) => Some(failover::spawn(
+                s.clone(),
+                manager.clone(),
+                timeout,
+                endpoint.clone(),
+            )),
+            Target::Direct(_) => None,
+        };
         let link = Self {
-            target: parse(url)?,
+            target,
             timeout,
-            manager: Mutex::new(None),
-            endpoint: redact(url),
+            manager,
+            endpoint,
+            _watch: watch,
         };
         link.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
             .await?;
@@ -168,4 +186,7 @@ fn master_may_have_moved(e: &RedisError) -> bool {
         || e.is_connection_refusal()
         || e.is_timeout()
         || matches!(e.kind(), ErrorKind::Server(ServerErrorKind::ReadOnly))
+        // Inside MULTI the READONLY reply is wrapped in a pipeline or
+        // EXECABORT error, whose kind is not ReadOnly.
+        || e.to_string().contains("READONLY")
 }
