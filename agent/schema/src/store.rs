@@ -73,7 +73,7 @@ pub trait Store: Send + Sync + 'static {
     /// field, deletes every field not in it, atomically; publishes a notice.
     async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError>;
 
-    /// Writes the status (except `state`), sets the lease (`EXPIRE
+    /// Writes the status (except `state`), sets the lease (`PEXPIRE
     /// {id}:node ttl`) and the heartbeat score in `nodes`.
     async fn lease(
         &self,
@@ -150,4 +150,14 @@ pub(crate) fn status_fields(status: &NodeStatus) -> Vec<(&'static str, String)> 
         .into_iter()
         .filter(|(k, _)| *k != "state")
         .collect()
+}
+
+/// Longest lease kept as given; ten years is "forever" for a lease.
+const MAX_LEASE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The lease actually set: at least 1 ms (a zero `PEXPIRE` deletes the key)
+/// and at most [`MAX_LEASE`] (Redis refuses huge expiries, `Instant`
+/// arithmetic would overflow).
+pub(crate) fn lease_ttl(ttl: Duration) -> Duration {
+    ttl.clamp(Duration::from_millis(1), MAX_LEASE)
 }

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use super::notice::{NOTICE_BUFFER, Notice, NoticeKind};
-use super::{FarmView, NodeView, Store, StoreError, now_ms, status_fields};
+use super::{FarmView, NodeView, Store, StoreError, lease_ttl, now_ms, status_fields};
 use crate::Keys;
 use crate::change::{NodeChange, NodeImage, Table};
 use crate::keys::NodeId;
@@ -170,7 +170,7 @@ impl Store for MemStore {
         let mut farm = self.lock();
         let n = farm.nodes.entry(node.clone()).or_default();
         write_status(n, status);
-        n.expires = Some(Instant::now() + ttl.max(Duration::from_millis(1)));
+        n.expires = Some(Instant::now() + lease_ttl(ttl));
         farm.heartbeats.insert(node.clone(), now_ms);
         Ok(())
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::link::Link;
-use super::{FarmView, Store, StoreError, now_ms};
+use super::{FarmView, Store, StoreError, lease_ttl, now_ms};
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::{Keys, NodeId};
 use crate::types::{NodeState, NodeStatus};
@@ -81,7 +81,7 @@ impl Store for RedisStore {
         status: &NodeStatus,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let ttl_ms = u64::try_from(lease_ttl(ttl).as_millis()).unwrap_or(u64::MAX);
         let pipe = write::lease(&self.keys, node, status, ttl_ms);
         let nodes = self.keys.nodes();
         let id = node.as_str();

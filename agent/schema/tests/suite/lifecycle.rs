@@ -2,6 +2,7 @@
 //! memberships, notices, ping.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use locus_schema::{NodeChange, NodeState, Store, Table};
 
@@ -67,6 +68,25 @@ pub async fn reap_expired_removes_only_dead_nodes(store: Arc<dyn Store>) {
         !store.delete_node(&dead).await.unwrap(),
         "keys already gone"
     );
+}
+
+pub async fn extreme_lease_ttls_are_clamped(store: Arc<dyn Store>) {
+    let (forever, zero) = (id("forever"), id("zero"));
+    store
+        .lease(&forever, &status(1), Duration::MAX)
+        .await
+        .unwrap();
+    store
+        .lease(&zero, &status(1), Duration::ZERO)
+        .await
+        .unwrap();
+    let farm = store.read_farm().await.unwrap();
+    assert!(farm.nodes[&forever].live);
+    eventually("zero lease expiry", || {
+        let (store, zero) = (store.clone(), zero.clone());
+        async move { !store.read_farm().await.unwrap().nodes[&zero].live }
+    })
+    .await;
 }
 
 pub async fn delete_node_removes_everything(store: Arc<dyn Store>) {

@@ -57,6 +57,7 @@ macro_rules! store_suite {
             node_state_defaults_to_active,
             nodes_do_not_touch_each_other,
             reap_expired_removes_only_dead_nodes,
+            extreme_lease_ttls_are_clamped,
             delete_node_removes_everything,
             members_add_and_remove,
             subscribe_receives_notices,

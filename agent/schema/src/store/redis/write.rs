@@ -88,7 +88,7 @@ pub(crate) fn lease(keys: &Keys, node: &NodeId, status: &NodeStatus, ttl_ms: u64
     let mut p = redis::pipe();
     p.atomic();
     hset_status(&mut p, &key, status);
-    p.cmd("PEXPIRE").arg(&key).arg(ttl_ms.max(1)).ignore();
+    p.cmd("PEXPIRE").arg(&key).arg(ttl_ms).ignore();
     p
 }
 
