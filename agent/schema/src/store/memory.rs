@@ -138,6 +138,7 @@ impl Store for MemStore {
             if let Some(status) = &change.status {
                 write_status(n, status);
             }
+            // Drops the node entry again if only deletes touched it.
             farm.expire(Instant::now());
         }
         self.publish(&Notice::change(node, change));
