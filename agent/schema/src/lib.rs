@@ -6,14 +6,18 @@
 //! * [`change`]: one atomic change of one node's keys ([`NodeChange`]) and
 //!   a node's full published content ([`NodeImage`]).
 //! * [`store`]: the [`Store`] trait with a Redis and an in-memory backend.
+//! * `testing` (feature `testing`): a throwaway `redis-server` for tests.
 
 pub mod change;
 pub mod keys;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod types;
 
 pub use change::{HashOp, NodeChange, NodeImage, Table};
 pub use keys::{Keys, NodeId, NodeIdError};
+pub use store::notice::{Notice, NoticeKind};
 pub use store::{FarmView, NodeView, Store, StoreError};
 pub use types::{
     CallRecord, CallState, Direction, EslLink, GroupEntry, NodeRole, NodeState, NodeStatus,

@@ -1,6 +1,7 @@
 //! The [`Store`]: where agents write their node and readers read the farm.
 //! Backends: [`redis::RedisStore`] (Redis, Sentinel, TLS) and
-//! [`memory::MemStore`] (in-process, for the demo and unit tests).
+//! [`memory::MemStore`] (in-process, for the demo and unit tests); [`open`]
+//! picks one from a URL. Change notices are [`notice::Notice`]s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,8 +12,14 @@ use crate::change::{NodeChange, NodeImage};
 use crate::keys::NodeId;
 use crate::types::{NodeState, NodeStatus};
 
+mod failover;
+mod link;
 pub mod memory;
+pub mod notice;
 pub mod redis;
+mod url;
+
+pub use url::redact as redact_url;
 
 /// Why a store operation failed. Every variant is retryable by the caller
 /// except [`StoreError::Config`].
@@ -66,7 +73,7 @@ pub trait Store: Send + Sync + 'static {
     /// field, deletes every field not in it, atomically; publishes a notice.
     async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError>;
 
-    /// Writes the status (except `state`), sets the lease (`EXPIRE
+    /// Writes the status (except `state`), sets the lease (`PEXPIRE
     /// {id}:node ttl`) and the heartbeat score in `nodes`.
     async fn lease(
         &self,
@@ -112,13 +119,45 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens a store from a URL: `redis://`, `rediss://` (TLS),
-/// `redis+sentinel://host:port[,host:port]/master[/db]`, or `memory://`.
-#[allow(unreachable_code, unused_variables)]
+/// `redis+sentinel://[[user]:pass@]host:port[,host:port]/master[/db]`,
+/// `redis+unix:///path`, or `memory://` (an empty in-process store).
 pub async fn open(
     url: &str,
     keys: crate::Keys,
     timeout: Duration,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    let _ = (url, keys, timeout);
-    Err(StoreError::Config("store not implemented yet".into()))
+    if url.starts_with("memory://") {
+        return Ok(std::sync::Arc::new(memory::MemStore::new(keys)));
+    }
+    Ok(std::sync::Arc::new(
+        self::redis::RedisStore::connect(url, keys, timeout).await?,
+    ))
+}
+
+/// Wall-clock milliseconds since the Unix epoch (heartbeat scores).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+/// The status as hash fields without `state`: that field belongs to the
+/// operator (`locus node drain`) and only [`Store::set_node_state`] writes it.
+pub(crate) fn status_fields(status: &NodeStatus) -> Vec<(&'static str, String)> {
+    status
+        .to_fields()
+        .into_iter()
+        .filter(|(k, _)| *k != "state")
+        .collect()
+}
+
+/// Longest lease kept as given; ten years is "forever" for a lease.
+const MAX_LEASE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The lease actually set: at least 1 ms (a zero `PEXPIRE` deletes the key)
+/// and at most [`MAX_LEASE`] (Redis refuses huge expiries, `Instant`
+/// arithmetic would overflow).
+pub(crate) fn lease_ttl(ttl: Duration) -> Duration {
+    ttl.clamp(Duration::from_millis(1), MAX_LEASE)
 }

@@ -137,6 +137,25 @@ pub enum NodeState {
     Draining,
 }
 
+impl NodeState {
+    /// The published word (`active`, `draining`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Draining => "draining",
+        }
+    }
+
+    /// Parses the published word; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "draining" => Some(Self::Draining),
+            _ => None,
+        }
+    }
+}
+
 /// State of the agent's ESL link to FreeSWITCH.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -243,6 +262,7 @@ mod erased {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

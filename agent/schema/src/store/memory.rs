@@ -1,15 +1,307 @@
-//! In-memory store (skeleton; being implemented).
+//! [`MemStore`]: the [`Store`] in process, with Redis' semantics (a lease
+//! that expires the status hash, empty hashes that vanish, `state` kept by
+//! status writes). Used by the demo when no redis-server is installed and
+//! by unit tests. Time is tokio's, so `tokio::time::pause()` drives leases.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use super::notice::{NOTICE_BUFFER, Notice, NoticeKind};
+use super::{FarmView, NodeView, Store, StoreError, lease_ttl, now_ms, status_fields};
 use crate::Keys;
+use crate::change::{NodeChange, NodeImage, Table};
+use crate::keys::NodeId;
+use crate::types::{NodeState, NodeStatus};
 
-/// In-process store.
+/// One node's keys.
+#[derive(Default)]
+struct MemNode {
+    /// `{id}:node`; empty means the key does not exist.
+    status: BTreeMap<String, String>,
+    /// Its lease; `None` means no TTL.
+    expires: Option<Instant>,
+    /// Non-empty tables only (Redis drops empty hashes).
+    tables: BTreeMap<Table, BTreeMap<String, String>>,
+}
+
+#[derive(Default)]
+struct Farm {
+    heartbeats: BTreeMap<NodeId, u64>,
+    nodes: BTreeMap<NodeId, MemNode>,
+    members: BTreeMap<(String, String), BTreeSet<String>>,
+}
+
+impl Farm {
+    /// Drops status hashes whose lease ran out, as Redis would.
+    fn expire(&mut self, now: Instant) {
+        for node in self.nodes.values_mut() {
+            if node.expires.is_some_and(|at| at <= now) {
+                node.status.clear();
+                node.expires = None;
+            }
+        }
+        self.nodes
+            .retain(|_, n| !n.status.is_empty() || !n.tables.is_empty());
+    }
+
+    fn live(&self, id: &NodeId) -> bool {
+        self.nodes
+            .get(id)
+            .is_some_and(|n| !n.status.is_empty() && n.expires.is_some())
+    }
+}
+
+/// In-process store. Clones of the `Arc` share one farm.
 pub struct MemStore {
-    _keys: Keys,
+    keys: Keys,
+    farm: Mutex<Farm>,
+    events: broadcast::Sender<String>,
+    dropped: Arc<AtomicU64>,
+    /// Wall clock at creation, advanced by tokio time (pausable).
+    base_ms: u64,
+    base: Instant,
 }
 
 impl MemStore {
     /// A new empty store.
     pub fn new(keys: Keys) -> Self {
-        Self { _keys: keys }
+        let (events, _) = broadcast::channel(NOTICE_BUFFER);
+        Self {
+            keys,
+            farm: Mutex::new(Farm::default()),
+            events,
+            dropped: Arc::new(AtomicU64::new(0)),
+            base_ms: now_ms(),
+            base: Instant::now(),
+        }
+    }
+
+    /// The keys a Redis store with the same prefix would use.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Notices dropped because a subscriber fell behind.
+    pub fn dropped_notices(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn now_ms(&self) -> u64 {
+        let since = Instant::now().saturating_duration_since(self.base);
+        self.base_ms
+            .saturating_add(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Locks the farm after applying expiries. A poisoned lock only means
+    /// another caller panicked mid-write; the maps are still usable.
+    fn lock(&self) -> MutexGuard<'_, Farm> {
+        let mut farm = self.farm.lock().unwrap_or_else(|p| p.into_inner());
+        farm.expire(Instant::now());
+        farm
+    }
+
+    fn publish(&self, notice: &Notice) {
+        // No subscribers is not an error.
+        let _ = self.events.send(notice.to_json());
+    }
+}
+
+fn write_status(node: &mut MemNode, status: &NodeStatus) {
+    for (k, v) in status_fields(status) {
+        node.status.insert(k.to_owned(), v);
+    }
+}
+
+#[async_trait]
+impl Store for MemStore {
+    async fn apply(&self, node: &NodeId, change: &NodeChange) -> Result<(), StoreError> {
+        if change.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut farm = self.lock();
+            let n = farm.nodes.entry(node.clone()).or_default();
+            for op in &change.ops {
+                let table = n.tables.entry(op.table).or_default();
+                match &op.value {
+                    Some(v) => table.insert(op.field.clone(), v.clone()),
+                    None => table.remove(&op.field),
+                };
+            }
+            n.tables.retain(|_, t| !t.is_empty());
+            if let Some(status) = &change.status {
+                write_status(n, status);
+            }
+            // Drops the node entry again if only deletes touched it.
+            farm.expire(Instant::now());
+        }
+        self.publish(&Notice::change(node, change));
+        Ok(())
+    }
+
+    async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError> {
+        {
+            let mut farm = self.lock();
+            let n = farm.nodes.entry(node.clone()).or_default();
+            n.tables = image
+                .tables
+                .iter()
+                .filter(|(_, t)| !t.is_empty())
+                .map(|(k, t)| (*k, t.clone()))
+                .collect();
+            write_status(n, &image.status);
+        }
+        self.publish(&Notice::whole(node, NoticeKind::Replace));
+        Ok(())
+    }
+
+    async fn lease(
+        &self,
+        node: &NodeId,
+        status: &NodeStatus,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now_ms = self.now_ms();
+        let mut farm = self.lock();
+        let n = farm.nodes.entry(node.clone()).or_default();
+        write_status(n, status);
+        n.expires = Some(Instant::now() + lease_ttl(ttl));
+        farm.heartbeats.insert(node.clone(), now_ms);
+        Ok(())
+    }
+
+    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {
+        {
+            let mut farm = self.lock();
+            let n = farm.nodes.entry(node.clone()).or_default();
+            n.status.insert("state".into(), state.as_str().into());
+        }
+        self.publish(&Notice::state(node));
+        Ok(())
+    }
+
+    async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError> {
+        let farm = self.lock();
+        let word = farm.nodes.get(node).and_then(|n| n.status.get("state"));
+        Ok(word.and_then(|w| NodeState::parse(w)).unwrap_or_default())
+    }
+
+    async fn add_members(
+        &self,
+        domain: &str,
+        ext: &str,
+        groups: &[String],
+    ) -> Result<(), StoreError> {
+        if !groups.is_empty() {
+            let mut farm = self.lock();
+            let set = farm
+                .members
+                .entry((domain.to_owned(), ext.to_owned()))
+                .or_default();
+            set.extend(groups.iter().cloned());
+        }
+        Ok(())
+    }
+
+    async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError> {
+        let mut farm = self.lock();
+        farm.members.remove(&(domain.to_owned(), ext.to_owned()));
+        Ok(())
+    }
+
+    async fn read_farm(&self) -> Result<FarmView, StoreError> {
+        let farm = self.lock();
+        let mut view = FarmView::default();
+        for (id, hb) in &farm.heartbeats {
+            let mut image = NodeImage::default();
+            if let Some(n) = farm.nodes.get(id) {
+                image.status =
+                    NodeStatus::from_fields(n.status.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                image.tables = n.tables.clone();
+            }
+            let node = NodeView {
+                id: Some(id.clone()),
+                image,
+                heartbeat_ms: *hb,
+                live: farm.live(id),
+            };
+            view.nodes.insert(id.clone(), node);
+        }
+        view.members = farm
+            .members
+            .iter()
+            .map(|(k, groups)| (k.clone(), groups.iter().cloned().collect()))
+            .collect();
+        Ok(view)
+    }
+
+    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError> {
+        let existed = {
+            let mut farm = self.lock();
+            let keys = farm.nodes.remove(node).is_some();
+            farm.heartbeats.remove(node).is_some() || keys
+        };
+        self.publish(&Notice::whole(node, NoticeKind::Delete));
+        Ok(existed)
+    }
+
+    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError> {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = self.now_ms().saturating_sub(grace_ms);
+        let reaped: Vec<NodeId> = {
+            let mut farm = self.lock();
+            let dead: Vec<NodeId> = farm
+                .heartbeats
+                .iter()
+                .filter(|(id, hb)| **hb < cutoff && !farm.live(id))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &dead {
+                farm.nodes.remove(id);
+                farm.heartbeats.remove(id);
+            }
+            dead
+        };
+        for id in &reaped {
+            tracing::info!(node.id = %id, "reaped expired node");
+            self.publish(&Notice::whole(id, NoticeKind::Delete));
+        }
+        Ok(reaped)
+    }
+
+    async fn subscribe(&self) -> Result<mpsc::Receiver<String>, StoreError> {
+        let mut from = self.events.subscribe();
+        let (tx, rx) = mpsc::channel(NOTICE_BUFFER);
+        let dropped = self.dropped.clone();
+        tokio::spawn(async move {
+            loop {
+                let notice = tokio::select! {
+                    () = tx.closed() => break,
+                    r = from.recv() => r,
+                };
+                match notice {
+                    Ok(n) => {
+                        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(n) {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        dropped.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }

@@ -1,18 +1,193 @@
-//! Redis store (skeleton; being implemented).
+//! [`RedisStore`]: the [`Store`] on Redis, Redis over TLS or Redis behind
+//! Sentinel. Writes are built in `write`, reads in `read`, the janitor
+//! sweep in `janitor` and subscriptions in `events`; the connection
+//! (reconnect, timeouts, Sentinel lookup) lives in `store::link`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::StoreError;
-use crate::Keys;
+use async_trait::async_trait;
+use tokio::sync::mpsc;
 
-/// Redis-backed store.
+use super::link::Link;
+use super::{FarmView, Store, StoreError, lease_ttl, now_ms};
+use crate::change::{NodeChange, NodeImage};
+use crate::keys::{Keys, NodeId};
+use crate::types::{NodeState, NodeStatus};
+
+mod events;
+mod janitor;
+mod read;
+mod write;
+
+/// Redis-backed store. Cheap to share behind an `Arc`; every call is
+/// bounded by the timeout given to [`RedisStore::connect`].
 pub struct RedisStore {
-    _keys: Keys,
+    link: Link,
+    keys: Keys,
+    dropped: Arc<AtomicU64>,
 }
 
 impl RedisStore {
-    /// Connects.
-    pub async fn connect(_url: &str, keys: Keys, _timeout: Duration) -> Result<Self, StoreError> {
-        Ok(Self { _keys: keys })
+    /// Connects to `url`: `redis://[[user]:pass@]host:port/db`,
+    /// `rediss://...` (TLS; `#insecure` skips certificate checks),
+    /// `redis+sentinel://[[user]:pass@]host:port[,host:port...]/master[/db]`
+    /// (see `docs/redis-schema.md`). Fails now on a bad URL, an unreachable
+    /// server or a wrong password.
+    pub async fn connect(url: &str, keys: Keys, timeout: Duration) -> Result<Self, StoreError> {
+        let link = Link::open(url, timeout).await?;
+        tracing::info!(peer = %link.endpoint(), prefix = keys.prefix(), "redis store ready");
+        Ok(Self {
+            link,
+            keys,
+            dropped: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The keys this store writes.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Notices dropped because a subscriber's channel was full.
+    pub fn dropped_notices(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    async fn exec(&self, pipe: redis::Pipeline) -> Result<(), StoreError> {
+        self.link
+            .run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn apply(&self, node: &NodeId, change: &NodeChange) -> Result<(), StoreError> {
+        if change.is_empty() {
+            return Ok(());
+        }
+        self.exec(write::apply(&self.keys, node, change)).await
+    }
+
+    async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError> {
+        self.exec(write::replace(&self.keys, node, image)).await
+    }
+
+    async fn lease(
+        &self,
+        node: &NodeId,
+        status: &NodeStatus,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let ttl_ms = u64::try_from(lease_ttl(ttl).as_millis()).unwrap_or(u64::MAX);
+        let pipe = write::lease(&self.keys, node, status, ttl_ms);
+        let nodes = self.keys.nodes();
+        let id = node.as_str();
+        self.link
+            .run(|mut c| async move {
+                pipe.query_async::<()>(&mut c).await?;
+                redis::cmd("ZADD")
+                    .arg(nodes)
+                    .arg(now_ms())
+                    .arg(id)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await
+    }
+
+    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {
+        self.exec(write::set_state(&self.keys, node, state)).await
+    }
+
+    async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError> {
+        let key = self.keys.node(node);
+        let raw: Option<String> = self
+            .link
+            .run(|mut c| async move {
+                redis::cmd("HGET")
+                    .arg(key)
+                    .arg("state")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(match raw.as_deref() {
+            None => NodeState::Active,
+            Some(word) => NodeState::parse(word).unwrap_or_else(|| {
+                tracing::warn!(node.id = %node, state = word, "garbage node state; taking active");
+                NodeState::Active
+            }),
+        })
+    }
+
+    async fn add_members(
+        &self,
+        domain: &str,
+        ext: &str,
+        groups: &[String],
+    ) -> Result<(), StoreError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.member(domain, ext);
+        self.link
+            .run(|mut c| async move {
+                redis::cmd("SADD")
+                    .arg(key)
+                    .arg(groups)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await
+    }
+
+    async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError> {
+        let key = self.keys.member(domain, ext);
+        self.link
+            .run(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
+            .await
+    }
+
+    async fn read_farm(&self) -> Result<FarmView, StoreError> {
+        read::farm(&self.link, &self.keys).await
+    }
+
+    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError> {
+        let pipe = write::delete(&self.keys, node);
+        let nodes = self.keys.nodes();
+        let id = node.as_str();
+        let (deleted, removed) = self
+            .link
+            .run(|mut c| async move {
+                let (deleted,): (u64,) = pipe.query_async(&mut c).await?;
+                let removed: u64 = redis::cmd("ZREM")
+                    .arg(nodes)
+                    .arg(id)
+                    .query_async(&mut c)
+                    .await?;
+                Ok((deleted, removed))
+            })
+            .await?;
+        if deleted > 0 || removed > 0 {
+            tracing::info!(node.id = %node, keys = deleted, "node deleted");
+        }
+        Ok(deleted > 0 || removed > 0)
+    }
+
+    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError> {
+        janitor::reap(&self.link, &self.keys, grace).await
+    }
+
+    async fn subscribe(&self) -> Result<mpsc::Receiver<String>, StoreError> {
+        events::subscribe(&self.link, &self.keys, self.dropped.clone()).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.link
+            .run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
     }
 }
