@@ -1,0 +1,170 @@
+//! Tearing legs down in FreeSWITCH's order (capture 02): CHANNEL_HANGUP on
+//! both legs, CS_HANGUP and call state HANGUP, CHANNEL_UNBRIDGE on the
+//! bridge owner, the running application completes, presence, CS_REPORTING,
+//! CHANNEL_HANGUP_COMPLETE (with `Hangup-Cause` twice), CHANNEL_DESTROY,
+//! CS_DESTROY. Module-specific events (queues, conference, valet) are
+//! inserted where the modules fire them.
+
+use crate::channel::{Activity, CallState, CsState};
+use crate::legs::PresenceFrom;
+use crate::sofia;
+use crate::stamp;
+use crate::state::Core;
+use crate::templates::at;
+
+/// Q.850 code of a hangup cause.
+fn q850(cause: &str) -> u32 {
+    match cause {
+        "NORMAL_CLEARING" => 16,
+        "USER_BUSY" => 17,
+        "NO_ANSWER" => 19,
+        "CALL_REJECTED" => 21,
+        "ORIGINATOR_CANCEL" => 487,
+        "PICKED_OFF" => 0,
+        "SYSTEM_SHUTDOWN" => 0,
+        _ => 0,
+    }
+}
+
+impl Core {
+    /// Marks a leg hung up (CHANNEL_HANGUP).
+    pub fn hangup_mark(&mut self, uuid: &str, cause: &'static str) {
+        let now = stamp::now_us();
+        self.with_chan(uuid, |c| {
+            c.down = true;
+            c.hangup_cause = Some(cause);
+            c.state = CsState::Hangup;
+            if let Some(p) = c.profile.as_mut() {
+                p.times.hungup = now;
+            }
+            if cause == "NORMAL_CLEARING" {
+                c.vars.set("sip_term_status", "200");
+                c.vars.set("proto_specific_hangup_cause", "sip:200");
+                c.vars.set("sip_term_cause", "16");
+            }
+        });
+        self.chan_fire(uuid, "CHANNEL_HANGUP", at::HANGUP, vec![], true, vec![]);
+    }
+
+    fn leg_hangup_state(&mut self, uuid: &str) {
+        self.state(uuid, CsState::Hangup, CsState::Hangup);
+        self.callstate(uuid, CallState::Hangup);
+    }
+
+    fn leg_report(&mut self, uuid: &str) {
+        self.with_chan(uuid, |c| c.state = CsState::Reporting);
+        self.presence(uuid, PresenceFrom::StateMachine, "idle");
+        self.state(uuid, CsState::Reporting, CsState::Reporting);
+    }
+
+    fn leg_complete(&mut self, uuid: &str) {
+        let now = stamp::now_us();
+        let Some(c) = self.chan(uuid) else {
+            return;
+        };
+        let cause = c.hangup_cause.unwrap_or("NORMAL_CLEARING");
+        let (created, answered, bridged) = c
+            .profile
+            .as_ref()
+            .map_or((now, 0, 0), |p| (p.times.created, p.times.answered, p.times.bridged));
+        let vars = sofia::billing(created, answered, bridged, now, cause, q850(cause));
+        self.with_chan(uuid, |c| {
+            c.vars.extend(vars);
+            if let Some(app) = c.vars.get("current_application").map(str::to_owned) {
+                c.vars.set("last_app", app);
+            }
+        });
+        let pre = vec![("Hangup-Cause", cause.to_owned())];
+        self.chan_fire(uuid, "CHANNEL_HANGUP_COMPLETE", at::HANGUP_COMPLETE, pre, true, vec![]);
+        self.with_chan(uuid, |c| c.state = CsState::Destroy);
+        self.chan_fire(uuid, "CHANNEL_DESTROY", at::DESTROY, vec![], true, vec![]);
+    }
+
+    fn leg_gone(&mut self, uuid: &str) {
+        self.state(uuid, CsState::Destroy, CsState::Destroy);
+        self.chans.retain(|c| c.uuid != uuid);
+        self.feat.forget_channel(uuid);
+        self.conference_gc();
+    }
+
+    /// Hangs up `first` and, if it has one, its peer, in capture order.
+    pub fn hangup_call(&mut self, first: &str, cause: &'static str) {
+        let second = self.chan(first).and_then(|c| c.peer.clone()).filter(|p| self.chan(p).is_some());
+        let Some(second) = second else {
+            self.hangup_single(first, cause);
+            return;
+        };
+        let bridged = self.chan(first).is_some_and(|c| c.answered)
+            && self.chan(&second).is_some_and(|c| c.answered);
+        let peer_cause = if bridged { cause } else { "ORIGINATOR_CANCEL" };
+        self.hangup_mark(first, cause);
+        self.with_chan(first, |c| c.vars.set("last_bridge_role", "originator"));
+        self.with_chan(&second, |c| {
+            c.vars.set("sip_hangup_phrase", "OK");
+            c.vars.set("last_bridge_hangup_cause", cause);
+            c.vars.remove("bridge_to");
+        });
+        self.hangup_mark(&second, peer_cause);
+        self.leg_hangup_state(&second);
+        let owner = if self.chan(&second).is_some_and(|c| c.bridge_a) { second.clone() } else { first.to_owned() };
+        if bridged {
+            let other = if owner == first { second.clone() } else { first.to_owned() };
+            self.with_chan(&owner, |c| {
+                c.vars.set("sip_hangup_disposition", "recv_bye");
+                c.vars.set("bridge_hangup_cause", cause);
+                c.vars.remove("bridge_to");
+            });
+            let pre = vec![
+                ("Bridge-A-Unique-ID", owner.clone()),
+                ("Bridge-B-Unique-ID", other),
+            ];
+            self.chan_fire(&owner, "CHANNEL_UNBRIDGE", at::UNBRIDGE, pre, true, vec![]);
+        }
+        self.module_hangup(&owner);
+        self.module_hangup(if owner == first { &second } else { first });
+        self.exec_done(first);
+        self.leg_report(&second);
+        self.leg_hangup_state(first);
+        self.exec_done(&second);
+        self.leg_complete(&second);
+        self.leg_report(first);
+        self.leg_gone(&second);
+        self.leg_complete(first);
+        self.leg_gone(first);
+    }
+
+    /// Events the module holding a leg fires when it hangs up.
+    fn module_hangup(&mut self, uuid: &str) {
+        let Some(activity) = self.chan(uuid).map(|c| c.activity.clone()) else {
+            return;
+        };
+        match activity {
+            Activity::Normal => {}
+            Activity::Valet { lot, slot } => self.valet_hangup(uuid, &lot, &slot),
+            Activity::Conference { room, member } => self.conference_hangup(uuid, &room, member),
+            Activity::CallCenter { queue } => self.cc_hangup(uuid, &queue),
+            Activity::Fifo { name } => self.fifo_abort(uuid, &name),
+            Activity::FifoConsumer { name, caller } => self.fifo_bridge_end(uuid, &caller, &name),
+            Activity::Parked => {
+                self.chan_fire(uuid, "CHANNEL_UNPARK", at::UNPARK, vec![], true, vec![]);
+            }
+        }
+        self.with_chan(uuid, |c| c.activity = Activity::Normal);
+    }
+
+    /// The rest of a leg's teardown after its CHANNEL_HANGUP.
+    pub fn finish_leg(&mut self, uuid: &str) {
+        self.leg_hangup_state(uuid);
+        self.leg_report(uuid);
+        self.leg_complete(uuid);
+        self.leg_gone(uuid);
+    }
+
+    /// Hangs up a leg without a peer.
+    pub fn hangup_single(&mut self, uuid: &str, cause: &'static str) {
+        self.hangup_mark(uuid, cause);
+        self.module_hangup(uuid);
+        self.exec_done(uuid);
+        self.finish_leg(uuid);
+    }
+}
