@@ -23,6 +23,7 @@ impl Core {
                 c.vars.set("current_application_data", data);
             }
             c.vars.remove("current_application_response");
+            c.last_app = Some((app.to_owned(), data.to_owned()));
             c.application = Some(App {
                 name: app.to_owned(),
                 data: data.to_owned(),
@@ -101,8 +102,16 @@ impl Core {
             if c.vars.get("rtp_use_codec_name").is_none() {
                 c.vars.extend(sofia::media(session));
             }
-            c.vars.set("rtp_local_sdp_str", sofia::local_sdp(session));
-            c.vars.set("endpoint_disposition", "ANSWER");
+            if c.direction == crate::channel::Direction::Inbound {
+                c.vars.set("rtp_local_sdp_str", sofia::local_sdp(session));
+            }
+            if c.direction == crate::channel::Direction::Inbound {
+                c.vars.set("endpoint_disposition", "ANSWER");
+            } else {
+                // The phone's 200 OK carries its SDP.
+                c.vars.set("switch_r_sdp", sofia::local_sdp(session + 1));
+                c.vars.set("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b");
+            }
             if let Some(p) = c.profile.as_mut() {
                 p.times.answered = now;
             }

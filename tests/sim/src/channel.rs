@@ -290,6 +290,8 @@ pub struct Channel {
     pub activity: Activity,
     /// Currently executing application (`show channels`).
     pub application: Option<App>,
+    /// Last application run and its argument (`last_app` / `last_arg`).
+    pub last_app: Option<(String, String)>,
     /// PRESENCE_IN `event_count`.
     pub presence_count: u32,
 }

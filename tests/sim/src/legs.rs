@@ -245,7 +245,32 @@ impl Core {
         });
         self.chans.push(ch);
         self.chan_fire(&uuid, "CHANNEL_OUTGOING", at::OUTGOING, vec![], false, vec![]);
-        let vars = sofia::outbound(&self.cfg, &uuid, user, &name, originator.unwrap_or(&uuid), session);
+        let mut vars = sofia::outbound(&self.cfg, &uuid, user, &name, originator.unwrap_or(&uuid), session);
+        // Exported variables and the offered SDP travel from the originator.
+        if let Some(o) = originator.and_then(|o| self.chan(o)) {
+            let at = vars.iter().position(|(k, _)| *k == "call_uuid").unwrap_or(vars.len());
+            let mut inherited: Vec<(&'static str, String)> = vec![];
+            if let Some(sdp) = o.vars.get("switch_r_sdp") {
+                inherited.push(("switch_m_sdp", sdp.to_owned()));
+            }
+            for (i, x) in inherited.into_iter().enumerate() {
+                vars.insert(at + i, x);
+            }
+            let dd = vars.iter().position(|(k, _)| *k == "dialed_domain").map_or(vars.len(), |i| i + 1);
+            let mut exported: Vec<(&'static str, String)> = vec![];
+            if let Some(list) = o.vars.get("export_vars") {
+                exported.push(("export_vars", list.to_owned()));
+                for name in list.split(',') {
+                    if let (Some(k), Some(v)) = (exported_name(name), o.vars.get(name)) {
+                        exported.push((k, v.to_owned()));
+                    }
+                }
+            }
+            for (i, x) in exported.into_iter().enumerate() {
+                vars.insert(dd + i, x);
+            }
+            vars.push(("rtp_local_sdp_str", sofia::local_sdp(session)));
+        }
         self.with_chan(&uuid, |c| {
             c.vars.extend(vars);
             if originator.is_none() {
@@ -274,6 +299,15 @@ impl Core {
     }
 }
 
+/// Names the vanilla dialplan exports (static for the `'static` var list).
+fn exported_name(name: &str) -> Option<&'static str> {
+    match name {
+        "RFC2822_DATE" => Some("RFC2822_DATE"),
+        "dialed_extension" => Some("dialed_extension"),
+        _ => None,
+    }
+}
+
 fn blank(uuid: &str, name: &str, direction: Direction, user: &str) -> Channel {
     Channel {
         uuid: uuid.to_owned(),
@@ -297,6 +331,7 @@ fn blank(uuid: &str, name: &str, direction: Direction, user: &str) -> Channel {
         bridge_a: false,
         activity: Activity::Normal,
         application: None,
+        last_app: None,
         presence_count: 0,
     }
 }

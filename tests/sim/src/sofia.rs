@@ -4,6 +4,7 @@
 //! the billing block at hangup. Values are synthesised; names and order
 //! follow capture 02.
 
+use crate::channel::Times;
 use crate::config::SimConfig;
 use crate::stamp;
 use crate::templates::directory_vars;
@@ -177,16 +178,32 @@ pub fn outbound(cfg: &SimConfig, uuid: &str, user: &str, name: &str, originator:
 /// SIP variables set when the phone answers the INVITE with 180 (B-leg).
 pub fn progress(caller: &str, user: &str, domain: &str, session: u64) -> VarList {
     let port = phone_port(user).to_string();
+    let via = format!("SIP/2.0/UDP 127.0.0.1;rport;branch=z9hG4bKsim{session}");
+    let from_tag = format!("sim{session}F");
     vec![
         ("sip_reply_host", "127.0.0.1".into()),
         ("sip_reply_port", port.clone()),
         ("sip_network_ip", "127.0.0.1".into()),
         ("sip_network_port", port.clone()),
+        ("sip_recover_contact", format!("<sip:127.0.0.1:{port};transport=UDP>")),
+        ("sip_full_via", via.clone()),
+        ("sip_recover_via", via),
+        ("sip_from_display", format!("Extension {caller}")),
+        ("sip_full_from", format!("\"Extension {caller}\" <sip:{caller}@{domain}>;tag={from_tag}")),
+        ("sip_full_to", format!("<sip:{user}@127.0.0.1:{port}>;tag={session}SIPpTag02")),
         ("sip_from_user", caller.into()),
         ("sip_from_uri", format!("{caller}@{domain}")),
         ("sip_to_user", user.into()),
+        ("sip_to_port", port.clone()),
         ("sip_to_uri", format!("{user}@127.0.0.1:{port}")),
+        ("sip_contact_params", "transport=UDP".into()),
+        ("sip_contact_user", user.into()),
+        ("sip_contact_port", port.clone()),
+        ("sip_contact_uri", format!("{user}@127.0.0.1:{port}")),
+        ("sip_contact_host", "127.0.0.1".into()),
         ("sip_to_tag", format!("{session}SIPpTag02")),
+        ("sip_from_tag", from_tag),
+        ("sip_cseq", (100 + session).to_string()),
         ("sip_call_id", format!("{}-sim-{session}", crate::stamp::uuid())),
     ]
 }
@@ -228,41 +245,137 @@ pub fn local_sdp(session: u64) -> String {
     sdp("FreeSWITCH", 30_000 + u16::try_from(session % 10_000).unwrap_or(0))
 }
 
-/// Billing variables set at hangup (`switch_channel_set_timestamps`).
-pub fn billing(created: i64, answered: i64, bridged: i64, ended: i64, cause: &str, q850: u32) -> VarList {
+/// Billing variables set at hangup (`switch_channel_set_timestamps`),
+/// then the RTP statistics sofia adds, in capture 02's order.
+pub fn billing(t: &Times, ended: i64, cause: &str, q850: u32, last_app: Option<(&str, &str)>, caller_id: &str) -> VarList {
     let secs = |us: i64| if us == 0 { 0 } else { stamp::secs(us) };
-    let stampv = |us: i64| if us == 0 { String::new() } else { stamp::local(us) };
-    let dur = ended - created;
-    let bill = if answered == 0 { 0 } else { ended - answered };
+    let since = |us: i64| if us == 0 { 0 } else { us - t.created };
     let mut v: VarList = vec![
         ("hangup_cause", cause.into()),
         ("hangup_cause_q850", q850.to_string()),
         ("digits_dialed", "none".into()),
-        ("start_stamp", stamp::local(created)),
-        ("profile_start_stamp", stamp::local(created)),
+        ("start_stamp", stamp::local(t.created)),
+        ("profile_start_stamp", stamp::local(t.profile_created)),
     ];
-    if answered != 0 {
-        v.push(("answer_stamp", stampv(answered)));
+    for (name, us) in [
+        ("answer_stamp", t.answered),
+        ("bridge_stamp", t.bridged),
+        ("progress_stamp", t.progress),
+        ("progress_media_stamp", t.progress_media),
+    ] {
+        if us != 0 {
+            v.push((name, stamp::local(us)));
+        }
     }
-    if bridged != 0 {
-        v.push(("bridge_stamp", stampv(bridged)));
+    v.push(("end_stamp", stamp::local(ended)));
+    for (name, us) in [
+        ("start", t.created),
+        ("profile_start", t.profile_created),
+        ("answer", t.answered),
+        ("bridge", t.bridged),
+        ("last_hold", t.last_hold),
+    ] {
+        v.push((epoch_name(name), secs(us).to_string()));
+        v.push((uepoch_name(name), us.to_string()));
     }
     v.extend([
-        ("end_stamp", stamp::local(ended)),
-        ("start_epoch", secs(created).to_string()),
-        ("start_uepoch", created.to_string()),
-        ("answer_epoch", secs(answered).to_string()),
-        ("answer_uepoch", answered.to_string()),
-        ("bridge_epoch", secs(bridged).to_string()),
-        ("bridge_uepoch", bridged.to_string()),
-        ("end_epoch", secs(ended).to_string()),
-        ("end_uepoch", ended.to_string()),
-        ("duration", (dur / 1_000_000).to_string()),
-        ("billsec", (bill / 1_000_000).to_string()),
-        ("mduration", (dur / 1000).to_string()),
-        ("billmsec", (bill / 1000).to_string()),
-        ("uduration", dur.to_string()),
-        ("billusec", bill.to_string()),
+        ("hold_accum_seconds", (t.hold_accum / 1_000_000).to_string()),
+        ("hold_accum_usec", t.hold_accum.to_string()),
+        ("hold_accum_ms", (t.hold_accum / 1000).to_string()),
     ]);
+    for (name, us) in [
+        ("resurrect", t.resurrected),
+        ("progress", t.progress),
+        ("progress_media", t.progress_media),
+        ("end", ended),
+    ] {
+        v.push((epoch_name(name), secs(us).to_string()));
+        v.push((uepoch_name(name), us.to_string()));
+    }
+    if let Some((app, arg)) = last_app {
+        v.push(("last_app", app.into()));
+        v.push(("last_arg", arg.into()));
+    }
+    v.push(("caller_id", caller_id.into()));
+    let dur = ended - t.created;
+    let bill = if t.answered == 0 { 0 } else { ended - t.answered };
+    let wait = since(if t.bridged != 0 { t.bridged } else { t.answered });
+    let spans = [
+        ("duration", "mduration", "uduration", dur),
+        ("billsec", "billmsec", "billusec", bill),
+        ("progresssec", "progressmsec", "progressusec", since(t.progress)),
+        ("answersec", "answermsec", "answerusec", since(t.answered)),
+        ("waitsec", "waitmsec", "waitusec", wait),
+        ("progress_mediasec", "progress_mediamsec", "progress_mediausec", since(t.progress_media)),
+        ("flow_billsec", "flow_billmsec", "flow_billusec", dur),
+    ];
+    for (s, _, _, us) in spans {
+        v.push((s, (us / 1_000_000).to_string()));
+    }
+    for (_, ms, _, us) in spans {
+        v.push((ms, (us / 1000).to_string()));
+    }
+    for (_, _, u, us) in spans {
+        v.push((u, us.to_string()));
+    }
     v
+}
+
+/// RTP statistics sofia sets when media stops (no RTP flows in the sim).
+pub fn rtp_stats() -> VarList {
+    let zero = [
+        "rtp_audio_in_raw_bytes", "rtp_audio_in_media_bytes", "rtp_audio_in_packet_count",
+        "rtp_audio_in_media_packet_count", "rtp_audio_in_skip_packet_count",
+        "rtp_audio_in_jitter_packet_count", "rtp_audio_in_dtmf_packet_count",
+        "rtp_audio_in_cng_packet_count", "rtp_audio_in_flush_packet_count",
+        "rtp_audio_in_largest_jb_size",
+    ];
+    let mut v: VarList = zero.iter().map(|k| (*k, "0".to_owned())).collect();
+    for k in [
+        "rtp_audio_in_jitter_min_variance", "rtp_audio_in_jitter_max_variance",
+        "rtp_audio_in_jitter_loss_rate", "rtp_audio_in_jitter_burst_rate",
+        "rtp_audio_in_mean_interval",
+    ] {
+        v.push((k, "0.00".into()));
+    }
+    v.push(("rtp_audio_in_flaw_total", "0".into()));
+    v.push(("rtp_audio_in_quality_percentage", "100.00".into()));
+    v.push(("rtp_audio_in_mos", "4.50".into()));
+    for k in [
+        "rtp_audio_out_raw_bytes", "rtp_audio_out_media_bytes", "rtp_audio_out_packet_count",
+        "rtp_audio_out_media_packet_count", "rtp_audio_out_skip_packet_count",
+        "rtp_audio_out_dtmf_packet_count", "rtp_audio_out_cng_packet_count",
+        "rtp_audio_rtcp_packet_count", "rtp_audio_rtcp_octet_count",
+    ] {
+        v.push((k, "0".into()));
+    }
+    v
+}
+
+fn epoch_name(base: &str) -> &'static str {
+    match base {
+        "start" => "start_epoch",
+        "profile_start" => "profile_start_epoch",
+        "answer" => "answer_epoch",
+        "bridge" => "bridge_epoch",
+        "last_hold" => "last_hold_epoch",
+        "resurrect" => "resurrect_epoch",
+        "progress" => "progress_epoch",
+        "progress_media" => "progress_media_epoch",
+        _ => "end_epoch",
+    }
+}
+
+fn uepoch_name(base: &str) -> &'static str {
+    match base {
+        "start" => "start_uepoch",
+        "profile_start" => "profile_start_uepoch",
+        "answer" => "answer_uepoch",
+        "bridge" => "bridge_uepoch",
+        "last_hold" => "last_hold_uepoch",
+        "resurrect" => "resurrect_uepoch",
+        "progress" => "progress_uepoch",
+        "progress_media" => "progress_media_uepoch",
+        _ => "end_uepoch",
+    }
 }

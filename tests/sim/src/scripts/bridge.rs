@@ -29,14 +29,17 @@ impl Core {
             p.index = None;
             p
         };
-        let (a_other_type, b_other_type) = match self.chan(b).map(|c| c.direction) {
-            Some(crate::channel::Direction::Outbound) => (OtherType::Originatee, OtherType::Originator),
-            _ => (OtherType::Originatee, OtherType::Originator),
-        };
+        let b_tag = self.chan(b).and_then(|c| c.vars.get("sip_from_tag").map(str::to_owned));
         self.with_chan(a, |c| {
             c.peer = Some(b.to_owned());
             c.bridge_a = true;
-            c.other = Some((a_other_type, strip(pb.clone())));
+            c.other = Some((OtherType::Originatee, strip(pb.clone())));
+            if !soft {
+                // The 200 OK to the caller's INVITE (a new To-tag, CSeq).
+                c.vars.set("sip_to_tag", b_tag.unwrap_or_default());
+                c.vars.set("sip_cseq", "2");
+                c.vars.set("originate_causes", format!("ARRAY::{b};NONE|:{b};NONE"));
+            }
             if let Some(p) = c.profile.as_mut() {
                 p.times.bridged = now;
                 p.callee_name = pb.callee_name.clone();
@@ -48,16 +51,19 @@ impl Core {
             }
             c.vars.set("originate_disposition", "SUCCESS");
             c.vars.set("DIALSTATUS", "SUCCESS");
-            c.vars.set("last_bridge_to", b);
-            c.vars.set("bridge_channel", name_b.clone());
-            c.vars.set("bridge_uuid", b);
             c.vars.remove("originate_signal_bond");
             c.vars.set("signal_bond", b);
         });
         self.with_chan(b, |c| {
             c.peer = Some(a.to_owned());
             c.bridge_a = false;
-            c.other = Some((b_other_type, strip(pa.clone())));
+            if let Some(p) = c.profile.as_mut() {
+                p.times.bridged = now;
+            }
+            // An originated leg keeps pointing at its originator's profile.
+            if !matches!(c.other, Some((OtherType::Originator, _))) {
+                c.other = Some((OtherType::Originator, strip(pa.clone())));
+            }
         });
         let pre = vec![
             ("Bridge-A-Unique-ID", a.to_owned()),

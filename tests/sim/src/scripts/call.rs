@@ -85,7 +85,28 @@ impl Core {
         self.codec(&b, CodecEv::RealRead);
         self.codec(&b, CodecEv::Write);
         self.mark_answered(&b);
-        self.with_chan(a, |c| c.read_codec = None);
+        let callee = self.chan(&b).map(|c| c.user.clone()).unwrap_or_default();
+        let b_profile = self.chan(&b).and_then(|c| c.profile.clone());
+        self.with_chan(a, |c| {
+            c.read_codec = None;
+            if let Some(p) = c.profile.as_mut() {
+                p.callee_name = "Outbound Call".into();
+                p.callee_number = callee;
+            }
+            c.vars.set("switch_m_sdp", c.vars.get("switch_r_sdp").unwrap_or_default().to_owned());
+        });
+        let a_profile = self.chan(a).and_then(|c| c.profile.clone());
+        // The B-leg's Other-Leg is the A-leg's profile, callee id included.
+        self.with_chan(&b, |c| {
+            if let (Some((_, other)), Some(pa)) = (c.other.as_mut(), a_profile) {
+                *other = crate::channel::Profile {
+                    index: None,
+                    times: crate::channel::Times::default(),
+                    ..pa
+                };
+            }
+        });
+        let _ = b_profile;
         self.codec(a, CodecEv::Read);
         self.mark_answered(a);
         self.chan_fire(&b, "CHANNEL_OUTGOING", at::OUTGOING, vec![], false, vec![]);

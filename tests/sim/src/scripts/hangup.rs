@@ -27,8 +27,10 @@ fn q850(cause: &str) -> u32 {
 }
 
 impl Core {
-    /// Marks a leg hung up (CHANNEL_HANGUP).
-    pub fn hangup_mark(&mut self, uuid: &str, cause: &'static str) {
+    /// Marks a leg hung up (CHANNEL_HANGUP). `first`: the side that sent
+    /// the BYE (sofia records the 200 it answered with); otherwise the side
+    /// FreeSWITCH sent the BYE to.
+    pub fn hangup_mark(&mut self, uuid: &str, cause: &'static str, first: bool) {
         let now = stamp::now_us();
         self.with_chan(uuid, |c| {
             c.down = true;
@@ -37,10 +39,22 @@ impl Core {
             if let Some(p) = c.profile.as_mut() {
                 p.times.hungup = now;
             }
-            if cause == "NORMAL_CLEARING" {
+            let bridged = c.vars.get("bridge_to").is_some();
+            if first && cause == "NORMAL_CLEARING" {
                 c.vars.set("sip_term_status", "200");
                 c.vars.set("proto_specific_hangup_cause", "sip:200");
                 c.vars.set("sip_term_cause", "16");
+            } else if !first && bridged {
+                c.vars.set("sip_hangup_phrase", "OK");
+            }
+            if bridged {
+                if first {
+                    c.vars.set("last_bridge_role", if c.bridge_a { "originator" } else { "originatee" });
+                } else {
+                    c.vars.set("last_bridge_hangup_cause", cause);
+                    c.vars.set("last_bridge_proto_specific_hangup_cause", "sip:200");
+                    c.vars.remove("bridge_to");
+                }
             }
         });
         self.chan_fire(uuid, "CHANNEL_HANGUP", at::HANGUP, vec![], true, vec![]);
@@ -63,17 +77,22 @@ impl Core {
             return;
         };
         let cause = c.hangup_cause.unwrap_or("NORMAL_CLEARING");
-        let (created, answered, bridged) = c
-            .profile
-            .as_ref()
-            .map_or((now, 0, 0), |p| (p.times.created, p.times.answered, p.times.bridged));
-        let vars = sofia::billing(created, answered, bridged, now, cause, q850(cause));
-        self.with_chan(uuid, |c| {
-            c.vars.extend(vars);
-            if let Some(app) = c.vars.get("current_application").map(str::to_owned) {
-                c.vars.set("last_app", app);
-            }
-        });
+        let p = c.profile.clone().unwrap_or_default();
+        let caller_id = format!("\"{}\" <{}>", p.cid_name, p.cid_number);
+        let last = c.last_app.clone();
+        let media = c.codec.is_some();
+        let mut vars = sofia::billing(
+            &p.times,
+            now,
+            cause,
+            q850(cause),
+            last.as_ref().map(|(a, d)| (a.as_str(), d.as_str())),
+            &caller_id,
+        );
+        if media {
+            vars.extend(sofia::rtp_stats());
+        }
+        self.with_chan(uuid, |c| c.vars.extend(vars));
         let pre = vec![("Hangup-Cause", cause.to_owned())];
         self.chan_fire(uuid, "CHANNEL_HANGUP_COMPLETE", at::HANGUP_COMPLETE, pre, true, vec![]);
         self.with_chan(uuid, |c| c.state = CsState::Destroy);
@@ -97,20 +116,14 @@ impl Core {
         let bridged = self.chan(first).is_some_and(|c| c.answered)
             && self.chan(&second).is_some_and(|c| c.answered);
         let peer_cause = if bridged { cause } else { "ORIGINATOR_CANCEL" };
-        self.hangup_mark(first, cause);
-        self.with_chan(first, |c| c.vars.set("last_bridge_role", "originator"));
-        self.with_chan(&second, |c| {
-            c.vars.set("sip_hangup_phrase", "OK");
-            c.vars.set("last_bridge_hangup_cause", cause);
-            c.vars.remove("bridge_to");
-        });
-        self.hangup_mark(&second, peer_cause);
+        self.hangup_mark(first, cause, true);
+        self.hangup_mark(&second, peer_cause, false);
         self.leg_hangup_state(&second);
         let owner = if self.chan(&second).is_some_and(|c| c.bridge_a) { second.clone() } else { first.to_owned() };
         if bridged {
             let other = if owner == first { second.clone() } else { first.to_owned() };
             self.with_chan(&owner, |c| {
-                c.vars.set("sip_hangup_disposition", "recv_bye");
+                c.vars.set("sip_hangup_disposition", if owner == first { "recv_bye" } else { "send_bye" });
                 c.vars.set("bridge_hangup_cause", cause);
                 c.vars.remove("bridge_to");
             });
@@ -119,6 +132,13 @@ impl Core {
                 ("Bridge-B-Unique-ID", other),
             ];
             self.chan_fire(&owner, "CHANNEL_UNBRIDGE", at::UNBRIDGE, pre, true, vec![]);
+        }
+        if bridged {
+            let other = if owner == first { second.clone() } else { first.to_owned() };
+            self.with_chan(&other, |c| {
+                c.vars.set("bridge_hangup_cause", cause);
+                c.vars.set("sip_hangup_disposition", if other == first { "recv_bye" } else { "send_bye" });
+            });
         }
         self.module_hangup(&owner);
         self.module_hangup(if owner == first { &second } else { first });
@@ -162,7 +182,7 @@ impl Core {
 
     /// Hangs up a leg without a peer.
     pub fn hangup_single(&mut self, uuid: &str, cause: &'static str) {
-        self.hangup_mark(uuid, cause);
+        self.hangup_mark(uuid, cause, true);
         self.module_hangup(uuid);
         self.exec_done(uuid);
         self.finish_leg(uuid);

@@ -44,7 +44,7 @@ impl Core {
         self.exec_start(&p, "intercept", &a);
         self.with_chan(&a, |c| c.read_codec = None);
         self.mark_answered(&a);
-        self.hangup_mark(&b, "PICKED_OFF");
+        self.hangup_mark(&b, "PICKED_OFF", false);
         self.exec_done(&p);
         self.to_soft_execute(&p);
         self.finish_leg(&b);

@@ -57,7 +57,8 @@ impl Core {
     }
 
     /// A REGISTER from `user`: pre_register, register_attempt, register
-    /// (with the directory variables, `callgroup` included), MESSAGE_QUERY.
+    /// (with the directory variables, `callgroup` included), and for a new
+    /// binding MESSAGE_QUERY.
     pub fn register(&mut self, user: &str, expires: u32) -> Result<(), SimError> {
         let callgroup = match self.cfg.directory.get(user) {
             Some(u) => u.callgroup.clone(),
@@ -85,6 +86,8 @@ impl Core {
         }
         self.fire(ev);
         let port = phone_port(user);
+        // sofia queries MWI for a new binding, not for a refresh.
+        let new = !self.feat.regs.contains_key(user);
         self.feat.regs.insert(
             user.to_owned(),
             Registration {
@@ -96,11 +99,13 @@ impl Core {
                 expires_at: stamp::secs(stamp::now_us()) + i64::from(expires),
             },
         );
-        let mut ev = self.event("MESSAGE_QUERY", at::MESSAGE_QUERY);
-        ev.push("Message-Account", format!("sip:{user}@{domain}"));
-        ev.push("VM-Sofia-Profile", "internal");
-        ev.push("VM-Call-ID", call_id);
-        self.fire(ev);
+        if new {
+            let mut ev = self.event("MESSAGE_QUERY", at::MESSAGE_QUERY);
+            ev.push("Message-Account", format!("sip:{user}@{domain}"));
+            ev.push("VM-Sofia-Profile", "internal");
+            ev.push("VM-Call-ID", call_id);
+            self.fire(ev);
+        }
         Ok(())
     }
 
