@@ -84,9 +84,6 @@ impl Core {
             c.vars.extend(sofia::media(session));
             if let Some(p) = c.profile.as_mut() {
                 p.times.progress_media = now;
-                if p.times.progress == 0 {
-                    p.times.progress = now;
-                }
             }
         });
         self.chan_fire(uuid, "CHANNEL_PROGRESS_MEDIA", at::PROGRESS_MEDIA, vec![], true, vec![]);

@@ -141,6 +141,8 @@ pub struct Profile {
     pub destination: String,
     pub uuid: String,
     pub source: String,
+    /// `Transfer-Source` (set by `uuid_bridge`).
+    pub transfer_source: String,
     pub context: String,
     pub chan_name: String,
     /// `Profile-Index`; absent on the copies shown as `Other-Leg`.
@@ -294,6 +296,8 @@ pub struct Channel {
     pub last_app: Option<(String, String)>,
     /// PRESENCE_IN `event_count`.
     pub presence_count: u32,
+    /// Hold periods (start, end) in µs, for `hold_events`.
+    pub holds: Vec<(i64, i64)>,
 }
 
 impl Channel {

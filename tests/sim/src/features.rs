@@ -34,6 +34,8 @@ pub struct Conference {
     pub members: Vec<Member>,
     /// Last member id handed out.
     pub last_id: u32,
+    /// Presence `event_count`.
+    pub presence_count: u64,
 }
 
 /// A conference member.
@@ -107,6 +109,11 @@ pub struct Features {
     pub cc: CallCenter,
     /// FIFOs in `fifo list` order.
     pub fifos: Vec<Fifo>,
+    /// mod_valet_parking's presence `event_count`.
+    pub valet_presence: u64,
+    /// Conferences a member just left (their exit sound plays after the
+    /// member's channel is gone).
+    pub conf_left: Vec<String>,
 }
 
 impl Features {

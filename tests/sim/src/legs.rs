@@ -17,6 +17,10 @@ pub enum PresenceFrom {
     StateMachine,
     /// `switch_channel_perform_mark_answered`: status `answered`.
     Answered,
+    /// `switch_core_media_toggle_hold` putting the call on hold.
+    Hold,
+    /// `switch_core_media_toggle_hold` resuming it.
+    Unhold,
 }
 
 /// Which CODEC event (`switch_core_session_set_*_codec`).
@@ -80,6 +84,8 @@ impl Core {
                 "switch_channel_perform_mark_answered",
                 "3904",
             ),
+            PresenceFrom::Hold => ("hold", "src/switch_core_media.c", "switch_core_media_toggle_hold", "6494"),
+            PresenceFrom::Unhold => ("unhold", "src/switch_core_media.c", "switch_core_media_toggle_hold", "6604"),
         };
         let post = vec![
             ("proto", "any".to_owned()),
@@ -333,5 +339,6 @@ fn blank(uuid: &str, name: &str, direction: Direction, user: &str) -> Channel {
         application: None,
         last_app: None,
         presence_count: 0,
+        holds: Vec::new(),
     }
 }

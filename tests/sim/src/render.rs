@@ -82,6 +82,7 @@ pub fn profile(p: &Profile, prefix: &str, ev: &mut Event) {
     put("Destination-Number", &p.destination);
     put("Unique-ID", &p.uuid);
     put("Source", &p.source);
+    put("Transfer-Source", &p.transfer_source);
     put("Context", &p.context);
     put("Channel-Name", &p.chan_name);
     if let Some(i) = p.index {

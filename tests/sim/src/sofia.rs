@@ -267,6 +267,9 @@ pub fn billing(t: &Times, ended: i64, cause: &str, q850: u32, last_app: Option<(
             v.push((name, stamp::local(us)));
         }
     }
+    if t.last_hold != 0 {
+        v.push(("hold_stamp", stamp::local(t.last_hold)));
+    }
     v.push(("end_stamp", stamp::local(ended)));
     for (name, us) in [
         ("start", t.created),

@@ -37,6 +37,12 @@ impl Core {
         self.with_chan(&a, |c| c.peer = Some(b.clone()));
         self.with_chan(&b, |c| c.peer = Some(a.clone()));
         self.ring(&b, from);
+        let now = stamp::now_us();
+        self.with_chan(&a, |c| {
+            if let Some(p) = c.profile.as_mut() {
+                p.times.progress = now;
+            }
+        });
         let extra = vec![
             ("dialed_user", to.to_owned()),
             ("dialed_domain", domain),
@@ -118,10 +124,18 @@ impl Core {
     /// CHANNEL_HOLD, music on hold to the other leg, `sofia::reinvite`.
     pub fn hold(&mut self, a: &str) -> Result<(), SimError> {
         let peer = self.active_peer(a, "hold", CallState::Active)?;
+        let now = stamp::now_us();
+        self.with_chan(a, |c| {
+            if let Some(p) = c.profile.as_mut() {
+                p.times.last_hold = now;
+            }
+        });
         self.callstate(a, CallState::Held);
         self.chan_fire(a, "CHANNEL_HOLD", at::HOLD, vec![], true, vec![]);
+        self.presence(a, crate::legs::PresenceFrom::Hold, "held");
+        self.set_vars(&peer, vec![("current_loop", "1".to_owned()), ("total_loops", "-1".to_owned())]);
         self.exec_start(&peer, "playback", "local_stream://moh");
-        self.playback(&peer, true);
+        self.playback_start(&peer);
         self.reinvite(a);
         Ok(())
     }
@@ -130,10 +144,23 @@ impl Core {
     /// then ACTIVE.
     pub fn unhold(&mut self, a: &str) -> Result<(), SimError> {
         let peer = self.active_peer(a, "unhold", CallState::Held)?;
-        self.playback(&peer, false);
+        self.playback_stop(&peer, "break");
+        self.set_vars(&peer, vec![("current_application_response", "FILE PLAYED".to_owned())]);
         self.exec_done(&peer);
+        self.with_chan(&peer, |c| {
+            c.vars.remove("current_loop");
+            c.vars.remove("total_loops");
+        });
+        let now = stamp::now_us();
+        self.with_chan(a, |c| {
+            if let Some(p) = c.profile.as_mut() {
+                p.times.hold_accum += now - p.times.last_hold;
+                c.holds.push((p.times.last_hold, now));
+            }
+        });
         self.callstate(a, CallState::Unheld);
         self.chan_fire(a, "CHANNEL_UNHOLD", at::HOLD, vec![], true, vec![]);
+        self.presence(a, crate::legs::PresenceFrom::Unhold, "active");
         self.reinvite(a);
         self.callstate(a, CallState::Active);
         Ok(())
@@ -157,17 +184,32 @@ impl Core {
         self.fire(ev);
     }
 
-    /// PLAYBACK_START / PLAYBACK_STOP of music on hold on a leg.
-    pub fn playback(&mut self, uuid: &str, start: bool) {
-        let (name, origin) = if start {
-            ("PLAYBACK_START", at::PLAYBACK_START)
-        } else {
-            ("PLAYBACK_STOP", at::PLAYBACK_STOP)
-        };
+    /// PLAYBACK_START of music on hold on a leg.
+    pub fn playback_start(&mut self, uuid: &str) {
         let post = vec![
             ("Playback-File-Type", "local_stream".to_owned()),
             ("Playback-File-Path", "local_stream://moh".to_owned()),
         ];
-        self.chan_event(uuid, name, origin, post);
+        self.chan_event(uuid, "PLAYBACK_START", at::PLAYBACK_START, post);
+    }
+
+    /// PLAYBACK_STOP of music on hold; `status` is `done` when the
+    /// application ended it, `break` when interrupted.
+    pub fn playback_stop(&mut self, uuid: &str, status: &str) {
+        self.set_vars(
+            uuid,
+            vec![
+                ("playback_last_offset_pos", "13280".to_owned()),
+                ("playback_seconds", "1".to_owned()),
+                ("playback_ms", "1690".to_owned()),
+                ("playback_samples", "13520".to_owned()),
+            ],
+        );
+        let post = vec![
+            ("Playback-File-Type", "local_stream".to_owned()),
+            ("Playback-File-Path", "local_stream://moh".to_owned()),
+            ("Playback-Status", status.to_owned()),
+        ];
+        self.chan_event(uuid, "PLAYBACK_STOP", at::PLAYBACK_STOP, post);
     }
 }

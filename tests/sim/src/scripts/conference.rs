@@ -2,8 +2,9 @@
 //! `conference::maintenance` events: `conference-create` (size 0),
 //! `add-member` (size after joining), `floor-change` for the first member,
 //! `del-member` (size after leaving) and `conference-destroy` once empty.
-//! Member events carry the channel's basic data but no variables.
-//! (`play-file` / `play-file-done` announcements are not simulated.)
+//! Member events carry the channel's basic data but no variables; the
+//! announcements (`play-file`, `play-file-done`) and the room's presence go
+//! out where the captured box sent them.
 
 use crate::channel::Activity;
 use crate::error::SimError;
@@ -12,6 +13,11 @@ use crate::sofia;
 use crate::stamp;
 use crate::state::{Core, Headers};
 use crate::templates::at;
+
+const ALONE: &str = "/usr/share/freeswitch/sounds/en/us/callie/conference/conf-alone.wav";
+const MOH: &str = "local_stream://moh";
+const ENTER: &str = "tone_stream://%(200,0,500,600,700)";
+const EXIT: &str = "tone_stream://%(500,0,300,200,100,50,25)";
 
 /// A conference member, as returned by [`Core::conference_join`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +99,7 @@ impl Core {
                 created: stamp::secs(stamp::now_us()),
                 members: Vec::new(),
                 last_id: 0,
+                presence_count: 0,
             });
             self.conf_plain(&name, "conference-create", at::CONF_CREATE, vec![]);
         }
@@ -117,7 +124,32 @@ impl Core {
                 member: id,
             };
         });
+        self.codec(&c, crate::legs::CodecEv::Read);
+        if first {
+            self.conf_play(&name, ALONE);
+        }
         self.member_event(&c, &name, id, "add-member", at::CONF_ADD);
+        let conf_uuid = self.feat.confs.iter().find(|x| x.name == name).map(|x| x.uuid.clone()).unwrap_or_default();
+        let key = format!("conference_{name}_{}_{caller}", self.cfg.domain);
+        self.with_chan(&c, |ch| {
+            ch.vars.set("conference_name", name.clone());
+            ch.vars.set("app_session_uuid", conf_uuid.clone());
+            ch.vars.set("conference_member_id", id.to_string());
+            ch.vars.set("conference_moderator", "false");
+            ch.vars.set("conference_ghost", "false");
+            ch.vars.set("conference_uuid", conf_uuid);
+            ch.vars.set("conference_call_key", key);
+            ch.vars.set("sip_to_tag", format!("{}T", &ch.uuid[..8]));
+            ch.vars.set("sip_cseq", "2");
+        });
+        self.conf_presence(&name);
+        if !first {
+            let n = self.feat.confs.iter().find(|x| x.name == name).map_or(0, |x| x.members.len());
+            if n == 2 {
+                self.conf_play_done(&name, MOH, true, (1, 1740, 13_920));
+            }
+            self.conf_play_done(&name, ENTER, false, (0, 400, 3200));
+        }
         if first {
             let mut pre = self.conf_headers(&name);
             pre.push(("Action", "floor-change".to_owned()));
@@ -131,33 +163,114 @@ impl Core {
         Ok(MemberId { room: name, id, uuid: c })
     }
 
-    /// A member's leg hangs up: floor change when it held the floor, then
-    /// `del-member` with the size after leaving.
+    /// A member's leg hangs up: floor change when it held the floor,
+    /// presence, `del-member` with the size after leaving, the read codec
+    /// back to PCMU.
     pub(crate) fn conference_hangup(&mut self, uuid: &str, room: &str, id: u32) {
         let Some(conf) = self.feat.confs.iter_mut().find(|x| x.name == room) else {
             return;
         };
         let had_floor = conf.members.first().is_some_and(|m| m.id == id);
         conf.members.retain(|m| m.id != id);
+        let left = conf.members.len();
         if had_floor {
-            let extra = vec![("Old-ID", "none".to_owned()), ("New-ID", "none".to_owned())];
+            let next = conf.members.first().map_or("none".to_owned(), |m| m.id.to_string());
+            let extra = vec![("Old-ID", "none".to_owned()), ("New-ID", next)];
             self.conf_plain(room, "floor-change", at::CONF_FLOOR, extra);
         }
+        self.conf_presence(room);
+        if left == 1 {
+            self.conf_play(room, ALONE);
+        }
         self.member_event(uuid, room, id, "del-member", at::CONF_DEL);
+        self.with_chan(uuid, |c| {
+            c.read_codec = None;
+            c.vars.remove("conference_call_key");
+        });
+        self.codec(uuid, crate::legs::CodecEv::Read);
+        self.feat.conf_left.push(room.to_owned());
     }
 
-    /// Destroys conferences left without members.
+    /// After a member's channel is gone: its exit sound; an empty
+    /// conference is destroyed.
     pub(crate) fn conference_gc(&mut self) {
-        let empty: Vec<String> = self
-            .feat
-            .confs
-            .iter()
-            .filter(|c| c.members.is_empty())
-            .map(|c| c.name.clone())
-            .collect();
-        for name in empty {
-            self.conf_plain(&name, "conference-destroy", at::CONF_DESTROY, vec![]);
-            self.feat.confs.retain(|c| c.name != name);
+        for room in std::mem::take(&mut self.feat.conf_left) {
+            let Some(n) = self.feat.confs.iter().find(|c| c.name == room).map(|c| c.members.len()) else {
+                continue;
+            };
+            if n > 0 {
+                self.conf_play_done(&room, EXIT, false, (1, 1000, 8000));
+                continue;
+            }
+            self.conf_presence(&room);
+            self.conf_play_done(&room, MOH, true, (1, 1940, 15_520));
+            self.conf_plain(&room, "conference-destroy", at::CONF_DESTROY, vec![]);
+            self.feat.confs.retain(|c| c.name != room);
         }
+    }
+
+    /// `conference_send_presence`: the room's BLF state.
+    fn conf_presence(&mut self, room: &str) {
+        let domain = self.cfg.domain.clone();
+        let Some(conf) = self.feat.confs.iter_mut().find(|c| c.name == room) else {
+            return;
+        };
+        let n = conf.members.len();
+        let count = conf.presence_count;
+        conf.presence_count += 1;
+        let origin = crate::templates::Origin {
+            file: "mod_conference.c",
+            func: "conference_send_presence",
+            line: 3870,
+        };
+        let mut ev = self.event("PRESENCE_IN", origin);
+        ev.push("proto", "conf");
+        ev.push("login", room);
+        ev.push("from", format!("{room}@{domain}"));
+        ev.push("event_type", "presence");
+        ev.push("alt_event_type", "dialog");
+        ev.push("event_count", count.to_string());
+        ev.push("unique-id", room);
+        if n == 0 {
+            ev.push("force-status", "Inactive");
+            ev.push("channel-state", "CS_HANGUP");
+            ev.push("answer-state", "terminated");
+            ev.push("call-direction", "inbound");
+        } else {
+            ev.push("force-status", format!("Active ({n} caller{})", if n == 1 { "" } else { "s" }));
+            ev.push("channel-state", "CS_ROUTING");
+            ev.push("answer-state", if n == 1 { "early" } else { "confirmed" });
+            ev.push("presence-call-direction", if n == 1 { "outbound" } else { "inbound" });
+        }
+        self.fire(ev);
+    }
+
+    /// `play-file` (the simulated box has no sound files, as the captured
+    /// one had not: FreeSWITCH reports the error and goes on).
+    fn conf_play(&mut self, room: &str, file: &str) {
+        let extra = vec![
+            ("File", file.to_owned()),
+            ("Async", "false".to_owned()),
+            ("Error", "File could not be played".to_owned()),
+        ];
+        self.conf_plain(room, "play-file", at::CONF_PLAY, extra);
+    }
+
+    /// `play-file-done` with the played length.
+    fn conf_play_done(&mut self, room: &str, file: &str, is_async: bool, len: (u32, u32, u32)) {
+        let headers = self.conf_headers(room);
+        let mut ev = self.custom("conference::maintenance", at::CONF_PLAY_DONE);
+        for (k, v) in headers {
+            ev.push(k, v);
+        }
+        ev.push("seconds", len.0.to_string());
+        ev.push("milliseconds", len.1.to_string());
+        ev.push("samples", len.2.to_string());
+        ev.push("Action", "play-file-done");
+        ev.push("File", file);
+        if is_async {
+            ev.push("Async", "true");
+        }
+        self.fire(ev);
     }
 }

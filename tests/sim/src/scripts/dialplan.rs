@@ -78,9 +78,15 @@ impl Core {
 
     /// The dialplan's first steps for `caller` dialling `dest`.
     pub fn dialplan_preamble(&mut self, uuid: &str, caller: &str, dest: &str) {
-        self.set_vars(uuid, vec![("DP_MATCH", format!("ARRAY::{dest}|:{dest}"))]);
+        let digits = dest.bytes().all(|b| b.is_ascii_digit());
+        // DP_MATCH holds the regex captures: numeric extensions `^(\d+)$`
+        // and `^\*\*(\d+)$` capture, `^\*8$` does not.
+        let capture = if digits { Some(dest) } else { dest.strip_prefix("**") };
+        if let Some(cap) = capture {
+            self.set_vars(uuid, vec![("DP_MATCH", format!("ARRAY::{dest}|:{cap}"))]);
+        }
         self.exec_set(uuid, "open", "true");
-        if !dest.bytes().all(|b| b.is_ascii_digit()) {
+        if !digits {
             return;
         }
         for line in [

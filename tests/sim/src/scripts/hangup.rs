@@ -60,18 +60,21 @@ impl Core {
         self.chan_fire(uuid, "CHANNEL_HANGUP", at::HANGUP, vec![], true, vec![]);
     }
 
-    fn leg_hangup_state(&mut self, uuid: &str) {
+    /// CS_HANGUP (where FreeSWITCH stamps the billing variables) and call
+    /// state HANGUP.
+    pub(crate) fn leg_hangup_state(&mut self, uuid: &str) {
+        self.set_billing(uuid);
         self.state(uuid, CsState::Hangup, CsState::Hangup);
         self.callstate(uuid, CallState::Hangup);
     }
 
-    fn leg_report(&mut self, uuid: &str) {
+    pub(crate) fn leg_report(&mut self, uuid: &str) {
         self.with_chan(uuid, |c| c.state = CsState::Reporting);
         self.presence(uuid, PresenceFrom::StateMachine, "idle");
         self.state(uuid, CsState::Reporting, CsState::Reporting);
     }
 
-    fn leg_complete(&mut self, uuid: &str) {
+    fn set_billing(&mut self, uuid: &str) {
         let now = stamp::now_us();
         let Some(c) = self.chan(uuid) else {
             return;
@@ -80,7 +83,6 @@ impl Core {
         let p = c.profile.clone().unwrap_or_default();
         let caller_id = format!("\"{}\" <{}>", p.cid_name, p.cid_number);
         let last = c.last_app.clone();
-        let media = c.codec.is_some();
         let mut vars = sofia::billing(
             &p.times,
             now,
@@ -89,17 +91,34 @@ impl Core {
             last.as_ref().map(|(a, d)| (a.as_str(), d.as_str())),
             &caller_id,
         );
-        if media {
-            vars.extend(sofia::rtp_stats());
+        if !c.holds.is_empty() {
+            let list: Vec<String> = c.holds.iter().map(|(s, e)| format!("{{{s},{e}}}")).collect();
+            vars.insert(1, ("hold_events", format!("{{{}}}", list.join(","))));
         }
         self.with_chan(uuid, |c| c.vars.extend(vars));
+    }
+
+    /// CHANNEL_HANGUP_COMPLETE (`Hangup-Cause` twice), with the RTP
+    /// statistics of a leg that had media.
+    pub(crate) fn leg_complete(&mut self, uuid: &str) {
+        let Some(c) = self.chan(uuid) else {
+            return;
+        };
+        let cause = c.hangup_cause.unwrap_or("NORMAL_CLEARING");
+        if c.codec.is_some() {
+            self.set_vars(uuid, sofia::rtp_stats());
+        }
         let pre = vec![("Hangup-Cause", cause.to_owned())];
         self.chan_fire(uuid, "CHANNEL_HANGUP_COMPLETE", at::HANGUP_COMPLETE, pre, true, vec![]);
+    }
+
+    /// CHANNEL_DESTROY, then CS_DESTROY and the channel is gone.
+    pub(crate) fn leg_destroy(&mut self, uuid: &str) {
         self.with_chan(uuid, |c| c.state = CsState::Destroy);
         self.chan_fire(uuid, "CHANNEL_DESTROY", at::DESTROY, vec![], true, vec![]);
     }
 
-    fn leg_gone(&mut self, uuid: &str) {
+    pub(crate) fn leg_gone(&mut self, uuid: &str) {
         self.state(uuid, CsState::Destroy, CsState::Destroy);
         self.chans.retain(|c| c.uuid != uuid);
         self.feat.forget_channel(uuid);
@@ -115,42 +134,85 @@ impl Core {
         };
         let bridged = self.chan(first).is_some_and(|c| c.answered)
             && self.chan(&second).is_some_and(|c| c.answered);
+        if bridged && self.chan(&second).is_some_and(|c| c.bridge_a) {
+            self.hangup_from_b_side(first, &second, cause);
+            return;
+        }
         let peer_cause = if bridged { cause } else { "ORIGINATOR_CANCEL" };
         self.hangup_mark(first, cause, true);
         self.hangup_mark(&second, peer_cause, false);
         self.leg_hangup_state(&second);
-        let owner = if self.chan(&second).is_some_and(|c| c.bridge_a) { second.clone() } else { first.to_owned() };
         if bridged {
-            let other = if owner == first { second.clone() } else { first.to_owned() };
-            self.with_chan(&owner, |c| {
-                c.vars.set("sip_hangup_disposition", if owner == first { "recv_bye" } else { "send_bye" });
+            self.with_chan(first, |c| {
+                c.vars.set("sip_hangup_disposition", "recv_bye");
                 c.vars.set("bridge_hangup_cause", cause);
                 c.vars.remove("bridge_to");
             });
             let pre = vec![
-                ("Bridge-A-Unique-ID", owner.clone()),
-                ("Bridge-B-Unique-ID", other),
+                ("Bridge-A-Unique-ID", first.to_owned()),
+                ("Bridge-B-Unique-ID", second.clone()),
             ];
-            self.chan_fire(&owner, "CHANNEL_UNBRIDGE", at::UNBRIDGE, pre, true, vec![]);
+            self.chan_fire(first, "CHANNEL_UNBRIDGE", at::UNBRIDGE, pre, true, vec![]);
+            self.with_chan(&second, |c| c.vars.set("bridge_hangup_cause", cause));
         }
-        if bridged {
-            let other = if owner == first { second.clone() } else { first.to_owned() };
-            self.with_chan(&other, |c| {
-                c.vars.set("bridge_hangup_cause", cause);
-                c.vars.set("sip_hangup_disposition", if other == first { "recv_bye" } else { "send_bye" });
-            });
-        }
-        self.module_hangup(&owner);
-        self.module_hangup(if owner == first { &second } else { first });
+        self.module_hangup(first);
+        self.module_hangup(&second);
         self.exec_done(first);
         self.leg_report(&second);
         self.leg_hangup_state(first);
         self.exec_done(&second);
+        if bridged {
+            self.with_chan(&second, |c| c.vars.set("sip_hangup_disposition", "send_bye"));
+        }
         self.leg_complete(&second);
+        self.leg_destroy(&second);
         self.leg_report(first);
         self.leg_gone(&second);
         self.leg_complete(first);
+        self.leg_destroy(first);
         self.leg_gone(first);
+    }
+
+    /// The B side of a bridge (`first`) hangs up: it is torn down, the
+    /// owner unbridges, returns to its dialplan and hangs up after the
+    /// bridge (`hangup_after_bridge`), as capture 05 shows.
+    fn hangup_from_b_side(&mut self, first: &str, owner: &str, cause: &'static str) {
+        self.hangup_mark(first, cause, true);
+        self.module_hangup(first);
+        self.exec_done(first);
+        self.leg_hangup_state(first);
+        self.leg_report(first);
+        self.with_chan(first, |c| {
+            c.vars.set("sip_hangup_disposition", "recv_bye");
+            c.vars.remove("bridge_to");
+        });
+        self.leg_complete(first);
+        self.with_chan(owner, |c| {
+            c.vars.set("sip_hangup_phrase", "OK");
+            c.vars.set("last_bridge_hangup_cause", cause);
+            c.vars.set("last_bridge_proto_specific_hangup_cause", "sip:200");
+            c.vars.set("bridge_hangup_cause", cause);
+            c.vars.remove("bridge_to");
+        });
+        let pre = vec![
+            ("Bridge-A-Unique-ID", owner.to_owned()),
+            ("Bridge-B-Unique-ID", first.to_owned()),
+        ];
+        self.chan_fire(owner, "CHANNEL_UNBRIDGE", at::UNBRIDGE, pre, true, vec![]);
+        self.exec_done(owner);
+        if self.chan(owner).is_some_and(|c| c.running != CsState::Execute) {
+            self.state(owner, CsState::Execute, CsState::Execute);
+        }
+        self.hangup_mark(owner, cause, false);
+        self.module_hangup(owner);
+        self.leg_hangup_state(owner);
+        self.leg_destroy(first);
+        self.leg_gone(first);
+        self.leg_report(owner);
+        self.with_chan(owner, |c| c.vars.set("sip_hangup_disposition", "send_bye"));
+        self.leg_complete(owner);
+        self.leg_destroy(owner);
+        self.leg_gone(owner);
     }
 
     /// Events the module holding a leg fires when it hangs up.
@@ -177,6 +239,7 @@ impl Core {
         self.leg_hangup_state(uuid);
         self.leg_report(uuid);
         self.leg_complete(uuid);
+        self.leg_destroy(uuid);
         self.leg_gone(uuid);
     }
 
@@ -184,6 +247,9 @@ impl Core {
     pub fn hangup_single(&mut self, uuid: &str, cause: &'static str) {
         self.hangup_mark(uuid, cause, true);
         self.module_hangup(uuid);
+        if cause == "NORMAL_CLEARING" {
+            self.with_chan(uuid, |c| c.vars.set("sip_hangup_disposition", "recv_bye"));
+        }
         self.exec_done(uuid);
         self.finish_leg(uuid);
     }

@@ -61,7 +61,7 @@ impl Core {
     pub fn originate_app(&mut self, b: &str, app: OriginateApp) {
         match app {
             OriginateApp::Park => {
-                self.with_chan(b, |c| c.set_state(CsState::Execute, CsState::Execute));
+                self.state(b, CsState::Execute, CsState::Execute);
                 self.exec_start(b, "park", "");
                 self.with_chan(b, |c| c.activity = Activity::Parked);
                 self.chan_fire(b, "CHANNEL_PARK", at::PARK, vec![], true, vec![]);

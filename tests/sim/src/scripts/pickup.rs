@@ -42,13 +42,39 @@ impl Core {
             return Err(SimError::NoSuchCall(a));
         };
         self.exec_start(&p, "intercept", &a);
-        self.with_chan(&a, |c| c.read_codec = None);
+        let callee = self.chan(&b).map(|c| c.user.clone()).unwrap_or_default();
+        self.with_chan(&a, |c| {
+            if let Some(p) = c.profile.as_mut() {
+                p.callee_name = "Outbound Call".into();
+                p.callee_number = callee;
+            }
+        });
         self.mark_answered(&a);
+        self.with_chan(&b, |c| c.vars.set("park_after_bridge", "true"));
         self.hangup_mark(&b, "PICKED_OFF", false);
+        self.uuid_bridge_prep(&p, &a, true);
         self.exec_done(&p);
         self.to_soft_execute(&p);
-        self.finish_leg(&b);
+        self.with_chan(&b, |c| {
+            c.vars.set("call_completed_elsewhere", "true");
+            c.vars.set("sip_hangup_disposition", "send_cancel");
+            c.vars.set("sip_invite_failure_status", "487");
+            c.vars.set("sip_invite_failure_phrase", "CANCEL");
+        });
+        self.leg_hangup_state(&b);
+        self.leg_report(&b);
+        self.leg_complete(&b);
+        self.uuid_bridge_prep(&a, &p, false);
+        self.with_chan(&a, |c| c.read_codec = None);
+        self.codec(&a, crate::legs::CodecEv::Read);
+        self.leg_destroy(&b);
+        self.leg_gone(&b);
         self.with_chan(&a, |c| {
+            c.vars.set("last_bridge_hangup_cause", "PICKED_OFF");
+            c.vars.set("sip_to_tag", format!("{}T", &c.uuid[..8]));
+            c.vars.set("sip_cseq", "2");
+            c.vars.set("originate_causes", format!("{b};PICKED_OFF"));
+            c.vars.set("originate_failed_cause", "PICKED_OFF");
             c.vars.set("originate_disposition", "PICKED_OFF");
             c.peer = None;
         });

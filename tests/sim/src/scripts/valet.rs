@@ -3,7 +3,7 @@
 //! dialled again retrieves it (Action `bridge` with `Bridge-To-UUID`, then
 //! `exit`) and bridges the retriever to the parked call.
 
-use crate::channel::Activity;
+use crate::channel::{Activity, CsState};
 use crate::error::SimError;
 use crate::state::{Core, Headers};
 use crate::templates::{Origin, at};
@@ -39,14 +39,20 @@ impl Core {
             .entry(lot.to_owned())
             .or_default()
             .insert(slot.to_owned(), c.clone());
+        let inline = format!(
+            "set:valet_ticket={c},set:valet_hold_music='local_stream://moh',sleep:1000,valet_park:{lot} {slot}"
+        );
         self.with_chan(&c, |ch| {
             ch.activity = Activity::Valet {
                 lot: lot.to_owned(),
                 slot: slot.to_owned(),
             };
+            ch.vars.set("inline_destination", inline);
         });
         self.valet_event(&c, lot, slot, "hold", at::VALET_HOLD, None);
-        self.playback(&c, true);
+        self.valet_presence(lot, slot, true);
+        self.set_vars(&c, vec![("valet_lot_extension", slot.to_owned())]);
+        self.playback_start(&c);
         Ok(c)
     }
 
@@ -60,27 +66,76 @@ impl Core {
         self.dialplan_preamble(&r, retriever, slot);
         self.exec_answer(&r);
         self.exec_start(&r, "valet_park", &format!("{lot} {slot}"));
+        self.with_chan(&parked, |c| {
+            c.vars.set("sip_to_tag", format!("{}T", &c.uuid[..8]));
+            c.vars.set("sip_cseq", "2");
+        });
         self.valet_event(&parked, lot, slot, "bridge", at::VALET_BRIDGE, Some(&r));
+        self.uuid_bridge_prep(&r, &parked, false);
         self.exec_done(&r);
-        self.playback(&parked, false);
+        self.state(&r, CsState::Hibernate, CsState::Hibernate);
+        self.state(&r, CsState::Reset, CsState::Reset);
+        self.uuid_bridge_prep(&parked, &r, true);
+        self.playback_stop(&parked, "done");
         if let Some(l) = self.feat.valet.get_mut(lot) {
             l.remove(slot);
         }
+        self.valet_presence(lot, slot, false);
         self.with_chan(&parked, |c| c.activity = Activity::Normal);
         self.valet_event(&parked, lot, slot, "exit", at::VALET_EXIT, None);
         self.exec_done(&parked);
         self.to_soft_execute(&parked);
-        self.to_soft_execute(&r);
+        self.state(&r, CsState::SoftExecute, CsState::SoftExecute);
         self.bridge(&parked, &r, true);
         Ok(r)
     }
 
     /// A parked caller hangs up.
     pub(crate) fn valet_hangup(&mut self, uuid: &str, lot: &str, slot: &str) {
-        self.playback(uuid, false);
+        self.playback_stop(uuid, "break");
         if let Some(l) = self.feat.valet.get_mut(lot) {
             l.remove(slot);
         }
+        self.valet_presence(lot, slot, false);
         self.valet_event(uuid, lot, slot, "exit", at::VALET_EXIT, None);
+    }
+
+    /// `valet_send_presence`: the lot's and the slot's presence (BLF).
+    fn valet_presence(&mut self, lot: &str, slot: &str, held: bool) {
+        let domain = self.cfg.domain.clone();
+        let in_lot = self.feat.valet.get(lot).map_or(0, |l| l.len());
+        let (lot_line, slot_line) = if held { (333, 373) } else { (351, 389) };
+        let lot_status = if in_lot > 0 {
+            format!("Active ({in_lot} caller{})", if in_lot == 1 { "" } else { "s" })
+        } else {
+            "Empty".to_owned()
+        };
+        let slot_status = if held { "Holding" } else { "Empty" };
+        for (login, status, line, dir) in [
+            (lot, lot_status.as_str(), lot_line, "inbound"),
+            (slot, slot_status, slot_line, if held { "outbound" } else { "inbound" }),
+        ] {
+            let origin = Origin {
+                file: "mod_valet_parking.c",
+                func: "valet_send_presence",
+                line,
+            };
+            let count = self.feat.valet_presence;
+            self.feat.valet_presence += 1;
+            let mut ev = self.event("PRESENCE_IN", origin);
+            ev.push("proto", "park");
+            ev.push("login", login);
+            ev.push("from", format!("{login}@{domain}"));
+            ev.push("force-status", status);
+            ev.push("rpid", if held { "active" } else { "unknown" });
+            ev.push("event_type", "presence");
+            ev.push("alt_event_type", "dialog");
+            ev.push("event_count", count.to_string());
+            ev.push("unique-id", login);
+            ev.push("channel-state", if held { "CS_ROUTING" } else { "CS_HANGUP" });
+            ev.push("answer-state", if held { "confirmed" } else { "terminated" });
+            ev.push("presence-call-direction", dir);
+            self.fire(ev);
+        }
     }
 }
