@@ -126,6 +126,19 @@ impl Core {
         });
     }
 
+    /// `answer` where the phone's ACK (a To-tag, CSeq 2) is in before the
+    /// application completes, as captures 07 and 08 show.
+    pub fn exec_answer_acked(&mut self, uuid: &str) {
+        self.exec(uuid, "answer", "", |core| {
+            core.early_media(uuid, vec![]);
+            core.mark_answered(uuid);
+            core.with_chan(uuid, |c| {
+                c.vars.set("sip_to_tag", format!("{}T", &c.uuid[..8]));
+                c.vars.set("sip_cseq", "2");
+            });
+        });
+    }
+
     /// Generic channel event with variables and extra trailing headers.
     pub fn chan_event(&mut self, uuid: &str, name: &str, origin: Origin, post: Headers) {
         self.chan_fire(uuid, name, origin, vec![], true, post);

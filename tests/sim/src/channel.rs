@@ -298,6 +298,9 @@ pub struct Channel {
     pub presence_count: u32,
     /// Hold periods (start, end) in µs, for `hold_events`.
     pub holds: Vec<(i64, i64)>,
+    /// Hung up by `uuid_kill` (FreeSWITCH sends the BYE) rather than by
+    /// the phone.
+    pub killed: bool,
 }
 
 impl Channel {

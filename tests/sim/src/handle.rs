@@ -92,7 +92,7 @@ impl SimHandle {
 
     /// The head leg of the call hangs up (then its peer).
     pub async fn hangup(&self, call: &CallId) -> Result<(), SimError> {
-        self.with(|c| c.kill(&call.0, "NORMAL_CLEARING"))
+        self.with(|c| c.hangup(&call.0))
     }
 
     /// The caller puts the call on hold.
@@ -132,7 +132,7 @@ impl SimHandle {
 
     /// The member hangs up.
     pub async fn conference_leave(&self, member: &MemberId) -> Result<(), SimError> {
-        self.with(|c| c.kill(&member.uuid, "NORMAL_CLEARING"))
+        self.with(|c| c.hangup(&member.uuid))
     }
 
     /// `caller` enters call-center `queue` (e.g. `support@default`).
@@ -142,7 +142,7 @@ impl SimHandle {
 
     /// The queued caller hangs up.
     pub async fn callcenter_leave(&self, call: &CallId) -> Result<(), SimError> {
-        self.with(|c| c.kill(&call.0, "NORMAL_CLEARING"))
+        self.with(|c| c.hangup(&call.0))
     }
 
     /// `caller` waits in FIFO `fifo` (`5900` or `5900@domain`).

@@ -218,18 +218,20 @@ impl Core {
         ch.running = CsState::None;
         ch.state = CsState::Init;
         let other = originator.and_then(|o| self.chan(o)).and_then(|o| o.profile.clone());
+        // An `originate`d leg has no dialplan and no address until it rings.
+        let (dialplan, addr) = if originator.is_some() { ("XML", "127.0.0.1") } else { ("", "") };
         ch.profile = Some(Profile {
             direction: Some(Direction::Outbound),
             logical_direction: Some(Direction::Outbound),
             username: other.as_ref().map(|p| p.username.clone()).unwrap_or_default(),
-            dialplan: "XML".into(),
+            dialplan: dialplan.into(),
             cid_name: cid.0.into(),
             cid_number: cid.1.into(),
             orig_cid_name: cid.1.into(),
             orig_cid_number: cid.1.into(),
             callee_name: "Outbound Call".into(),
             callee_number: user.into(),
-            network_addr: "127.0.0.1".into(),
+            network_addr: addr.into(),
             ani: cid.1.into(),
             destination: user.into(),
             uuid: uuid.clone(),
@@ -251,7 +253,10 @@ impl Core {
         });
         self.chans.push(ch);
         self.chan_fire(&uuid, "CHANNEL_OUTGOING", at::OUTGOING, vec![], false, vec![]);
-        let mut vars = sofia::outbound(&self.cfg, &uuid, user, &name, originator.unwrap_or(&uuid), session);
+        let mut vars = match originator {
+            Some(o) => sofia::outbound(&self.cfg, &uuid, user, &name, o, session),
+            None => sofia::originated(&self.cfg, &uuid, user, &name, cid, session),
+        };
         // Exported variables and the offered SDP travel from the originator.
         if let Some(o) = originator.and_then(|o| self.chan(o)) {
             let at = vars.iter().position(|(k, _)| *k == "call_uuid").unwrap_or(vars.len());
@@ -277,15 +282,7 @@ impl Core {
             }
             vars.push(("rtp_local_sdp_str", sofia::local_sdp(session)));
         }
-        self.with_chan(&uuid, |c| {
-            c.vars.extend(vars);
-            if originator.is_none() {
-                c.vars.remove("originator");
-                c.vars.remove("signal_bond");
-                c.vars.remove("originating_leg_uuid");
-                c.vars.set("call_uuid", uuid.clone());
-            }
-        });
+        self.with_chan(&uuid, |c| c.vars.extend(vars));
         self.state(&uuid, CsState::Init, CsState::Init);
         self.with_chan(&uuid, |c| c.state = CsState::Routing);
         self.chan_fire(&uuid, "CHANNEL_CREATE", at::CREATE, vec![], true, vec![]);
@@ -340,5 +337,6 @@ fn blank(uuid: &str, name: &str, direction: Direction, user: &str) -> Channel {
         last_app: None,
         presence_count: 0,
         holds: Vec::new(),
+        killed: false,
     }
 }

@@ -175,6 +175,47 @@ pub fn outbound(cfg: &SimConfig, uuid: &str, user: &str, name: &str, originator:
     ]
 }
 
+/// Variables of a leg made by `originate` (no originator), with the
+/// `origination_caller_id_*` it was given.
+pub fn originated(cfg: &SimConfig, uuid: &str, user: &str, name: &str, cid: (&str, &str), session: u64) -> VarList {
+    let domain = cfg.domain.as_str();
+    let url = name.strip_prefix("sofia/internal/").unwrap_or(name);
+    vec![
+        ("direction", "outbound".into()),
+        ("is_outbound", "true".into()),
+        ("uuid", uuid.into()),
+        ("call_uuid", uuid.into()),
+        ("session_id", session.to_string()),
+        ("sip_local_network_addr", "127.0.0.1".into()),
+        ("sip_profile_name", "internal".into()),
+        ("video_media_flow", "disabled".into()),
+        ("text_media_flow", "disabled".into()),
+        ("channel_name", name.into()),
+        ("sip_destination_url", format!("sip:{url}")),
+        ("origination_caller_id_number", cid.1.into()),
+        ("origination_caller_id_name", cid.0.into()),
+        ("dialed_user", user.into()),
+        ("dialed_domain", domain.into()),
+        ("sip_invite_domain", domain.into()),
+        ("presence_id", format!("{user}@{domain}")),
+        ("originate_early_media", "true".into()),
+        ("originate_endpoint", "sofia".into()),
+        ("rtp_use_codec_string", "OPUS,G722,PCMU,PCMA,H264,VP8".into()),
+        ("local_media_ip", "127.0.0.1".into()),
+        ("local_media_port", (20_000 + session % 10_000).to_string()),
+        ("advertised_media_ip", "127.0.0.1".into()),
+        ("audio_media_flow", "sendrecv".into()),
+        ("rtp_local_sdp_str", local_sdp(session)),
+        ("sip_outgoing_contact_uri", "<sip:mod_sofia@127.0.0.1:5060>".into()),
+        ("sip_req_uri", url.into()),
+        ("sip_to_host", url.split('@').nth(1).unwrap_or(domain).into()),
+        ("sip_from_host", domain.into()),
+        ("sofia_profile_name", "internal".into()),
+        ("recovery_profile_name", "internal".into()),
+        ("sofia_profile_url", "sip:mod_sofia@127.0.0.1:5060".into()),
+    ]
+}
+
 /// SIP variables set when the phone answers the INVITE with 180 (B-leg).
 pub fn progress(caller: &str, user: &str, domain: &str, session: u64) -> VarList {
     let port = phone_port(user).to_string();
@@ -297,7 +338,9 @@ pub fn billing(t: &Times, ended: i64, cause: &str, q850: u32, last_app: Option<(
     }
     if let Some((app, arg)) = last_app {
         v.push(("last_app", app.into()));
-        v.push(("last_arg", arg.into()));
+        if !arg.is_empty() {
+            v.push(("last_arg", arg.into()));
+        }
     }
     v.push(("caller_id", caller_id.into()));
     let dur = ended - t.created;

@@ -40,7 +40,7 @@ impl Core {
                 p.times.hungup = now;
             }
             let bridged = c.vars.get("bridge_to").is_some();
-            if first && cause == "NORMAL_CLEARING" {
+            if first && cause == "NORMAL_CLEARING" && !c.killed {
                 c.vars.set("sip_term_status", "200");
                 c.vars.set("proto_specific_hangup_cause", "sip:200");
                 c.vars.set("sip_term_cause", "16");
@@ -247,10 +247,18 @@ impl Core {
     pub fn hangup_single(&mut self, uuid: &str, cause: &'static str) {
         self.hangup_mark(uuid, cause, true);
         self.module_hangup(uuid);
-        if cause == "NORMAL_CLEARING" {
+        let killed = self.chan(uuid).is_some_and(|c| c.killed);
+        if cause == "NORMAL_CLEARING" && !killed {
             self.with_chan(uuid, |c| c.vars.set("sip_hangup_disposition", "recv_bye"));
         }
         self.exec_done(uuid);
-        self.finish_leg(uuid);
+        self.leg_hangup_state(uuid);
+        self.leg_report(uuid);
+        if killed {
+            self.with_chan(uuid, |c| c.vars.set("sip_hangup_disposition", "send_bye"));
+        }
+        self.leg_complete(uuid);
+        self.leg_destroy(uuid);
+        self.leg_gone(uuid);
     }
 }

@@ -32,9 +32,7 @@ impl Core {
         let b = self.new_outbound(None, user, cid)?;
         self.with_chan(&b, |c| {
             if let Some(p) = c.profile.as_mut() {
-                p.username.clear();
-                p.network_addr.clear();
-                p.dialplan.clear();
+                p.network_addr = "127.0.0.1".into();
             }
         });
         self.ring(&b, cid.1);
@@ -51,6 +49,18 @@ impl Core {
                 p.callee_name = cid.0.into();
                 p.callee_number = cid.1.into();
             }
+        });
+        let domain = self.cfg.domain.clone();
+        let group = self.cfg.directory.callgroup(user).map(str::to_owned);
+        let dir = crate::templates::directory_vars(user, &domain, group.as_deref());
+        self.with_chan(&b, |c| {
+            c.vars.set("endpoint_disposition", "ANSWER");
+            for (k, v) in dir.into_iter().skip(6) {
+                c.vars.set(k, v);
+            }
+            c.vars.set("pre_transfer_caller_id_name", cid.0);
+            c.vars.set("pre_transfer_caller_id_number", cid.1);
+            c.vars.set("channel_cid_flipped", "yes");
         });
         let pre = vec![("Direction", "RECV".to_owned())];
         self.chan_fire(&b, "CALL_UPDATE", at::CALL_UPDATE_FLIP, pre, true, vec![]);
@@ -69,12 +79,23 @@ impl Core {
         }
     }
 
-    /// `uuid_kill <uuid> [cause]`: hangs the leg (and its bridged peer) up.
+    /// `uuid_kill <uuid> [cause]`: FreeSWITCH hangs the leg (and its
+    /// bridged peer) up and sends the BYE itself.
     pub fn kill(&mut self, uuid: &str, cause: &'static str) -> Result<(), SimError> {
         if self.chan(uuid).is_none() {
             return Err(SimError::NoSuchCall(uuid.to_owned()));
         }
+        self.with_chan(uuid, |c| c.killed = true);
         self.hangup_call(uuid, cause);
+        Ok(())
+    }
+
+    /// The phone of leg `uuid` hangs up (sends BYE); its peer follows.
+    pub fn hangup(&mut self, uuid: &str) -> Result<(), SimError> {
+        if self.chan(uuid).is_none() {
+            return Err(SimError::NoSuchCall(uuid.to_owned()));
+        }
+        self.hangup_call(uuid, "NORMAL_CLEARING");
         Ok(())
     }
 }

@@ -44,12 +44,22 @@ impl Core {
         }
         let c = self.new_inbound(caller, "7001")?;
         self.dialplan_preamble(&c, caller, "7001");
-        self.exec_answer(&c);
+        self.exec_answer_acked(&c);
         self.exec_start(&c, "callcenter", queue);
         let now = stamp::secs(stamp::now_us());
+        let member_uuid = stamp::uuid();
+        self.set_vars(
+            &c,
+            vec![
+                ("cc_side", "member".to_owned()),
+                ("cc_member_uuid", member_uuid.clone()),
+                ("cc_queue", queue.to_owned()),
+                ("cc_queue_joined_epoch", now.to_string()),
+            ],
+        );
         self.feat.cc.members.push(CcMember {
             queue: queue.to_owned(),
-            member_uuid: stamp::uuid(),
+            member_uuid,
             session_uuid: c.clone(),
             cid: caller.to_owned(),
             joined: now,
@@ -157,14 +167,7 @@ impl Core {
         let name = self.fifo_name(fifo);
         let k = self.new_inbound(consumer, "5901")?;
         self.dialplan_preamble(&k, consumer, "5901");
-        self.exec_start(&k, "answer", "");
-        self.early_media(&k, vec![]);
-        self.mark_answered(&k);
-        self.with_chan(&k, |ch| {
-            ch.vars.set("sip_to_tag", format!("{}T", &ch.uuid[..8]));
-            ch.vars.set("sip_cseq", "2");
-        });
-        self.exec_done(&k);
+        self.exec_answer_acked(&k);
         self.exec_start(&k, "fifo", &format!("{name} out nowait"));
         let caller = self.feat.fifo_mut(&name).callers.first().map(|c| c.0.clone());
         let Some(c) = caller else {

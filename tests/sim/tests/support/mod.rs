@@ -297,7 +297,7 @@ pub fn scenario_events(name: &str, skip: &[&str]) -> Vec<Event> {
         .filter(|r| r.direction == Direction::ClientToServer)
         .filter_map(|r| {
             let line = String::from_utf8_lossy(&r.data).trim_end().to_owned();
-            line.strip_prefix("api ").map(str::to_owned)
+            line.strip_prefix("api ").or_else(|| line.strip_prefix("bgapi ")).map(str::to_owned)
         })
         .collect();
     let mut out = Vec::new();
