@@ -27,7 +27,8 @@ pub fn uptime(us: i64) -> String {
 /// `status`.
 pub fn status(core: &Core) -> String {
     let up = stamp::now_us() - core.started_us;
-    let version = FS_VERSION.replace('~', " ");
+    // The human-readable form: an empty revision between two spaces.
+    let version = FS_VERSION.replace('~', "  ");
     format!(
         "UP {}\nFreeSWITCH (Version {version}) is ready\n{} session(s) since startup\n{} session(s) - peak {}, last 5min {} \n{} session(s) per Sec out of max 30, peak {}, last 5min {} \n{} session(s) max\nmin idle cpu 0.00/{:.2}\nCurrent Stack Size/Max 240K/8192K\n",
         uptime(up),
