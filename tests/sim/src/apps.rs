@@ -46,7 +46,14 @@ impl Core {
             .unwrap_or("_none_")
             .to_owned();
         let post = app_headers(&app.name, &app.data, Some(&resp), app.uuid.as_deref());
-        self.chan_fire(uuid, "CHANNEL_EXECUTE_COMPLETE", at::EXECUTE_COMPLETE, vec![], true, post);
+        self.chan_fire(
+            uuid,
+            "CHANNEL_EXECUTE_COMPLETE",
+            at::EXECUTE_COMPLETE,
+            vec![],
+            true,
+            post,
+        );
     }
 
     /// Runs a short application: EXECUTE, its effect, EXECUTE_COMPLETE.
@@ -86,7 +93,14 @@ impl Core {
                 p.times.progress_media = now;
             }
         });
-        self.chan_fire(uuid, "CHANNEL_PROGRESS_MEDIA", at::PROGRESS_MEDIA, vec![], true, vec![]);
+        self.chan_fire(
+            uuid,
+            "CHANNEL_PROGRESS_MEDIA",
+            at::PROGRESS_MEDIA,
+            vec![],
+            true,
+            vec![],
+        );
         self.callstate(uuid, CallState::Early);
     }
 
@@ -107,7 +121,8 @@ impl Core {
             } else {
                 // The phone's 200 OK carries its SDP.
                 c.vars.set("switch_r_sdp", sofia::local_sdp(session + 1));
-                c.vars.set("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b");
+                c.vars
+                    .set("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b");
             }
             if let Some(p) = c.profile.as_mut() {
                 p.times.answered = now;

@@ -180,7 +180,10 @@ impl Vars {
 
     /// A variable's value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Removes a variable.
@@ -192,7 +195,6 @@ impl Vars {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
-
 }
 
 /// What a leg is doing, for the simulator's own bookkeeping.

@@ -23,8 +23,10 @@ pub struct SimConfig {
     /// SIP domain (`domain_name`, hash realms, conference names).
     pub domain: String,
     /// Host phones put in their From URI. In a farm this is the proxy's
-    /// address, so inbound legs and `presence_id` carry it instead of the
-    /// domain (a trap seen in captures 20-22). `None`: the domain.
+    /// `host:port`, so inbound leg names carry it and `presence_id` its host
+    /// instead of the domain (a trap seen in captures 20-22); with a port the
+    /// box also dials users through the proxy (farm `dial-string`).
+    /// `None`: the domain, phones registered at the box.
     pub from_host: Option<String>,
     /// `max-sessions`.
     pub max_sessions: u32,
@@ -77,9 +79,27 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    /// Host used in From URIs of inbound legs.
+    /// Host (and port) used in From URIs of inbound legs.
     pub fn from_host(&self) -> &str {
         self.from_host.as_deref().unwrap_or(&self.domain)
+    }
+
+    /// [`Self::from_host`] without a port.
+    pub fn from_host_name(&self) -> &str {
+        let h = self.from_host();
+        match h.rsplit_once(':') {
+            Some((name, p)) if p.parse::<u16>().is_ok() => name,
+            _ => h,
+        }
+    }
+
+    /// Behind a proxy (`from_host` with a port): users are dialled through
+    /// it, not by their registration at this box.
+    pub fn behind_proxy(&self) -> bool {
+        self.from_host
+            .as_deref()
+            .and_then(|h| h.rsplit_once(':'))
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
     }
 }
 

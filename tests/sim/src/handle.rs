@@ -116,13 +116,24 @@ impl SimHandle {
     }
 
     /// `caller` dials `slot` and is parked in `lot`.
-    pub async fn valet_park(&self, caller: &str, lot: &str, slot: &str) -> Result<CallId, SimError> {
+    pub async fn valet_park(
+        &self,
+        caller: &str,
+        lot: &str,
+        slot: &str,
+    ) -> Result<CallId, SimError> {
         self.with(|c| c.valet_park(caller, lot, slot)).map(CallId)
     }
 
     /// `retriever` dials `slot` and takes the call parked in `lot`.
-    pub async fn valet_retrieve(&self, retriever: &str, lot: &str, slot: &str) -> Result<CallId, SimError> {
-        self.with(|c| c.valet_retrieve(retriever, lot, slot)).map(CallId)
+    pub async fn valet_retrieve(
+        &self,
+        retriever: &str,
+        lot: &str,
+        slot: &str,
+    ) -> Result<CallId, SimError> {
+        self.with(|c| c.valet_retrieve(retriever, lot, slot))
+            .map(CallId)
     }
 
     /// `caller` dials `room` and joins the conference.
@@ -216,7 +227,11 @@ impl SimHandle {
 
     /// A channel variable, for assertions.
     pub fn var(&self, uuid: &str, name: &str) -> Option<String> {
-        self.with(|c| c.chan(uuid).and_then(|ch| ch.vars.get(name)).map(str::to_owned))
+        self.with(|c| {
+            c.chan(uuid)
+                .and_then(|ch| ch.vars.get(name))
+                .map(str::to_owned)
+        })
     }
 
     /// Runs a `sim ...` text command (as `api sim ...` does) and returns its reply.
@@ -230,6 +245,10 @@ impl SimHandle {
         self.with(|c| c.disconnect_all(Notice::Shutdown));
         self.shared.stop.cancel();
         self.shared.tracker.close();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.shared.tracker.wait()).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            self.shared.tracker.wait(),
+        )
+        .await;
     }
 }

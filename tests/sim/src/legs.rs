@@ -3,7 +3,9 @@
 //! Each fires the same events, with the same headers, as the FreeSWITCH
 //! function named in its doc.
 
-use crate::channel::{Activity, CallState, Channel, CsState, Direction, OtherType, Profile, Times, Vars};
+use crate::channel::{
+    Activity, CallState, Channel, CsState, Direction, OtherType, Profile, Times, Vars,
+};
 use crate::error::SimError;
 use crate::sofia::{self, BoxId};
 use crate::stamp;
@@ -84,13 +86,26 @@ impl Core {
                 "switch_channel_perform_mark_answered",
                 "3904",
             ),
-            PresenceFrom::Hold => ("hold", "src/switch_core_media.c", "switch_core_media_toggle_hold", "6494"),
-            PresenceFrom::Unhold => ("unhold", "src/switch_core_media.c", "switch_core_media_toggle_hold", "6604"),
+            PresenceFrom::Hold => (
+                "hold",
+                "src/switch_core_media.c",
+                "switch_core_media_toggle_hold",
+                "6494",
+            ),
+            PresenceFrom::Unhold => (
+                "unhold",
+                "src/switch_core_media.c",
+                "switch_core_media_toggle_hold",
+                "6604",
+            ),
         };
         let post = vec![
             ("proto", "any".to_owned()),
             ("login", "src/switch_channel.c".to_owned()),
-            ("from", c.vars.get("presence_id").unwrap_or_default().to_owned()),
+            (
+                "from",
+                c.vars.get("presence_id").unwrap_or_default().to_owned(),
+            ),
             ("rpid", "unknown".to_owned()),
             ("status", status.to_owned()),
             ("event_type", "presence".to_owned()),
@@ -117,7 +132,11 @@ impl Core {
         let (name, bits) = c.read_codec.or(c.codec).unwrap_or(sofia::CODEC);
         let (origin, post) = match which {
             CodecEv::RealRead | CodecEv::Read => (
-                if matches!(which, CodecEv::Read) { at::CODEC_READ } else { at::CODEC_REAL_READ },
+                if matches!(which, CodecEv::Read) {
+                    at::CODEC_READ
+                } else {
+                    at::CODEC_REAL_READ
+                },
                 vec![
                     ("channel-read-codec-name", name.to_owned()),
                     ("channel-read-codec-rate", "8000".to_owned()),
@@ -150,7 +169,8 @@ impl Core {
         let session = self.next_session();
         let host = self.cfg.from_host().to_owned();
         let name = format!("sofia/internal/{user}@{host}");
-        self.chans.push(blank(&uuid, &name, Direction::Inbound, user));
+        self.chans
+            .push(blank(&uuid, &name, Direction::Inbound, user));
         self.state(&uuid, CsState::New, CsState::New);
         let call_id = format!("{session}-{}@{host}", sofia::phone_port(user));
         self.invite_auth_events(user, dest, &call_id);
@@ -202,7 +222,12 @@ impl Core {
     /// An outbound leg to `user` originated by `originator` (bridge or
     /// originate): CHANNEL_OUTGOING, CS_INIT, CREATE, ORIGINATE, CS_ROUTING,
     /// presence, CS_CONSUME_MEDIA. Not yet ringing.
-    pub fn new_outbound(&mut self, originator: Option<&str>, user: &str, cid: (&str, &str)) -> Result<String, SimError> {
+    pub fn new_outbound(
+        &mut self,
+        originator: Option<&str>,
+        user: &str,
+        cid: (&str, &str),
+    ) -> Result<String, SimError> {
         if self.cfg.directory.get(user).is_none() {
             return Err(SimError::NoSuchUser(user.to_owned()));
         }
@@ -211,19 +236,28 @@ impl Core {
         let now = stamp::now_us();
         let session = self.next_session();
         let name = match self.feat.regs.get(user) {
-            Some(r) => format!("sofia/internal/{user}@{}", r.contact),
-            None => format!("sofia/internal/{user}@{}", self.cfg.domain),
+            Some(r) if !self.cfg.behind_proxy() => format!("sofia/internal/{user}@{}", r.contact),
+            _ => format!("sofia/internal/{user}@{}", self.cfg.domain),
         };
         let mut ch = blank(&uuid, &name, Direction::Outbound, user);
         ch.running = CsState::None;
         ch.state = CsState::Init;
-        let other = originator.and_then(|o| self.chan(o)).and_then(|o| o.profile.clone());
+        let other = originator
+            .and_then(|o| self.chan(o))
+            .and_then(|o| o.profile.clone());
         // An `originate`d leg has no dialplan and no address until it rings.
-        let (dialplan, addr) = if originator.is_some() { ("XML", "127.0.0.1") } else { ("", "") };
+        let (dialplan, addr) = if originator.is_some() {
+            ("XML", "127.0.0.1")
+        } else {
+            ("", "")
+        };
         ch.profile = Some(Profile {
             direction: Some(Direction::Outbound),
             logical_direction: Some(Direction::Outbound),
-            username: other.as_ref().map(|p| p.username.clone()).unwrap_or_default(),
+            username: other
+                .as_ref()
+                .map(|p| p.username.clone())
+                .unwrap_or_default(),
             dialplan: dialplan.into(),
             cid_name: cid.0.into(),
             cid_number: cid.1.into(),
@@ -252,14 +286,24 @@ impl Core {
             (OtherType::Originator, p)
         });
         self.chans.push(ch);
-        self.chan_fire(&uuid, "CHANNEL_OUTGOING", at::OUTGOING, vec![], false, vec![]);
+        self.chan_fire(
+            &uuid,
+            "CHANNEL_OUTGOING",
+            at::OUTGOING,
+            vec![],
+            false,
+            vec![],
+        );
         let mut vars = match originator {
             Some(o) => sofia::outbound(&self.cfg, &uuid, user, &name, o, session),
             None => sofia::originated(&self.cfg, &uuid, user, &name, cid, session),
         };
         // Exported variables and the offered SDP travel from the originator.
         if let Some(o) = originator.and_then(|o| self.chan(o)) {
-            let at = vars.iter().position(|(k, _)| *k == "call_uuid").unwrap_or(vars.len());
+            let at = vars
+                .iter()
+                .position(|(k, _)| *k == "call_uuid")
+                .unwrap_or(vars.len());
             let mut inherited: Vec<(&'static str, String)> = vec![];
             if let Some(sdp) = o.vars.get("switch_r_sdp") {
                 inherited.push(("switch_m_sdp", sdp.to_owned()));
@@ -267,7 +311,10 @@ impl Core {
             for (i, x) in inherited.into_iter().enumerate() {
                 vars.insert(at + i, x);
             }
-            let dd = vars.iter().position(|(k, _)| *k == "dialed_domain").map_or(vars.len(), |i| i + 1);
+            let dd = vars
+                .iter()
+                .position(|(k, _)| *k == "dialed_domain")
+                .map_or(vars.len(), |i| i + 1);
             let mut exported: Vec<(&'static str, String)> = vec![];
             if let Some(list) = o.vars.get("export_vars") {
                 exported.push(("export_vars", list.to_owned()));
@@ -286,7 +333,14 @@ impl Core {
         self.state(&uuid, CsState::Init, CsState::Init);
         self.with_chan(&uuid, |c| c.state = CsState::Routing);
         self.chan_fire(&uuid, "CHANNEL_CREATE", at::CREATE, vec![], true, vec![]);
-        self.chan_fire(&uuid, "CHANNEL_ORIGINATE", at::ORIGINATE, vec![], true, vec![]);
+        self.chan_fire(
+            &uuid,
+            "CHANNEL_ORIGINATE",
+            at::ORIGINATE,
+            vec![],
+            true,
+            vec![],
+        );
         self.state(&uuid, CsState::Routing, CsState::Routing);
         self.with_chan(&uuid, |c| c.state = CsState::ConsumeMedia);
         self.presence(&uuid, PresenceFrom::StateMachine, "progressing");

@@ -12,6 +12,8 @@
 //! (channel data as FreeSWITCH serialises it), `legs`/`apps`/`sofia`
 //! (building blocks), `scripts` (actions), `api` (api commands).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod api;
 mod apps;
 mod bus;
@@ -55,15 +57,21 @@ impl Sim {
     pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         let listener = TcpListener::bind(cfg.esl_addr)
             .await
-            .map_err(|source| SimError::Bind { addr: cfg.esl_addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SimError::Bind { addr: cfg.esl_addr, source })?;
+            .map_err(|source| SimError::Bind {
+                addr: cfg.esl_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: cfg.esl_addr,
+            source,
+        })?;
         let heartbeat = cfg.heartbeat;
         let (tx, _) = tokio::sync::broadcast::channel(bus::QUEUE);
         let core = state::Core::new(cfg, tx);
         let shared = Arc::new(server::Shared::new(core, addr));
-        shared.tracker.spawn(server::accept_loop(shared.clone(), listener));
+        shared
+            .tracker
+            .spawn(server::accept_loop(shared.clone(), listener));
         if let Some(every) = heartbeat {
             let s = shared.clone();
             shared.tracker.spawn(async move {

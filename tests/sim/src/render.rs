@@ -64,7 +64,10 @@ pub fn profile(p: &Profile, prefix: &str, ev: &mut Event) {
         }
     };
     put("Direction", p.direction.map_or("", |d| d.name()));
-    put("Logical-Direction", p.logical_direction.map_or("", |d| d.name()));
+    put(
+        "Logical-Direction",
+        p.logical_direction.map_or("", |d| d.name()),
+    );
     put("Username", &p.username);
     put("Dialplan", &p.dialplan);
     put("Caller-ID-Name", &p.cid_name);

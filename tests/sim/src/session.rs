@@ -48,7 +48,12 @@ impl Drop for ClientGuard<'_> {
 }
 
 /// Serves one client until it leaves, is told to, or `kill` fires.
-pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, kill: CancellationToken) {
+pub async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    kill: CancellationToken,
+) {
     let _ = stream.set_nodelay(true);
     shared.clients.fetch_add(1, Ordering::SeqCst);
     let _guard = ClientGuard(&shared);
@@ -208,7 +213,11 @@ impl Session {
             let mut core = self.shared.core();
             api::execute(&mut core, cmd, arg)
         };
-        let body = if out.body.is_empty() { "-ERR no reply\n" } else { &out.body };
+        let body = if out.body.is_empty() {
+            "-ERR no reply\n"
+        } else {
+            &out.body
+        };
         self.write(wire::api_response(body)).await?;
         self.after(out.after);
         Ok(Next::Continue)
@@ -217,7 +226,8 @@ impl Session {
     async fn bgapi(&mut self, rest: &str, job: Option<&str>) -> Result<Next, ()> {
         let job = job.map_or_else(stamp::uuid, str::to_owned);
         let text = format!("+OK Job-UUID: {job}");
-        self.write(wire::command_reply(&text, &[("Job-UUID", &job)])).await?;
+        self.write(wire::command_reply(&text, &[("Job-UUID", &job)]))
+            .await?;
         let (cmd, arg) = split_cmd(rest);
         let after = {
             let mut core = self.shared.core();
@@ -247,7 +257,8 @@ impl Session {
 
 fn strip_ci<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
     let head = line.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &line[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &line[prefix.len()..])
 }
 
 /// `cmd arg...` -> (`cmd`, `arg...`), as mod_event_socket splits at the

@@ -41,22 +41,42 @@ pub struct BoxId<'a> {
 
 /// Variables of an inbound leg from `user` dialling `dest`, after digest
 /// authentication (so the directory variables are on it).
-pub fn inbound(b: &BoxId<'_>, uuid: &str, user: &str, dest: &str, session: u64, call_id: &str, now: i64) -> VarList {
-    let host = b.cfg.from_host();
+pub fn inbound(
+    b: &BoxId<'_>,
+    uuid: &str,
+    user: &str,
+    dest: &str,
+    session: u64,
+    call_id: &str,
+    now: i64,
+) -> VarList {
+    // Behind a proxy (capture 20) the From/To/R-URI carry its host:port and
+    // the INVITE a Record-Route; phones talking to the box directly do not.
+    let from = b.cfg.from_host();
+    let (host, proxy_port) = match from.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, Some(p)),
+        _ => (from, None),
+    };
     let domain = b.cfg.domain.as_str();
-    let port = phone_port(user).to_string();
+    let phone = phone_port(user).to_string();
+    let port = proxy_port.unwrap_or(&phone).to_owned();
     let mut v: VarList = vec![
         ("direction", "inbound".into()),
         ("uuid", uuid.into()),
         ("call_uuid", uuid.into()),
         ("session_id", session.to_string()),
         ("sip_from_user", user.into()),
-        ("sip_from_uri", format!("{user}@{host}")),
+    ];
+    if let Some(p) = proxy_port {
+        v.push(("sip_from_port", p.into()));
+    }
+    v.extend([
+        ("sip_from_uri", format!("{user}@{from}")),
         ("sip_from_host", host.into()),
         ("video_media_flow", "disabled".into()),
         ("audio_media_flow", "disabled".into()),
         ("text_media_flow", "disabled".into()),
-        ("channel_name", format!("sofia/internal/{user}@{host}")),
+        ("channel_name", format!("sofia/internal/{user}@{from}")),
         ("sip_call_id", call_id.into()),
         ("sip_local_network_addr", "127.0.0.1".into()),
         ("sip_network_ip", "127.0.0.1".into()),
@@ -79,7 +99,7 @@ pub fn inbound(b: &BoxId<'_>, uuid: &str, user: &str, dest: &str, session: u64, 
         ("Event-Calling-Function", "sofia_handle_sip_i_invite".into()),
         ("Event-Calling-Line-Number", "10723".into()),
         ("Event-Sequence", "0".into()),
-    ];
+    ]);
     let dir = directory_vars(user, domain, b.cfg.directory.callgroup(user));
     // requested_* sit between number_alias and record_stereo.
     for (k, val) in dir {
@@ -90,8 +110,7 @@ pub fn inbound(b: &BoxId<'_>, uuid: &str, user: &str, dest: &str, session: u64, 
         }
     }
     // user_name / domain_name come after callgroup on legs.
-    let un = v.iter().position(|(k, _)| *k == "user_name");
-    if let Some(i) = un {
+    if let Some(i) = v.iter().position(|(k, _)| *k == "user_name") {
         let u = v.remove(i);
         let d = v.remove(i);
         v.push(u);
@@ -104,25 +123,55 @@ pub fn inbound(b: &BoxId<'_>, uuid: &str, user: &str, dest: &str, session: u64, 
         ("sofia_profile_name", "internal".into()),
         ("sofia_profile_url", "sip:mod_sofia@127.0.0.1:5060".into()),
         ("recovery_profile_name", "internal".into()),
-        ("sip_full_via", format!("SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{session};rport={port}")),
+    ]);
+    if proxy_port.is_some() {
+        let rr = format!("<sip:{from};lr=on;ftag={tag}>");
+        v.push(("sip_invite_route_uri", rr.clone()));
+        v.push(("sip_invite_record_route", rr));
+    }
+    v.extend([
+        (
+            "sip_full_via",
+            format!("SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{session};rport={port}"),
+        ),
         ("sip_from_display", user.into()),
-        ("sip_full_from", format!("\"{user}\" <sip:{user}@{host}>;tag={tag}")),
-        ("sip_full_to", format!("<sip:{dest}@{host}>")),
+        (
+            "sip_full_from",
+            format!("\"{user}\" <sip:{user}@{from}>;tag={tag}"),
+        ),
+        ("sip_full_to", format!("<sip:{dest}@{from}>")),
         ("sip_req_user", dest.into()),
-        ("sip_req_uri", format!("{dest}@{host}")),
+    ]);
+    if let Some(p) = proxy_port {
+        v.push(("sip_req_port", p.into()));
+    }
+    v.extend([
+        ("sip_req_uri", format!("{dest}@{from}")),
         ("sip_req_host", host.into()),
         ("sip_to_user", dest.into()),
-        ("sip_to_uri", format!("{dest}@{host}")),
+    ]);
+    if let Some(p) = proxy_port {
+        v.push(("sip_to_port", p.into()));
+    }
+    v.extend([
+        ("sip_to_uri", format!("{dest}@{from}")),
         ("sip_to_host", host.into()),
         ("sip_contact_user", user.into()),
-        ("sip_contact_port", port.clone()),
-        ("sip_contact_uri", format!("{user}@127.0.0.1:{port}")),
+        ("sip_contact_port", phone.clone()),
+        ("sip_contact_uri", format!("{user}@127.0.0.1:{phone}")),
         ("sip_contact_host", "127.0.0.1".into()),
-        ("rtp_use_codec_string", "OPUS,G722,PCMU,PCMA,H264,VP8".into()),
+        (
+            "rtp_use_codec_string",
+            "OPUS,G722,PCMU,PCMA,H264,VP8".into(),
+        ),
         ("sip_user_agent", "locus-sim".into()),
         ("sip_via_host", "127.0.0.1".into()),
         ("sip_via_port", port.clone()),
-        ("sip_via_rport", port),
+    ]);
+    if proxy_port.is_none() {
+        v.push(("sip_via_rport", port));
+    }
+    v.extend([
         ("max_forwards", "70".into()),
         ("presence_id", format!("{user}@{host}")),
         ("switch_r_sdp", sdp("user1", 41_000 + phone_port(user))),
@@ -134,7 +183,14 @@ pub fn inbound(b: &BoxId<'_>, uuid: &str, user: &str, dest: &str, session: u64, 
 
 /// Variables of an outbound leg to `user` (dial string `user/<user>@<domain>`),
 /// originated by `originator`.
-pub fn outbound(cfg: &SimConfig, uuid: &str, user: &str, name: &str, originator: &str, session: u64) -> VarList {
+pub fn outbound(
+    cfg: &SimConfig,
+    uuid: &str,
+    user: &str,
+    name: &str,
+    originator: &str,
+    session: u64,
+) -> VarList {
     let domain = cfg.domain.as_str();
     let url = name.strip_prefix("sofia/internal/").unwrap_or(name);
     vec![
@@ -165,9 +221,15 @@ pub fn outbound(cfg: &SimConfig, uuid: &str, user: &str, name: &str, originator:
         ("advertised_media_ip", "127.0.0.1".into()),
         ("audio_media_flow", "sendrecv".into()),
         ("video_media_flow", "sendrecv".into()),
-        ("sip_outgoing_contact_uri", "<sip:mod_sofia@127.0.0.1:5060>".into()),
+        (
+            "sip_outgoing_contact_uri",
+            "<sip:mod_sofia@127.0.0.1:5060>".into(),
+        ),
         ("sip_req_uri", url.into()),
-        ("sip_to_host", url.split('@').nth(1).unwrap_or(domain).into()),
+        (
+            "sip_to_host",
+            url.split('@').nth(1).unwrap_or(domain).into(),
+        ),
         ("sip_from_host", domain.into()),
         ("sofia_profile_name", "internal".into()),
         ("recovery_profile_name", "internal".into()),
@@ -177,7 +239,14 @@ pub fn outbound(cfg: &SimConfig, uuid: &str, user: &str, name: &str, originator:
 
 /// Variables of a leg made by `originate` (no originator), with the
 /// `origination_caller_id_*` it was given.
-pub fn originated(cfg: &SimConfig, uuid: &str, user: &str, name: &str, cid: (&str, &str), session: u64) -> VarList {
+pub fn originated(
+    cfg: &SimConfig,
+    uuid: &str,
+    user: &str,
+    name: &str,
+    cid: (&str, &str),
+    session: u64,
+) -> VarList {
     let domain = cfg.domain.as_str();
     let url = name.strip_prefix("sofia/internal/").unwrap_or(name);
     vec![
@@ -200,15 +269,24 @@ pub fn originated(cfg: &SimConfig, uuid: &str, user: &str, name: &str, cid: (&st
         ("presence_id", format!("{user}@{domain}")),
         ("originate_early_media", "true".into()),
         ("originate_endpoint", "sofia".into()),
-        ("rtp_use_codec_string", "OPUS,G722,PCMU,PCMA,H264,VP8".into()),
+        (
+            "rtp_use_codec_string",
+            "OPUS,G722,PCMU,PCMA,H264,VP8".into(),
+        ),
         ("local_media_ip", "127.0.0.1".into()),
         ("local_media_port", (20_000 + session % 10_000).to_string()),
         ("advertised_media_ip", "127.0.0.1".into()),
         ("audio_media_flow", "sendrecv".into()),
         ("rtp_local_sdp_str", local_sdp(session)),
-        ("sip_outgoing_contact_uri", "<sip:mod_sofia@127.0.0.1:5060>".into()),
+        (
+            "sip_outgoing_contact_uri",
+            "<sip:mod_sofia@127.0.0.1:5060>".into(),
+        ),
         ("sip_req_uri", url.into()),
-        ("sip_to_host", url.split('@').nth(1).unwrap_or(domain).into()),
+        (
+            "sip_to_host",
+            url.split('@').nth(1).unwrap_or(domain).into(),
+        ),
         ("sip_from_host", domain.into()),
         ("sofia_profile_name", "internal".into()),
         ("recovery_profile_name", "internal".into()),
@@ -217,21 +295,30 @@ pub fn originated(cfg: &SimConfig, uuid: &str, user: &str, name: &str, cid: (&st
 }
 
 /// SIP variables set when the phone answers the INVITE with 180 (B-leg).
-pub fn progress(caller: &str, user: &str, domain: &str, session: u64) -> VarList {
+pub fn progress(caller: &str, user: &str, domain: &str, session: u64, via_proxy: bool) -> VarList {
     let port = phone_port(user).to_string();
     let via = format!("SIP/2.0/UDP 127.0.0.1;rport;branch=z9hG4bKsim{session}");
     let from_tag = format!("sim{session}F");
-    vec![
+    let mut v: VarList = vec![
         ("sip_reply_host", "127.0.0.1".into()),
         ("sip_reply_port", port.clone()),
         ("sip_network_ip", "127.0.0.1".into()),
         ("sip_network_port", port.clone()),
-        ("sip_recover_contact", format!("<sip:127.0.0.1:{port};transport=UDP>")),
+        (
+            "sip_recover_contact",
+            format!("<sip:127.0.0.1:{port};transport=UDP>"),
+        ),
         ("sip_full_via", via.clone()),
         ("sip_recover_via", via),
         ("sip_from_display", format!("Extension {caller}")),
-        ("sip_full_from", format!("\"Extension {caller}\" <sip:{caller}@{domain}>;tag={from_tag}")),
-        ("sip_full_to", format!("<sip:{user}@127.0.0.1:{port}>;tag={session}SIPpTag02")),
+        (
+            "sip_full_from",
+            format!("\"Extension {caller}\" <sip:{caller}@{domain}>;tag={from_tag}"),
+        ),
+        (
+            "sip_full_to",
+            format!("<sip:{user}@127.0.0.1:{port}>;tag={session}SIPpTag02"),
+        ),
         ("sip_from_user", caller.into()),
         ("sip_from_uri", format!("{caller}@{domain}")),
         ("sip_to_user", user.into()),
@@ -245,8 +332,21 @@ pub fn progress(caller: &str, user: &str, domain: &str, session: u64) -> VarList
         ("sip_to_tag", format!("{session}SIPpTag02")),
         ("sip_from_tag", from_tag),
         ("sip_cseq", (100 + session).to_string()),
-        ("sip_call_id", format!("{}-sim-{session}", crate::stamp::uuid())),
-    ]
+        (
+            "sip_call_id",
+            format!("{}-sim-{session}", crate::stamp::uuid()),
+        ),
+    ];
+    if via_proxy {
+        // The INVITE went to `user@domain` through the proxy: no To port.
+        v.retain(|(k, _)| *k != "sip_to_port");
+        for (k, val) in &mut v {
+            if *k == "sip_to_uri" {
+                *val = format!("{user}@{domain}");
+            }
+        }
+    }
+    v
 }
 
 /// RTP variables set when media starts on a leg.
@@ -283,12 +383,22 @@ pub fn media(session: u64) -> VarList {
 
 /// The SDP we answered with.
 pub fn local_sdp(session: u64) -> String {
-    sdp("FreeSWITCH", 30_000 + u16::try_from(session % 10_000).unwrap_or(0))
+    sdp(
+        "FreeSWITCH",
+        30_000 + u16::try_from(session % 10_000).unwrap_or(0),
+    )
 }
 
 /// Billing variables set at hangup (`switch_channel_set_timestamps`),
 /// then the RTP statistics sofia adds, in capture 02's order.
-pub fn billing(t: &Times, ended: i64, cause: &str, q850: u32, last_app: Option<(&str, &str)>, caller_id: &str) -> VarList {
+pub fn billing(
+    t: &Times,
+    ended: i64,
+    cause: &str,
+    q850: u32,
+    last_app: Option<(&str, &str)>,
+    caller_id: &str,
+) -> VarList {
     let secs = |us: i64| if us == 0 { 0 } else { stamp::secs(us) };
     let since = |us: i64| if us == 0 { 0 } else { us - t.created };
     let mut v: VarList = vec![
@@ -344,15 +454,33 @@ pub fn billing(t: &Times, ended: i64, cause: &str, q850: u32, last_app: Option<(
     }
     v.push(("caller_id", caller_id.into()));
     let dur = ended - t.created;
-    let bill = if t.answered == 0 { 0 } else { ended - t.answered };
-    let wait = since(if t.bridged != 0 { t.bridged } else { t.answered });
+    let bill = if t.answered == 0 {
+        0
+    } else {
+        ended - t.answered
+    };
+    let wait = since(if t.bridged != 0 {
+        t.bridged
+    } else {
+        t.answered
+    });
     let spans = [
         ("duration", "mduration", "uduration", dur),
         ("billsec", "billmsec", "billusec", bill),
-        ("progresssec", "progressmsec", "progressusec", since(t.progress)),
+        (
+            "progresssec",
+            "progressmsec",
+            "progressusec",
+            since(t.progress),
+        ),
         ("answersec", "answermsec", "answerusec", since(t.answered)),
         ("waitsec", "waitmsec", "waitusec", wait),
-        ("progress_mediasec", "progress_mediamsec", "progress_mediausec", since(t.progress_media)),
+        (
+            "progress_mediasec",
+            "progress_mediamsec",
+            "progress_mediausec",
+            since(t.progress_media),
+        ),
         ("flow_billsec", "flow_billmsec", "flow_billusec", dur),
     ];
     for (s, _, _, us) in spans {
@@ -370,16 +498,23 @@ pub fn billing(t: &Times, ended: i64, cause: &str, q850: u32, last_app: Option<(
 /// RTP statistics sofia sets when media stops (no RTP flows in the sim).
 pub fn rtp_stats() -> VarList {
     let zero = [
-        "rtp_audio_in_raw_bytes", "rtp_audio_in_media_bytes", "rtp_audio_in_packet_count",
-        "rtp_audio_in_media_packet_count", "rtp_audio_in_skip_packet_count",
-        "rtp_audio_in_jitter_packet_count", "rtp_audio_in_dtmf_packet_count",
-        "rtp_audio_in_cng_packet_count", "rtp_audio_in_flush_packet_count",
+        "rtp_audio_in_raw_bytes",
+        "rtp_audio_in_media_bytes",
+        "rtp_audio_in_packet_count",
+        "rtp_audio_in_media_packet_count",
+        "rtp_audio_in_skip_packet_count",
+        "rtp_audio_in_jitter_packet_count",
+        "rtp_audio_in_dtmf_packet_count",
+        "rtp_audio_in_cng_packet_count",
+        "rtp_audio_in_flush_packet_count",
         "rtp_audio_in_largest_jb_size",
     ];
     let mut v: VarList = zero.iter().map(|k| (*k, "0".to_owned())).collect();
     for k in [
-        "rtp_audio_in_jitter_min_variance", "rtp_audio_in_jitter_max_variance",
-        "rtp_audio_in_jitter_loss_rate", "rtp_audio_in_jitter_burst_rate",
+        "rtp_audio_in_jitter_min_variance",
+        "rtp_audio_in_jitter_max_variance",
+        "rtp_audio_in_jitter_loss_rate",
+        "rtp_audio_in_jitter_burst_rate",
         "rtp_audio_in_mean_interval",
     ] {
         v.push((k, "0.00".into()));
@@ -388,10 +523,15 @@ pub fn rtp_stats() -> VarList {
     v.push(("rtp_audio_in_quality_percentage", "100.00".into()));
     v.push(("rtp_audio_in_mos", "4.50".into()));
     for k in [
-        "rtp_audio_out_raw_bytes", "rtp_audio_out_media_bytes", "rtp_audio_out_packet_count",
-        "rtp_audio_out_media_packet_count", "rtp_audio_out_skip_packet_count",
-        "rtp_audio_out_dtmf_packet_count", "rtp_audio_out_cng_packet_count",
-        "rtp_audio_rtcp_packet_count", "rtp_audio_rtcp_octet_count",
+        "rtp_audio_out_raw_bytes",
+        "rtp_audio_out_media_bytes",
+        "rtp_audio_out_packet_count",
+        "rtp_audio_out_media_packet_count",
+        "rtp_audio_out_skip_packet_count",
+        "rtp_audio_out_dtmf_packet_count",
+        "rtp_audio_out_cng_packet_count",
+        "rtp_audio_rtcp_packet_count",
+        "rtp_audio_rtcp_octet_count",
     ] {
         v.push((k, "0".into()));
     }

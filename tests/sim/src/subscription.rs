@@ -13,25 +13,99 @@ use crate::wire::EventFormat;
 /// Event names FreeSWITCH knows (`switch_name_event`); others are ignored
 /// in `event` commands, as FreeSWITCH ignores them.
 const KNOWN: &[&str] = &[
-    "CUSTOM", "CLONE", "CHANNEL_CREATE", "CHANNEL_DESTROY", "CHANNEL_STATE",
-    "CHANNEL_CALLSTATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE",
-    "CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HOLD", "CHANNEL_UNHOLD",
-    "CHANNEL_BRIDGE", "CHANNEL_UNBRIDGE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA",
-    "CHANNEL_OUTGOING", "CHANNEL_PARK", "CHANNEL_UNPARK", "CHANNEL_APPLICATION",
-    "CHANNEL_ORIGINATE", "CHANNEL_UUID", "API", "LOG", "INBOUND_CHAN", "OUTBOUND_CHAN",
-    "STARTUP", "SHUTDOWN", "PUBLISH", "UNPUBLISH", "TALK", "NOTALK", "SESSION_CRASH",
-    "MODULE_LOAD", "MODULE_UNLOAD", "DTMF", "MESSAGE", "PRESENCE_IN", "NOTIFY_IN",
-    "PRESENCE_OUT", "PRESENCE_PROBE", "MESSAGE_WAITING", "MESSAGE_QUERY", "ROSTER",
-    "CODEC", "BACKGROUND_JOB", "DETECTED_SPEECH", "DETECTED_TONE", "PRIVATE_COMMAND",
-    "HEARTBEAT", "TRAP", "ADD_SCHEDULE", "DEL_SCHEDULE", "EXE_SCHEDULE", "RE_SCHEDULE",
-    "RELOADXML", "NOTIFY", "PHONE_FEATURE", "PHONE_FEATURE_SUBSCRIBE", "SEND_MESSAGE",
-    "RECV_MESSAGE", "REQUEST_PARAMS", "CHANNEL_DATA", "GENERAL", "COMMAND",
-    "SESSION_HEARTBEAT", "CLIENT_DISCONNECTED", "SERVER_DISCONNECTED", "SEND_INFO",
-    "RECV_INFO", "RECV_RTCP_MESSAGE", "SEND_RTCP_MESSAGE", "CALL_SECURE", "NAT",
-    "RECORD_START", "RECORD_STOP", "PLAYBACK_START", "PLAYBACK_STOP", "CALL_UPDATE",
-    "FAILURE", "SOCKET_DATA", "MEDIA_BUG_START", "MEDIA_BUG_STOP", "CONFERENCE_DATA_QUERY",
-    "CONFERENCE_DATA", "CALL_SETUP_REQ", "CALL_SETUP_RESULT", "CALL_DETAIL", "DEVICE_STATE",
-    "TEXT", "SHUTDOWN_REQUESTED", "ALL",
+    "CUSTOM",
+    "CLONE",
+    "CHANNEL_CREATE",
+    "CHANNEL_DESTROY",
+    "CHANNEL_STATE",
+    "CHANNEL_CALLSTATE",
+    "CHANNEL_ANSWER",
+    "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HOLD",
+    "CHANNEL_UNHOLD",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_UNBRIDGE",
+    "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_OUTGOING",
+    "CHANNEL_PARK",
+    "CHANNEL_UNPARK",
+    "CHANNEL_APPLICATION",
+    "CHANNEL_ORIGINATE",
+    "CHANNEL_UUID",
+    "API",
+    "LOG",
+    "INBOUND_CHAN",
+    "OUTBOUND_CHAN",
+    "STARTUP",
+    "SHUTDOWN",
+    "PUBLISH",
+    "UNPUBLISH",
+    "TALK",
+    "NOTALK",
+    "SESSION_CRASH",
+    "MODULE_LOAD",
+    "MODULE_UNLOAD",
+    "DTMF",
+    "MESSAGE",
+    "PRESENCE_IN",
+    "NOTIFY_IN",
+    "PRESENCE_OUT",
+    "PRESENCE_PROBE",
+    "MESSAGE_WAITING",
+    "MESSAGE_QUERY",
+    "ROSTER",
+    "CODEC",
+    "BACKGROUND_JOB",
+    "DETECTED_SPEECH",
+    "DETECTED_TONE",
+    "PRIVATE_COMMAND",
+    "HEARTBEAT",
+    "TRAP",
+    "ADD_SCHEDULE",
+    "DEL_SCHEDULE",
+    "EXE_SCHEDULE",
+    "RE_SCHEDULE",
+    "RELOADXML",
+    "NOTIFY",
+    "PHONE_FEATURE",
+    "PHONE_FEATURE_SUBSCRIBE",
+    "SEND_MESSAGE",
+    "RECV_MESSAGE",
+    "REQUEST_PARAMS",
+    "CHANNEL_DATA",
+    "GENERAL",
+    "COMMAND",
+    "SESSION_HEARTBEAT",
+    "CLIENT_DISCONNECTED",
+    "SERVER_DISCONNECTED",
+    "SEND_INFO",
+    "RECV_INFO",
+    "RECV_RTCP_MESSAGE",
+    "SEND_RTCP_MESSAGE",
+    "CALL_SECURE",
+    "NAT",
+    "RECORD_START",
+    "RECORD_STOP",
+    "PLAYBACK_START",
+    "PLAYBACK_STOP",
+    "CALL_UPDATE",
+    "FAILURE",
+    "SOCKET_DATA",
+    "MEDIA_BUG_START",
+    "MEDIA_BUG_STOP",
+    "CONFERENCE_DATA_QUERY",
+    "CONFERENCE_DATA",
+    "CALL_SETUP_REQ",
+    "CALL_SETUP_RESULT",
+    "CALL_DETAIL",
+    "DEVICE_STATE",
+    "TEXT",
+    "SHUTDOWN_REQUESTED",
+    "ALL",
 ];
 
 /// A listener's subscription.
@@ -195,15 +269,14 @@ impl Subscription {
         let name = ev.name().unwrap_or_default();
         let send = self.all
             || (self.names.contains(name)
-                && (name != "CUSTOM"
-                    || ev.subclass().is_none_or(|s| self.subclasses.contains(s))));
+                && (name != "CUSTOM" || ev.subclass().is_none_or(|s| self.subclasses.contains(s))));
         if !send || self.filters.is_empty() {
             return send;
         }
         // Filters: deliver only events matching at least one filter.
-        self.filters.iter().any(|(k, v)| {
-            ev.get(k).is_some_and(|hv| hv.eq_ignore_ascii_case(v))
-        })
+        self.filters
+            .iter()
+            .any(|(k, v)| ev.get(k).is_some_and(|hv| hv.eq_ignore_ascii_case(v)))
     }
 }
 
@@ -222,7 +295,8 @@ mod tests {
     #[test]
     fn filtered_subscription_like_capture_11() {
         let mut s = Subscription::default();
-        let reply = s.event("json CHANNEL_CREATE HEARTBEAT CUSTOM valet_parking::info sofia::register");
+        let reply =
+            s.event("json CHANNEL_CREATE HEARTBEAT CUSTOM valet_parking::info sofia::register");
         assert_eq!(reply, "+OK event listener enabled json");
         assert!(s.wants(&ev("CHANNEL_CREATE", None)));
         assert!(!s.wants(&ev("CHANNEL_STATE", None)));

@@ -42,29 +42,92 @@ pub mod at {
     pub const API: Origin = o("switch_loadable_module.c", "switch_api_execute", 2954);
     pub const BACKGROUND_JOB: Origin = o("mod_event_socket.c", "api_exec", 1572);
     pub const CALL_UPDATE: Origin = o("mod_sofia.c", "sofia_receive_message", 2100);
-    pub const ANSWER: Origin = o("switch_channel.c", "switch_channel_perform_mark_answered", 3846);
-    pub const BRIDGE: Origin = o("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689);
-    pub const UNBRIDGE: Origin = o("switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1879);
-    pub const CALLSTATE: Origin = o("switch_channel.c", "switch_channel_perform_set_callstate", 301);
-    pub const CREATE: Origin = o("switch_core_state_machine.c", "switch_core_session_run", 626);
-    pub const ORIGINATE: Origin = o("switch_core_state_machine.c", "switch_core_session_run", 632);
-    pub const DESTROY: Origin = o("switch_core_session.c", "switch_core_session_perform_destroy", 1584);
+    pub const ANSWER: Origin = o(
+        "switch_channel.c",
+        "switch_channel_perform_mark_answered",
+        3846,
+    );
+    pub const BRIDGE: Origin = o(
+        "switch_ivr_bridge.c",
+        "switch_ivr_multi_threaded_bridge",
+        1689,
+    );
+    pub const UNBRIDGE: Origin = o(
+        "switch_ivr_bridge.c",
+        "switch_ivr_multi_threaded_bridge",
+        1879,
+    );
+    pub const CALLSTATE: Origin = o(
+        "switch_channel.c",
+        "switch_channel_perform_set_callstate",
+        301,
+    );
+    pub const CREATE: Origin = o(
+        "switch_core_state_machine.c",
+        "switch_core_session_run",
+        626,
+    );
+    pub const ORIGINATE: Origin = o(
+        "switch_core_state_machine.c",
+        "switch_core_session_run",
+        632,
+    );
+    pub const DESTROY: Origin = o(
+        "switch_core_session.c",
+        "switch_core_session_perform_destroy",
+        1584,
+    );
     pub const EXECUTE: Origin = o("switch_core_session.c", "switch_core_session_exec", 2944);
-    pub const EXECUTE_COMPLETE: Origin = o("switch_core_session.c", "switch_core_session_exec", 2967);
-    pub const SOFT_EXECUTE_A: Origin = o("switch_ivr_bridge.c", "uuid_bridge_on_soft_execute", 1236);
-    pub const SOFT_EXECUTE_B: Origin = o("switch_ivr_bridge.c", "uuid_bridge_on_soft_execute", 1243);
+    pub const EXECUTE_COMPLETE: Origin =
+        o("switch_core_session.c", "switch_core_session_exec", 2967);
+    pub const SOFT_EXECUTE_A: Origin =
+        o("switch_ivr_bridge.c", "uuid_bridge_on_soft_execute", 1236);
+    pub const SOFT_EXECUTE_B: Origin =
+        o("switch_ivr_bridge.c", "uuid_bridge_on_soft_execute", 1243);
     pub const HANGUP: Origin = o("switch_channel.c", "switch_channel_perform_hangup", 3445);
-    pub const HANGUP_COMPLETE: Origin = o("switch_core_state_machine.c", "switch_core_session_reporting_state", 943);
+    pub const HANGUP_COMPLETE: Origin = o(
+        "switch_core_state_machine.c",
+        "switch_core_session_reporting_state",
+        943,
+    );
     pub const HOLD: Origin = o("switch_channel.c", "switch_channel_mark_hold", 875);
-    pub const OUTGOING: Origin = o("switch_core_session.c", "switch_core_session_outgoing_channel", 768);
+    pub const OUTGOING: Origin = o(
+        "switch_core_session.c",
+        "switch_core_session_outgoing_channel",
+        768,
+    );
     pub const PARK: Origin = o("switch_ivr.c", "switch_ivr_park", 1002);
     pub const UNPARK: Origin = o("switch_ivr.c", "switch_ivr_park", 1213);
-    pub const PROGRESS: Origin = o("switch_channel.c", "switch_channel_perform_mark_ring_ready_value", 3505);
-    pub const PROGRESS_MEDIA: Origin = o("switch_channel.c", "switch_channel_perform_mark_pre_answered", 3560);
-    pub const STATE: Origin = o("switch_channel.c", "switch_channel_perform_set_running_state", 2408);
-    pub const CODEC_REAL_READ: Origin = o("switch_core_codec.c", "switch_core_session_set_real_read_codec", 168);
-    pub const CODEC_WRITE: Origin = o("switch_core_codec.c", "switch_core_session_set_write_codec", 450);
-    pub const CODEC_READ: Origin = o("switch_core_codec.c", "switch_core_session_set_read_codec", 279);
+    pub const PROGRESS: Origin = o(
+        "switch_channel.c",
+        "switch_channel_perform_mark_ring_ready_value",
+        3505,
+    );
+    pub const PROGRESS_MEDIA: Origin = o(
+        "switch_channel.c",
+        "switch_channel_perform_mark_pre_answered",
+        3560,
+    );
+    pub const STATE: Origin = o(
+        "switch_channel.c",
+        "switch_channel_perform_set_running_state",
+        2408,
+    );
+    pub const CODEC_REAL_READ: Origin = o(
+        "switch_core_codec.c",
+        "switch_core_session_set_real_read_codec",
+        168,
+    );
+    pub const CODEC_WRITE: Origin = o(
+        "switch_core_codec.c",
+        "switch_core_session_set_write_codec",
+        450,
+    );
+    pub const CODEC_READ: Origin = o(
+        "switch_core_codec.c",
+        "switch_core_session_set_read_codec",
+        279,
+    );
     pub const PRESENCE: Origin = o("switch_channel.c", "switch_channel_perform_presence", 805);
     pub const PRESENCE_REGISTER: Origin = o("sofia_reg.c", "sofia_reg_handle_register_token", 2103);
     pub const PRESENCE_EXPIRE: Origin = o("sofia_reg.c", "sofia_reg_del_callback", 741);
@@ -87,7 +150,11 @@ pub mod at {
     pub const CONF_DESTROY: Origin = o("mod_conference.c", "conference_thread_run", 863);
     pub const CONF_ADD: Origin = o("conference_member.c", "conference_member_add", 962);
     pub const CONF_DEL: Origin = o("conference_member.c", "conference_member_del", 1355);
-    pub const CONF_FLOOR: Origin = o("conference_member.c", "conference_member_set_floor_holder", 1158);
+    pub const CONF_FLOOR: Origin = o(
+        "conference_member.c",
+        "conference_member_set_floor_holder",
+        1158,
+    );
     pub const CONF_PLAY: Origin = o("conference_file.c", "conference_file_play", 268);
     pub const CONF_PLAY_DONE: Origin = o("conference_file.c", "conference_file_close", 52);
     pub const CC_AGENT_ADD: Origin = o("mod_callcenter.c", "cc_agent_add", 915);
@@ -135,7 +202,11 @@ pub const HEARTBEAT: [&str; 14] = [
 
 /// Directory variables a user carries in sofia register events and on legs
 /// it authenticated (vanilla `directory/default/*.xml` plus the domain's).
-pub fn directory_vars(user: &str, domain: &str, callgroup: Option<&str>) -> Vec<(&'static str, String)> {
+pub fn directory_vars(
+    user: &str,
+    domain: &str,
+    callgroup: Option<&str>,
+) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("sip_number_alias", user.to_owned()),
         ("sip_auth_username", user.to_owned()),

@@ -83,7 +83,10 @@ impl Decoder for CommandDecoder {
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Command>, WireError> {
         if self.head.is_none() {
             // Blank lines between commands are ignored, as FreeSWITCH does.
-            let skip = src.iter().take_while(|b| **b == b'\n' || **b == b'\r').count();
+            let skip = src
+                .iter()
+                .take_while(|b| **b == b'\n' || **b == b'\r')
+                .count();
             src.advance(skip);
             let Some(end) = block_end(src) else {
                 if src.len() > MAX_COMMAND {
@@ -100,7 +103,8 @@ impl Decoder for CommandDecoder {
             };
             for l in lines.filter(|l| !l.is_empty()) {
                 if let Some((k, v)) = l.split_once(':') {
-                    cmd.headers.push((k.trim().to_owned(), v.trim_start().to_owned()));
+                    cmd.headers
+                        .push((k.trim().to_owned(), v.trim_start().to_owned()));
                 }
             }
             let len = cmd
@@ -233,7 +237,10 @@ mod tests {
             &command_reply("+OK accepted", &[])[..],
             b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n"
         );
-        assert_eq!(&api_response("vm")[..], b"Content-Type: api/response\nContent-Length: 2\n\nvm");
+        assert_eq!(
+            &api_response("vm")[..],
+            b"Content-Type: api/response\nContent-Length: 2\n\nvm"
+        );
         assert_eq!(
             &event(EventFormat::Json, "{}")[..],
             b"Content-Length: 2\nContent-Type: text/event-json\n\n{}"

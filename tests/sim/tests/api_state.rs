@@ -1,5 +1,7 @@
 //! api answers reflect the simulated state, in the captured shapes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;
@@ -8,7 +10,12 @@ use locus_sim::{Activity, CallState, Load, Sim, SimConfig, SimError, SimHandle};
 use support::*;
 
 async fn sim() -> SimHandle {
-    Sim::start(SimConfig { heartbeat: None, ..SimConfig::default() }).await.unwrap()
+    Sim::start(SimConfig {
+        heartbeat: None,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// Replaces uuids and digit runs, so bodies compare by shape.
@@ -20,7 +27,11 @@ fn shape(s: &str) -> String {
         let is_uuid = b.len() >= i + 36
             && s.is_char_boundary(i + 36)
             && s[i..i + 36].bytes().enumerate().all(|(j, c)| {
-                if [8, 13, 18, 23].contains(&j) { c == b'-' } else { c.is_ascii_hexdigit() }
+                if [8, 13, 18, 23].contains(&j) {
+                    c == b'-'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
             });
         if is_uuid {
             out.push('U');
@@ -72,7 +83,10 @@ async fn show_channels_and_calls_follow_the_call() {
     assert_eq!(v["rows"][1]["call_uuid"], call.0.as_str());
     // Ringing: two call rows, as in capture 03.
     let calls = c.api("show calls as json").await.text();
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&calls).unwrap()["row_count"], 2);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&calls).unwrap()["row_count"],
+        2
+    );
     sim.answer(&call).await.unwrap();
     let ch = c.api("show channels as json").await.text();
     let cap = captured("01-auth-and-api.json.txt", "api show channels as json", 1);
@@ -81,10 +95,19 @@ async fn show_channels_and_calls_follow_the_call() {
     let cap = captured("01-auth-and-api.json.txt", "api show calls as json", 1);
     assert_eq!(keys(&calls), keys(&cap));
     let v: serde_json::Value = serde_json::from_str(&calls).unwrap();
-    assert_eq!((v["rows"][0]["uuid"].as_str(), v["rows"][0]["callstate"].as_str()), (Some(call.0.as_str()), Some("ACTIVE")));
+    assert_eq!(
+        (
+            v["rows"][0]["uuid"].as_str(),
+            v["rows"][0]["callstate"].as_str()
+        ),
+        (Some(call.0.as_str()), Some("ACTIVE"))
+    );
     assert_eq!(c.api("show channels count").await.text(), "\n2 total.\n");
     assert_eq!(c.api("show calls count").await.text(), "\n1 total.\n");
-    assert!(!calls.ends_with('\n') && !calls.contains(": "), "non-empty JSON is compact, no newline");
+    assert!(
+        !calls.ends_with('\n') && !calls.contains(": "),
+        "non-empty JSON is compact, no newline"
+    );
 }
 
 #[tokio::test]
@@ -93,40 +116,99 @@ async fn pickup_hash_keys_as_the_vanilla_dialplan_writes() {
     let mut c = Client::ready(sim.esl_addr(), None).await;
     let call = sim.call("1000", "1001").await.unwrap();
     for key in ["1001", "techsupport", "global"] {
-        let f = c.api(&format!("hash select/127.0.0.1-last_dial_ext/{key}")).await;
+        let f = c
+            .api(&format!("hash select/127.0.0.1-last_dial_ext/{key}"))
+            .await;
         assert_eq!(f.text(), call.0, "bare uuid, no newline, for {key}");
     }
-    assert_eq!(c.api("hash select/127.0.0.1-call_return/1001").await.text(), "1000");
-    assert_eq!(c.api("hash select/127.0.0.1-last_dial_ext/nobody").await.text(), "-ERR no reply\n");
-    assert_eq!(c.api("user_data 1001@127.0.0.1 var callgroup").await.text(), "techsupport");
-    assert_eq!(sim.var(&call.0, "called_party_callgroup").as_deref(), Some("techsupport"));
+    assert_eq!(
+        c.api("hash select/127.0.0.1-call_return/1001").await.text(),
+        "1000"
+    );
+    assert_eq!(
+        c.api("hash select/127.0.0.1-last_dial_ext/nobody")
+            .await
+            .text(),
+        "-ERR no reply\n"
+    );
+    assert_eq!(
+        c.api("user_data 1001@127.0.0.1 var callgroup").await.text(),
+        "techsupport"
+    );
+    assert_eq!(
+        sim.var(&call.0, "called_party_callgroup").as_deref(),
+        Some("techsupport")
+    );
 }
 
 #[tokio::test]
 async fn module_listings_have_the_captured_shapes() {
     let sim = sim().await;
     let mut c = Client::ready(sim.esl_addr(), None).await;
-    sim.valet_park("1000", "valet_parking_lot", "6001").await.unwrap();
+    sim.valet_park("1000", "valet_parking_lot", "6001")
+        .await
+        .unwrap();
     let got = c.api("valet_info").await.text();
-    assert_eq!(shape(&got), shape(&captured("05-valet-park.json.txt", "api valet_info", 0)));
+    assert_eq!(
+        shape(&got),
+        shape(&captured("05-valet-park.json.txt", "api valet_info", 0))
+    );
     let a = sim.conference_join("1000", "3000").await.unwrap();
     sim.conference_join("1002", "3000").await.unwrap();
     let got = c.api("conference json_list").await.text();
-    assert_eq!(shape(&got), shape(&captured("06-conference.json.txt", "api conference json_list", 0)));
+    assert_eq!(
+        shape(&got),
+        shape(&captured(
+            "06-conference.json.txt",
+            "api conference json_list",
+            0
+        ))
+    );
     assert!(got.contains(&a.uuid));
     let got = c.api("conference list").await.text();
-    assert_eq!(shape(&got), shape(&captured("06-conference.json.txt", "api conference list", 0)));
+    assert_eq!(
+        shape(&got),
+        shape(&captured(
+            "06-conference.json.txt",
+            "api conference list",
+            0
+        ))
+    );
     sim.fifo_push("1003", "5900").await.unwrap();
     let got = c.api("fifo list").await.text();
-    assert_eq!(shape(&got), shape(&captured("08-fifo.json.txt", "api fifo list", 0)));
+    assert_eq!(
+        shape(&got),
+        shape(&captured("08-fifo.json.txt", "api fifo list", 0))
+    );
     let got = c.api("fifo count").await.text();
-    assert_eq!(shape(&got), shape(&captured("08-fifo.json.txt", "api fifo count", 0)));
-    let q = sim.callcenter_enter("1004", "support@default").await.unwrap();
-    let got = c.api("callcenter_config queue list members support@default").await.text();
-    let cap = captured("07-callcenter.json.txt", "api callcenter_config queue list members support@default", 0);
+    assert_eq!(
+        shape(&got),
+        shape(&captured("08-fifo.json.txt", "api fifo count", 0))
+    );
+    let q = sim
+        .callcenter_enter("1004", "support@default")
+        .await
+        .unwrap();
+    let got = c
+        .api("callcenter_config queue list members support@default")
+        .await
+        .text();
+    let cap = captured(
+        "07-callcenter.json.txt",
+        "api callcenter_config queue list members support@default",
+        0,
+    );
     assert_eq!(got.lines().next(), cap.lines().next(), "column header");
-    assert!(got.contains(&q.0) && got.contains("|Waiting|") && got.ends_with("+OK\n"), "{got}");
-    assert_eq!(c.api("callcenter_config queue count members support@default").await.text(), "1\n");
+    assert!(
+        got.contains(&q.0) && got.contains("|Waiting|") && got.ends_with("+OK\n"),
+        "{got}"
+    );
+    assert_eq!(
+        c.api("callcenter_config queue count members support@default")
+            .await
+            .text(),
+        "1\n"
+    );
 }
 
 #[tokio::test]
@@ -140,34 +222,74 @@ async fn uuid_dump_and_kill() {
     assert_eq!(ev.unique_id(), Some(call.0.as_str()));
     assert_eq!(ev.var("dialed_user"), Some("1001"));
     assert_eq!(ev.headers().filter(|(k, _)| *k == "Unique-ID").count(), 1);
-    assert_eq!(c.api("uuid_dump 00000000-0000-0000-0000-000000000000 json").await.text(), "-ERR No such channel!\n");
-    assert_eq!(c.api(&format!("uuid_kill {}", call.0)).await.text(), "+OK\n");
+    assert_eq!(
+        c.api("uuid_dump 00000000-0000-0000-0000-000000000000 json")
+            .await
+            .text(),
+        "-ERR No such channel!\n"
+    );
+    assert_eq!(
+        c.api(&format!("uuid_kill {}", call.0)).await.text(),
+        "+OK\n"
+    );
     assert!(sim.channels().is_empty());
-    assert_eq!(c.api(&format!("uuid_kill {}", call.0)).await.text(), "-ERR No such channel!\n");
+    assert_eq!(
+        c.api(&format!("uuid_kill {}", call.0)).await.text(),
+        "-ERR No such channel!\n"
+    );
 }
 
 #[tokio::test]
 async fn registrations_listing_and_events() {
     let sim = sim().await;
-    let mut c = Client::ready(sim.esl_addr(), Some("json CUSTOM sofia::register sofia::expire")).await;
+    let mut c = Client::ready(
+        sim.esl_addr(),
+        Some("json CUSTOM sofia::register sofia::expire"),
+    )
+    .await;
     sim.register("1001").await.unwrap();
     let reg = c.frame().await.event().unwrap();
-    assert_eq!((reg.get("from-user"), reg.get("callgroup")), (Some("1001"), Some("techsupport")));
+    assert_eq!(
+        (reg.get("from-user"), reg.get("callgroup")),
+        (Some("1001"), Some("techsupport"))
+    );
     let cap = capture_events("02-register-and-basic-call.json.txt");
-    let want = cap.iter().find(|e| e.subclass() == Some("sofia::register")).unwrap();
+    let want = cap
+        .iter()
+        .find(|e| e.subclass() == Some("sofia::register"))
+        .unwrap();
     assert_eq!(nonvar_names(&reg), nonvar_names(want));
     let body = c.api("show registrations as json").await.text();
-    let cap = captured("01-auth-and-api.json.txt", "api show registrations as json", 0);
+    let cap = captured(
+        "01-auth-and-api.json.txt",
+        "api show registrations as json",
+        0,
+    );
     assert_eq!(keys(&body), keys(&cap));
     sim.expire("1001").await.unwrap();
     let exp = c.frame().await.event().unwrap();
     let cap = capture_events("02b-register-expire.json.txt");
-    let want = cap.iter().find(|e| e.subclass() == Some("sofia::expire")).unwrap();
+    let want = cap
+        .iter()
+        .find(|e| e.subclass() == Some("sofia::expire"))
+        .unwrap();
     assert_eq!(nonvar_names(&exp), nonvar_names(want));
-    assert!(exp.get("expires").unwrap().parse::<i64>().unwrap() > 1_700_000_000, "an epoch");
-    assert_eq!(c.api("show registrations as json").await.text(), "{\"row_count\": 0}\n");
-    assert!(matches!(sim.unregister("1001").await, Err(SimError::NoSuchCall(_))));
-    assert!(matches!(sim.register("999").await, Err(SimError::NoSuchUser(_))));
+    assert!(
+        exp.get("expires").unwrap().parse::<i64>().unwrap() > 1_700_000_000,
+        "an epoch"
+    );
+    assert_eq!(
+        c.api("show registrations as json").await.text(),
+        "{\"row_count\": 0}\n"
+    );
+    assert!(matches!(
+        sim.unregister("1001").await,
+        Err(SimError::NoSuchCall(_))
+    ));
+    assert!(matches!(
+        sim.register("999").await,
+        Err(SimError::NoSuchUser(_))
+    ));
 }
 
 #[tokio::test]
@@ -179,9 +301,21 @@ async fn text_interface_drives_the_same_scripts() {
     assert_eq!(c.api(&format!("sim answer {uuid}")).await.text(), "+OK\n");
     let calls = sim.calls();
     assert_eq!(calls.len(), 1);
-    assert!(calls[0].answered && calls[0].callstate == CallState::Active && calls[0].legs.len() == 2);
-    assert!(c.api("sim fly").await.text().starts_with("-ERR usage: sim register"));
-    assert!(c.api("sim answer nope").await.text().starts_with("-ERR no such call"));
+    assert!(
+        calls[0].answered && calls[0].callstate == CallState::Active && calls[0].legs.len() == 2
+    );
+    assert!(
+        c.api("sim fly")
+            .await
+            .text()
+            .starts_with("-ERR usage: sim register")
+    );
+    assert!(
+        c.api("sim answer nope")
+            .await
+            .text()
+            .starts_with("-ERR no such call")
+    );
     assert_eq!(sim.command(&format!("hangup {uuid}")), "+OK\n");
     assert!(sim.calls().is_empty());
 }
@@ -191,7 +325,11 @@ async fn heartbeat_reports_load() {
     let sim = sim().await;
     let mut c = Client::ready(sim.esl_addr(), Some("json HEARTBEAT")).await;
     sim.call("1000", "1001").await.unwrap();
-    sim.set_load(Load { idle_cpu: 42.5, sps: 7, extra_sessions: 10 });
+    sim.set_load(Load {
+        idle_cpu: 42.5,
+        sps: 7,
+        extra_sessions: 10,
+    });
     sim.heartbeat().await;
     let hb = c.frame().await.event().unwrap();
     let cap = capture_events("02-register-and-basic-call.json.txt");
@@ -204,14 +342,23 @@ async fn heartbeat_reports_load() {
     let status = c.api("status").await.text();
     let lines: Vec<_> = status.lines().collect();
     assert_eq!(lines.len(), 8);
-    assert_eq!(lines[1], "FreeSWITCH (Version 1.10.12-release  64bit) is ready");
-    assert!(lines[3].starts_with("12 session(s) - peak") && lines[3].ends_with(' '), "{status}");
+    assert_eq!(
+        lines[1],
+        "FreeSWITCH (Version 1.10.12-release  64bit) is ready"
+    );
+    assert!(
+        lines[3].starts_with("12 session(s) - peak") && lines[3].ends_with(' '),
+        "{status}"
+    );
     assert_eq!(lines[6], "min idle cpu 0.00/42.50");
 }
 
 #[tokio::test]
 async fn heartbeat_timer_fires_on_its_interval() {
-    let cfg = SimConfig { heartbeat: Some(Duration::from_millis(30)), ..SimConfig::default() };
+    let cfg = SimConfig {
+        heartbeat: Some(Duration::from_millis(30)),
+        ..SimConfig::default()
+    };
     let sim = Sim::start(cfg).await.unwrap();
     let mut c = Client::ready(sim.esl_addr(), Some("json HEARTBEAT")).await;
     let a = c.frame().await.event().unwrap();
@@ -222,21 +369,44 @@ async fn heartbeat_timer_fires_on_its_interval() {
 
 #[tokio::test]
 async fn snapshots_and_limits() {
-    let cfg = SimConfig { heartbeat: None, max_sessions: 3, ..SimConfig::default() };
+    let cfg = SimConfig {
+        heartbeat: None,
+        max_sessions: 3,
+        ..SimConfig::default()
+    };
     let sim = Sim::start(cfg).await.unwrap();
     let call = sim.call("1000", "1001").await.unwrap();
     let chans = sim.channels();
     assert_eq!(chans.len(), 2);
-    assert_eq!((chans[0].callstate, chans[1].callstate), (CallState::Early, CallState::Ringing));
+    assert_eq!(
+        (chans[0].callstate, chans[1].callstate),
+        (CallState::Early, CallState::Ringing)
+    );
     assert_eq!(chans[1].peer.as_deref(), Some(call.0.as_str()));
-    let parked = sim.valet_park("1002", "valet_parking_lot", "6001").await.unwrap();
+    let parked = sim
+        .valet_park("1002", "valet_parking_lot", "6001")
+        .await
+        .unwrap();
     assert!(matches!(sim.calls()[1].activity, Activity::Valet { .. }));
-    assert!(matches!(sim.call("1003", "1004").await, Err(SimError::Capacity(3))));
-    assert!(matches!(sim.valet_retrieve("1003", "valet_parking_lot", "6009").await, Err(SimError::Nothing(_))));
-    assert!(matches!(sim.answer(&parked).await, Err(SimError::BadState { .. })));
+    assert!(matches!(
+        sim.call("1003", "1004").await,
+        Err(SimError::Capacity(3))
+    ));
+    assert!(matches!(
+        sim.valet_retrieve("1003", "valet_parking_lot", "6009")
+            .await,
+        Err(SimError::Nothing(_))
+    ));
+    assert!(matches!(
+        sim.answer(&parked).await,
+        Err(SimError::BadState { .. })
+    ));
     sim.hangup(&parked).await.unwrap();
     sim.answer(&call).await.unwrap();
-    assert!(matches!(sim.answer(&call).await, Err(SimError::BadState { .. })));
+    assert!(matches!(
+        sim.answer(&call).await,
+        Err(SimError::BadState { .. })
+    ));
 }
 
 /// Farm mode (captures 20-22): the domain is a name, phones' From carries
@@ -261,7 +431,12 @@ async fn farm_identity() {
     assert_eq!(a.var("domain_name"), Some("farm.test"));
     assert_eq!(b.get("Channel-Name"), Some("sofia/internal/1001@farm.test"));
     assert_eq!(b.var("dialed_domain"), Some("farm.test"));
-    assert_eq!(c.api("hash select/farm.test-last_dial_ext/techsupport").await.text(), call.0);
+    assert_eq!(
+        c.api("hash select/farm.test-last_dial_ext/techsupport")
+            .await
+            .text(),
+        call.0
+    );
     assert_eq!(c.api("global_getvar switchname").await.text(), "vm-b");
     // The wrong box (capture 22): nothing to pick up.
     let err = sim.intercept_group("1002", "unknown-group").await;

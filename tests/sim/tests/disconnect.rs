@@ -1,13 +1,20 @@
 //! How connections end: the four disconnect kinds, `fsctl shutdown` as in
 //! captures 09/09b, a SIGKILL as in 09c, and a restarted box.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use locus_sim::{DisconnectKind, Sim, SimConfig, SimHandle};
 use support::*;
 
 async fn sim() -> SimHandle {
-    Sim::start(SimConfig { heartbeat: None, ..SimConfig::default() }).await.unwrap()
+    Sim::start(SimConfig {
+        heartbeat: None,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// Waits (bounded) until the simulator counts `n` clients.
@@ -30,7 +37,10 @@ async fn exit_notice_to_everyone() {
     for c in [&mut a, &mut b] {
         let f = c.frame().await;
         assert_eq!(f.ctype(), "text/disconnect-notice");
-        assert_eq!(f.text(), "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n");
+        assert_eq!(
+            f.text(),
+            "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+        );
         c.expect_eof().await;
     }
     // The box is still up.
@@ -62,7 +72,10 @@ async fn kill_stops_the_listener_until_restart() {
     a.expect_eof().await;
     let refused = tokio::time::timeout(WAIT, async {
         loop {
-            if tokio::net::TcpStream::connect(sim.esl_addr()).await.is_err() {
+            if tokio::net::TcpStream::connect(sim.esl_addr())
+                .await
+                .is_err()
+            {
                 return;
             }
             tokio::task::yield_now().await;
@@ -73,8 +86,14 @@ async fn kill_stops_the_listener_until_restart() {
     sim.restart().await;
     assert_ne!(sim.core_uuid(), old);
     let mut b = connect_retry(&sim).await;
-    assert_eq!(b.api("show calls as json").await.text(), "{\"row_count\": 0}\n");
-    assert!(sim.calls().is_empty(), "calls of {call} survived the restart");
+    assert_eq!(
+        b.api("show calls as json").await.text(),
+        "{\"row_count\": 0}\n"
+    );
+    assert!(
+        sim.calls().is_empty(),
+        "calls of {call} survived the restart"
+    );
     sim.heartbeat().await;
     b.send("event json HEARTBEAT").await;
     b.frame().await;

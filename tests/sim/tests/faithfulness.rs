@@ -5,6 +5,8 @@
 //! leg by leg (the interleaving between legs varies from run to run on a
 //! real box, the order within a leg does not).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use locus_esl::Event;
@@ -12,11 +14,21 @@ use locus_sim::{Sim, SimConfig, SimHandle};
 use support::*;
 
 async fn sim() -> SimHandle {
-    Sim::start(SimConfig { heartbeat: None, ..SimConfig::default() }).await.unwrap()
+    Sim::start(SimConfig {
+        heartbeat: None,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 fn assert_same(what: &str, diffs: Vec<String>) {
-    assert!(diffs.is_empty(), "{what}: {} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 async fn basic_call(format: &str, file: &str) {
@@ -86,12 +98,20 @@ async fn directed_intercept_matches_capture_04() {
 async fn valet_park_matches_capture_05_in_global_order() {
     let sim = sim().await;
     let mut c = Client::ready(sim.esl_addr(), Some("json ALL")).await;
-    sim.valet_park("1000", "valet_parking_lot", "6001").await.unwrap();
-    let r = sim.valet_retrieve("1002", "valet_parking_lot", "6001").await.unwrap();
+    sim.valet_park("1000", "valet_parking_lot", "6001")
+        .await
+        .unwrap();
+    let r = sim
+        .valet_retrieve("1002", "valet_parking_lot", "6001")
+        .await
+        .unwrap();
     sim.hangup(&r).await.unwrap();
     sim.heartbeat().await;
     let got = events_until_marker(&mut c).await;
-    assert_same("05", compare(&got, &scenario_events("05-valet-park.json.txt", &[])));
+    assert_same(
+        "05",
+        compare(&got, &scenario_events("05-valet-park.json.txt", &[])),
+    );
 }
 
 #[tokio::test]
@@ -105,7 +125,10 @@ async fn conference_matches_capture_06_in_global_order() {
     sim.conference_leave(&a).await.unwrap();
     sim.heartbeat().await;
     let got = events_until_marker(&mut c).await;
-    assert_same("06", compare(&got, &scenario_events("06-conference.json.txt", &[])));
+    assert_same(
+        "06",
+        compare(&got, &scenario_events("06-conference.json.txt", &[])),
+    );
 }
 
 #[tokio::test]
@@ -145,7 +168,8 @@ async fn originate_park_matches_capture_13() {
     let uuid = loop {
         let f = c.frame().await;
         if let Some(ev) = f.event() {
-            let park = (ev.name() == Some("CHANNEL_PARK")).then(|| ev.unique_id().unwrap().to_owned());
+            let park =
+                (ev.name() == Some("CHANNEL_PARK")).then(|| ev.unique_id().unwrap().to_owned());
             got.push(ev);
             if let Some(u) = park {
                 break u;
@@ -156,10 +180,19 @@ async fn originate_park_matches_capture_13() {
     sim.heartbeat().await;
     got.extend(events_until_marker(&mut c).await);
     // The harness's own api commands are not part of the comparison.
-    got.retain(|e| !(e.name() == Some("API") && matches!(e.get("API-Command"), Some("originate" | "uuid_kill"))));
-    let job = got.iter().find(|e| e.name() == Some("BACKGROUND_JOB")).unwrap();
+    got.retain(|e| {
+        !(e.name() == Some("API")
+            && matches!(e.get("API-Command"), Some("originate" | "uuid_kill")))
+    });
+    let job = got
+        .iter()
+        .find(|e| e.name() == Some("BACKGROUND_JOB"))
+        .unwrap();
     assert_eq!(job.body(), Some(format!("+OK {uuid}\n").as_str()));
-    assert_same("13", compare_per_leg(&got, &scenario_events("13-originate-park.json.txt", &[])));
+    assert_same(
+        "13",
+        compare_per_leg(&got, &scenario_events("13-originate-park.json.txt", &[])),
+    );
 }
 
 /// The call-center capture also shows agents being rung, which the
@@ -169,7 +202,10 @@ async fn originate_park_matches_capture_13() {
 async fn callcenter_member_matches_capture_07() {
     let sim = sim().await;
     let mut c = Client::ready(sim.esl_addr(), Some("json ALL")).await;
-    let call = sim.callcenter_enter("1000", "support@default").await.unwrap();
+    let call = sim
+        .callcenter_enter("1000", "support@default")
+        .await
+        .unwrap();
     sim.heartbeat().await;
     let got = events_until_marker(&mut c).await;
     let cap = scenario_events("07-callcenter.json.txt", &[]);
@@ -178,20 +214,36 @@ async fn callcenter_member_matches_capture_07() {
         legs[1].clone()
     };
     let (mine, theirs) = (caller(&got), caller(&cap));
-    let start = theirs.iter().position(|e| e.get("CC-Action") == Some("member-queue-start")).unwrap();
+    let start = theirs
+        .iter()
+        .position(|e| e.get("CC-Action") == Some("member-queue-start"))
+        .unwrap();
     // Up to and including PLAYBACK_START (music while waiting).
     assert_same("07 caller", compare(&mine, &theirs[..start + 2]));
     for action in ["member-queue-start", "members-count"] {
-        let a = got.iter().find(|e| e.get("CC-Action") == Some(action)).unwrap();
-        let b = cap.iter().find(|e| e.get("CC-Action") == Some(action)).unwrap();
+        let a = got
+            .iter()
+            .find(|e| e.get("CC-Action") == Some(action))
+            .unwrap();
+        let b = cap
+            .iter()
+            .find(|e| e.get("CC-Action") == Some(action))
+            .unwrap();
         assert_eq!(nonvar_names(a), nonvar_names(b), "{action}");
     }
     sim.callcenter_leave(&call).await.unwrap();
     sim.heartbeat().await;
     let after = events_until_marker(&mut c).await;
-    let end = after.iter().find(|e| e.get("CC-Action") == Some("member-queue-end")).unwrap();
+    let end = after
+        .iter()
+        .find(|e| e.get("CC-Action") == Some("member-queue-end"))
+        .unwrap();
     assert_eq!(end.get("CC-Cause"), Some("Cancel"));
-    let count = after.iter().rev().find(|e| e.get("CC-Action") == Some("members-count")).unwrap();
+    let count = after
+        .iter()
+        .rev()
+        .find(|e| e.get("CC-Action") == Some("members-count"))
+        .unwrap();
     assert_eq!(count.get("CC-Count"), Some("0"));
 }
 
@@ -208,23 +260,62 @@ async fn filtered_subscription_delivers_what_capture_11_shows() {
         .unwrap();
     let mut c = Client::ready(sim.esl_addr(), None).await;
     c.send(&sub).await;
-    assert_eq!(c.frame().await.get("Reply-Text"), Some("+OK event listener enabled json"));
+    assert_eq!(
+        c.frame().await.get("Reply-Text"),
+        Some("+OK event listener enabled json")
+    );
     sim.register("1001").await.unwrap();
     let conf = sim.conference_join("1002", "3001").await.unwrap();
     let call = sim.call("1000", "1001").await.unwrap();
-    let parked = sim.valet_park("1003", "valet_parking_lot", "6002").await.unwrap();
+    let parked = sim
+        .valet_park("1003", "valet_parking_lot", "6002")
+        .await
+        .unwrap();
     sim.answer(&call).await.unwrap();
     sim.heartbeat().await;
     sim.hangup(&parked).await.unwrap();
     sim.conference_leave(&conf).await.unwrap();
     sim.hangup(&call).await.unwrap();
     sim.heartbeat().await;
-    let mut got = c.events_until(|e| e.name() == Some("HEARTBEAT") && e.get("Session-Count") == Some("0")).await;
+    let mut got = c
+        .events_until(|e| e.name() == Some("HEARTBEAT") && e.get("Session-Count") == Some("0"))
+        .await;
     got.pop();
     let label = |e: &Event| format!("{} {}", kind(e), e.get("Action").unwrap_or_default());
     let mut mine: Vec<String> = got.iter().map(label).collect();
-    let mut theirs: Vec<String> = capture_events("11-filtered-subscription.json.txt").iter().map(label).collect();
+    let mut theirs: Vec<String> = capture_events("11-filtered-subscription.json.txt")
+        .iter()
+        .map(label)
+        .collect();
     mine.sort();
     theirs.sort();
     assert_eq!(mine, theirs);
+}
+
+/// Capture 20: box A of a farm (domain `farm.test`, phones behind a proxy
+/// at 127.0.0.1:5090, no registrations on the box) picks up with `*8`.
+#[tokio::test]
+async fn farm_group_intercept_matches_capture_20() {
+    let cfg = SimConfig {
+        heartbeat: None,
+        domain: "farm.test".into(),
+        from_host: Some("127.0.0.1:5090".into()),
+        ..SimConfig::default()
+    };
+    let sim = Sim::start(cfg).await.unwrap();
+    let mut c = Client::ready(sim.esl_addr(), Some("json ALL")).await;
+    sim.call("1000", "1001").await.unwrap();
+    let picked = sim.intercept_group("1002", "techsupport").await.unwrap();
+    sim.hangup(&picked).await.unwrap();
+    let got = check_per_leg(&sim, &mut c, "20-farm-group-intercept-boxA.json.txt", &[]).await;
+    let create = got
+        .iter()
+        .find(|e| e.name() == Some("CHANNEL_CREATE"))
+        .unwrap();
+    assert_eq!(
+        create.get("Channel-Name"),
+        Some("sofia/internal/1000@127.0.0.1:5090")
+    );
+    assert_eq!(create.get("Channel-Presence-ID"), Some("1000@127.0.0.1"));
+    assert_eq!(create.var("domain_name"), Some("farm.test"));
 }

@@ -1,6 +1,8 @@
 //! The ESL conversation itself, byte for byte against the captures:
 //! authentication, replies, api framing, disconnects on `exit`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use locus_esl::capture::{self, Direction};
@@ -8,7 +10,12 @@ use locus_sim::{Sim, SimConfig};
 use support::*;
 
 async fn sim() -> locus_sim::SimHandle {
-    Sim::start(SimConfig { heartbeat: None, ..SimConfig::default() }).await.unwrap()
+    Sim::start(SimConfig {
+        heartbeat: None,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// Every byte the server sent in `01a` equals what the simulator sends for
@@ -50,9 +57,15 @@ async fn commands_before_auth_are_refused_but_keep_the_connection() {
     let mut c = Client::connect(sim.esl_addr()).await;
     c.frame().await;
     c.send("api status").await;
-    assert_eq!(c.frame().await.get("Reply-Text"), Some("-ERR command not found"));
+    assert_eq!(
+        c.frame().await.get("Reply-Text"),
+        Some("-ERR command not found")
+    );
     c.send("event json ALL").await;
-    assert_eq!(c.frame().await.get("Reply-Text"), Some("-ERR command not found"));
+    assert_eq!(
+        c.frame().await.get("Reply-Text"),
+        Some("-ERR command not found")
+    );
     c.send("auth ClueCon").await;
     assert_eq!(c.frame().await.get("Reply-Text"), Some("+OK accepted"));
 }
@@ -64,7 +77,12 @@ async fn unknown_and_bare_commands_match_capture_01() {
     let replies = command_replies("01-auth-and-api.json.txt");
     let mut checked = 0;
     for (cmd, want) in replies.iter().filter(|(c, _)| {
-        ["api", "nonsense_top_level_command", "api this_command_does_not_exist foo"].contains(&c.as_str())
+        [
+            "api",
+            "nonsense_top_level_command",
+            "api this_command_does_not_exist foo",
+        ]
+        .contains(&c.as_str())
     }) {
         c.send(cmd).await;
         assert_eq!(c.reply().await.raw, want.raw, "reply to {cmd:?}");
@@ -117,11 +135,17 @@ async fn bgapi_replies_then_fires_background_job() {
     c.send("bgapi this_command_does_not_exist").await;
     let reply = c.frame().await;
     let job = reply.get("Job-UUID").unwrap().to_owned();
-    assert_eq!(reply.get("Reply-Text").unwrap(), format!("+OK Job-UUID: {job}"));
+    assert_eq!(
+        reply.get("Reply-Text").unwrap(),
+        format!("+OK Job-UUID: {job}")
+    );
     assert_eq!(reply.raw.len(), 139, "same length as capture 01 #81");
     let ev = c.frame().await.event().unwrap();
     assert_eq!(ev.get("Job-UUID"), Some(job.as_str()));
-    assert_eq!(ev.body(), Some("-ERR this_command_does_not_exist Command not found!\n"));
+    assert_eq!(
+        ev.body(),
+        Some("-ERR this_command_does_not_exist Command not found!\n")
+    );
     // Header names as captured (01 #83).
     let cap = capture_events("01-auth-and-api.json.txt")
         .into_iter()
@@ -132,7 +156,10 @@ async fn bgapi_replies_then_fires_background_job() {
     c.send("bgapi hostname\nJob-UUID: my-job").await;
     assert_eq!(c.frame().await.get("Job-UUID"), Some("my-job"));
     let ev = c.frame().await.event().unwrap();
-    assert_eq!((ev.get("Job-UUID"), ev.body()), (Some("my-job"), Some("vm")));
+    assert_eq!(
+        (ev.get("Job-UUID"), ev.body()),
+        (Some("my-job"), Some("vm"))
+    );
 }
 
 #[tokio::test]
@@ -144,10 +171,16 @@ async fn api_events_go_to_all_subscribers_as_captured() {
     c.api("this_command_does_not_exist foo").await;
     let a = watcher.frame().await.event().unwrap();
     let b = watcher.frame().await.event().unwrap();
-    assert_eq!((a.get("API-Command"), a.get("API-Command-Argument")), (Some("status"), None));
+    assert_eq!(
+        (a.get("API-Command"), a.get("API-Command-Argument")),
+        (Some("status"), None)
+    );
     assert_eq!(b.get("API-Command-Argument"), Some("foo"));
     let caps = capture_events("01-auth-and-api.json.txt");
-    let cap = caps.iter().find(|e| e.get("API-Command") == Some("this_command_does_not_exist")).unwrap();
+    let cap = caps
+        .iter()
+        .find(|e| e.get("API-Command") == Some("this_command_does_not_exist"))
+        .unwrap();
     assert_eq!(nonvar_names(&b), nonvar_names(cap));
 }
 
@@ -170,10 +203,19 @@ async fn subscription_commands_reply_like_freeswitch() {
     for (cmd, want) in [
         ("noevents", "-ERR not listening for events"),
         ("event json", "-ERR no keywords supplied"),
-        ("event json CHANNEL_CREATE CUSTOM sofia::register", "+OK event listener enabled json"),
+        (
+            "event json CHANNEL_CREATE CUSTOM sofia::register",
+            "+OK event listener enabled json",
+        ),
         ("nixevent CHANNEL_CREATE", "+OK events nixed"),
-        ("filter Unique-ID abc", "+OK filter added. [Unique-ID]=[abc]"),
-        ("filter delete Unique-ID abc", "+OK filter deleted. [Unique-ID][abc]"),
+        (
+            "filter Unique-ID abc",
+            "+OK filter added. [Unique-ID]=[abc]",
+        ),
+        (
+            "filter delete Unique-ID abc",
+            "+OK filter deleted. [Unique-ID][abc]",
+        ),
         ("noevents", "+OK no longer listening for events"),
         ("linger", "-ERR not controlling a session"),
     ] {
@@ -192,7 +234,32 @@ async fn garbage_input_closes_without_hurting_others() {
     bad.expect_eof().await;
     let mut bad = Client::connect(sim.esl_addr()).await;
     bad.frame().await;
-    bad.send_raw(b"auth ClueCon\nContent-Length: 99999999999\n\n").await;
+    bad.send_raw(b"auth ClueCon\nContent-Length: 99999999999\n\n")
+        .await;
     bad.expect_eof().await;
     assert_eq!(good.api("hostname").await.text(), "vm");
+}
+
+/// The simulator serialises events with `locus_esl::Event`; that must give
+/// back the captured bytes exactly (JSON and plain).
+#[test]
+fn event_serialisation_reproduces_capture_bytes() {
+    for file in [
+        "02-register-and-basic-call.json.txt",
+        "06-conference.json.txt",
+        "02-register-and-basic-call.plain.txt",
+        "01-auth-and-api.plain.txt",
+    ] {
+        let mut n = 0;
+        for f in server_frames(file) {
+            let back = match f.ctype() {
+                "text/event-json" => locus_esl::Event::from_json(&f.body).unwrap().to_json(),
+                "text/event-plain" => locus_esl::Event::from_plain(&f.body).unwrap().to_plain(),
+                _ => continue,
+            };
+            assert_eq!(back.as_bytes(), &f.body[..], "{file}");
+            n += 1;
+        }
+        assert!(n > 100, "{file}: only {n} events");
+    }
 }

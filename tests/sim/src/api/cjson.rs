@@ -77,7 +77,13 @@ mod tests {
         let v = J::A(vec![J::O(vec![
             ("a", J::S("x".into())),
             ("v", J::O(vec![])),
-            ("m", J::A(vec![J::O(vec![("id", J::N(2))]), J::O(vec![("id", J::N(1))])])),
+            (
+                "m",
+                J::A(vec![
+                    J::O(vec![("id", J::N(2))]),
+                    J::O(vec![("id", J::N(1))]),
+                ]),
+            ),
         ])]);
         assert_eq!(
             print(&v),

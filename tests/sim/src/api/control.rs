@@ -89,7 +89,10 @@ pub fn originate(core: &mut Core, arg: Option<&str>) -> (String, Option<super::A
     };
     let mut parts = rest.split_whitespace();
     let dial = parts.next().unwrap_or_default();
-    let Some(user) = dial.strip_prefix("user/").map(|u| u.split('@').next().unwrap_or(u)) else {
+    let Some(user) = dial
+        .strip_prefix("user/")
+        .map(|u| u.split('@').next().unwrap_or(u))
+    else {
         return ("-ERR CHAN_NOT_IMPLEMENTED\n".into(), None);
     };
     if parts.next().is_none_or(|app| !app.starts_with("&park")) {
@@ -98,7 +101,10 @@ pub fn originate(core: &mut Core, arg: Option<&str>) -> (String, Option<super::A
     let name = var("origination_caller_id_name").unwrap_or_else(|| "FreeSWITCH".into());
     let number = var("origination_caller_id_number").unwrap_or_else(|| "0000000000".into());
     match core.originate(user, (&name, &number)) {
-        Ok(uuid) => (format!("+OK {uuid}\n"), Some(super::After::App(uuid, OriginateApp::Park))),
+        Ok(uuid) => (
+            format!("+OK {uuid}\n"),
+            Some(super::After::App(uuid, OriginateApp::Park)),
+        ),
         Err(SimError::Capacity(_)) => ("-ERR NORMAL_TEMPORARY_FAILURE\n".into(), None),
         Err(_) => ("-ERR SUBSCRIBER_ABSENT\n".into(), None),
     }
@@ -132,7 +138,9 @@ fn run(core: &mut Core, w: &[&str]) -> Result<Option<String>, SimError> {
         ["intercept_ext", p, e] => some(core.intercept_ext(p, e)),
         ["valet_park", u, lot, slot] => some(core.valet_park(u, lot, slot)),
         ["valet_retrieve", u, lot, slot] => some(core.valet_retrieve(u, lot, slot)),
-        ["conference_join", u, room] => core.conference_join(u, room).map(|m| Some(format!("{} {}", m.uuid, m.id))),
+        ["conference_join", u, room] => core
+            .conference_join(u, room)
+            .map(|m| Some(format!("{} {}", m.uuid, m.id))),
         ["conference_leave", c] | ["callcenter_leave", c] => none(core.hangup(c)),
         ["callcenter_enter", u, q] => some(core.callcenter_enter(u, q)),
         ["fifo_push", u, f] => some(core.fifo_push(u, f)),

@@ -17,7 +17,9 @@ pub fn valet_info(core: &Core, arg: Option<&str>) -> String {
         }
         out.push_str(&format!("  <lot name=\"{lot}\">\n"));
         for (slot, uuid) in slots {
-            out.push_str(&format!("    <extension uuid=\"{uuid}\">{slot}</extension>\n"));
+            out.push_str(&format!(
+                "    <extension uuid=\"{uuid}\">{slot}</extension>\n"
+            ));
         }
         out.push_str("  </lot>\n");
     }
@@ -37,21 +39,24 @@ pub fn conference(core: &Core, arg: Option<&str>) -> String {
                     J::O(vec![
                         ("type", J::S("caller".into())),
                         ("id", J::N(i64::from(m.id))),
-                        ("flags", J::O(vec![
-                            ("can_hear", flag(true)),
-                            ("can_see", flag(true)),
-                            ("can_speak", flag(true)),
-                            ("hold", flag(false)),
-                            ("mute_detect", flag(false)),
-                            ("talking", flag(false)),
-                            ("has_video", flag(false)),
-                            ("video_bridge", flag(false)),
-                            ("has_floor", flag(floor)),
-                            ("is_moderator", flag(false)),
-                            ("end_conference", flag(false)),
-                            ("mandatory_member_end_conference", flag(false)),
-                            ("pass_digits", flag(false)),
-                        ])),
+                        (
+                            "flags",
+                            J::O(vec![
+                                ("can_hear", flag(true)),
+                                ("can_see", flag(true)),
+                                ("can_speak", flag(true)),
+                                ("hold", flag(false)),
+                                ("mute_detect", flag(false)),
+                                ("talking", flag(false)),
+                                ("has_video", flag(false)),
+                                ("video_bridge", flag(false)),
+                                ("has_floor", flag(floor)),
+                                ("is_moderator", flag(false)),
+                                ("end_conference", flag(false)),
+                                ("mandatory_member_end_conference", flag(false)),
+                                ("pass_digits", flag(false)),
+                            ]),
+                        ),
                         ("uuid", J::S(m.uuid.clone())),
                         ("caller_id_name", J::S(m.cid.clone())),
                         ("caller_id_number", J::S(m.cid.clone())),
@@ -66,7 +71,10 @@ pub fn conference(core: &Core, arg: Option<&str>) -> String {
                 });
                 J::O(vec![
                     ("conference_name", J::S(c.name.clone())),
-                    ("member_count", J::N(i64::try_from(c.members.len()).unwrap_or(0))),
+                    (
+                        "member_count",
+                        J::N(i64::try_from(c.members.len()).unwrap_or(0)),
+                    ),
                     ("ghost_count", J::N(0)),
                     ("rate", J::N(8000)),
                     ("run_time", J::N(now - c.created)),
@@ -185,7 +193,13 @@ pub fn callcenter_config(core: &Core, arg: Option<&str>) -> String {
             out
         }
         ["queue", "list", "members", q] => {
-            let members: Vec<_> = core.feat.cc.members.iter().filter(|m| m.queue == *q).collect();
+            let members: Vec<_> = core
+                .feat
+                .cc
+                .members
+                .iter()
+                .filter(|m| m.queue == *q)
+                .collect();
             let mut out = String::new();
             if !members.is_empty() {
                 out.push_str(MEMBER_COLUMNS);
@@ -213,7 +227,13 @@ pub fn callcenter_config(core: &Core, arg: Option<&str>) -> String {
             out
         }
         ["queue", "count", "members", q] => {
-            let n = core.feat.cc.members.iter().filter(|m| m.queue == *q).count();
+            let n = core
+                .feat
+                .cc
+                .members
+                .iter()
+                .filter(|m| m.queue == *q)
+                .count();
             format!("{n}\n")
         }
         ["queue", "count"] => format!("{}\n", core.feat.cc.queues.len()),
@@ -234,7 +254,9 @@ pub fn hash(core: &mut Core, arg: Option<&str>) -> String {
     match op {
         "select" => core.feat.hash.get(&k).cloned().unwrap_or_default(),
         "insert" => {
-            core.feat.hash.insert(k, parts.next().unwrap_or_default().to_owned());
+            core.feat
+                .hash
+                .insert(k, parts.next().unwrap_or_default().to_owned());
             "+OK\n".into()
         }
         "delete" => {
@@ -251,7 +273,9 @@ pub fn user_data(core: &Core, arg: Option<&str>) -> String {
     let [who, _kind, name] = words.as_slice() else {
         return String::new();
     };
-    let (user, domain) = who.split_once('@').unwrap_or((who, core.cfg.domain.as_str()));
+    let (user, domain) = who
+        .split_once('@')
+        .unwrap_or((who, core.cfg.domain.as_str()));
     if domain != core.cfg.domain {
         return String::new();
     }

@@ -37,10 +37,18 @@ fn json_rows(rows: &[Row]) -> String {
 /// The `call_uuid` column: the bridge owner when bridged, the originator
 /// for an originated leg, the leg itself for `originate`, else empty.
 fn sql_call_uuid(core: &Core, c: &Channel) -> String {
-    if let Some(peer) = c.peer.as_deref().and_then(|p| core.chan(p)).filter(|_| c.answered) {
-        if c.vars.get("bridge_uuid").is_some() {
-            return if c.bridge_a { c.uuid.clone() } else { peer.uuid.clone() };
-        }
+    let bridged = c.answered && c.vars.get("bridge_uuid").is_some();
+    if let Some(peer) = c
+        .peer
+        .as_deref()
+        .and_then(|p| core.chan(p))
+        .filter(|_| bridged)
+    {
+        return if c.bridge_a {
+            c.uuid.clone()
+        } else {
+            peer.uuid.clone()
+        };
     }
     if c.direction == Direction::Outbound {
         return c.vars.get("originator").unwrap_or(&c.uuid).to_owned();
@@ -76,7 +84,12 @@ fn base(core: &Core, c: &Channel, prefix: &'static str) -> Row {
         ("dest", p.destination.clone()),
     ];
     if prefix.is_empty() {
-        let (app, data) = c.application.as_ref().map_or((String::new(), String::new()), |a| (a.name.clone(), a.data.clone()));
+        let (app, data) = c
+            .application
+            .as_ref()
+            .map_or((String::new(), String::new()), |a| {
+                (a.name.clone(), a.data.clone())
+            });
         let read = c.read_codec.or(c.codec);
         r.extend([
             ("application", app),
@@ -84,19 +97,45 @@ fn base(core: &Core, c: &Channel, prefix: &'static str) -> Row {
             ("dialplan", p.dialplan.clone()),
             ("context", p.context.clone()),
             ("read_codec", read.map(|x| x.0).unwrap_or_default().into()),
-            ("read_rate", if read.is_some() { "8000".into() } else { String::new() }),
-            ("read_bit_rate", read.map(|x| x.1.to_string()).unwrap_or_default()),
+            (
+                "read_rate",
+                if read.is_some() {
+                    "8000".into()
+                } else {
+                    String::new()
+                },
+            ),
+            (
+                "read_bit_rate",
+                read.map(|x| x.1.to_string()).unwrap_or_default(),
+            ),
             ("write_codec", codec.into()),
-            ("write_rate", if c.codec.is_some() { "8000".into() } else { String::new() }),
-            ("write_bit_rate", c.codec.map(|x| x.1.to_string()).unwrap_or_default()),
+            (
+                "write_rate",
+                if c.codec.is_some() {
+                    "8000".into()
+                } else {
+                    String::new()
+                },
+            ),
+            (
+                "write_bit_rate",
+                c.codec.map(|x| x.1.to_string()).unwrap_or_default(),
+            ),
             ("secure", String::new()),
             ("hostname", core.cfg.hostname.clone()),
         ]);
     }
     r.extend([
-        ("presence_id", c.vars.get("presence_id").unwrap_or_default().into()),
+        (
+            "presence_id",
+            c.vars.get("presence_id").unwrap_or_default().into(),
+        ),
         ("presence_data", String::new()),
-        ("accountcode", c.vars.get("accountcode").unwrap_or_default().into()),
+        (
+            "accountcode",
+            c.vars.get("accountcode").unwrap_or_default().into(),
+        ),
         ("callstate", c.callstate.name().into()),
         ("callee_name", p.callee_name.clone()),
         ("callee_num", p.callee_number.clone()),
@@ -110,8 +149,20 @@ fn channel_row(core: &Core, c: &Channel) -> Row {
     let mut r = base(core, c, "");
     r.extend([
         ("call_uuid", sql_call_uuid(core, c)),
-        ("sent_callee_name", c.vars.get("last_sent_callee_id_name").unwrap_or_default().into()),
-        ("sent_callee_num", c.vars.get("last_sent_callee_id_number").unwrap_or_default().into()),
+        (
+            "sent_callee_name",
+            c.vars
+                .get("last_sent_callee_id_name")
+                .unwrap_or_default()
+                .into(),
+        ),
+        (
+            "sent_callee_num",
+            c.vars
+                .get("last_sent_callee_id_number")
+                .unwrap_or_default()
+                .into(),
+        ),
         ("initial_cid_name", p.cid_name.clone()),
         ("initial_cid_num", p.cid_number.clone()),
         ("initial_ip_addr", p.network_addr.clone()),
@@ -124,32 +175,84 @@ fn channel_row(core: &Core, c: &Channel) -> Row {
 
 /// Legs that are the B side of a bridge (FreeSWITCH's `calls.callee_uuid`).
 fn is_callee(core: &Core, c: &Channel) -> bool {
-    !c.bridge_a && c.answered && c.peer.as_deref().and_then(|p| core.chan(p)).is_some_and(|p| p.bridge_a)
+    !c.bridge_a
+        && c.answered
+        && c.peer
+            .as_deref()
+            .and_then(|p| core.chan(p))
+            .is_some_and(|p| p.bridge_a)
 }
 
 fn call_row(core: &Core, c: &Channel) -> Row {
     let mut r = base(core, c, "call");
     r.push(("call_uuid", sql_call_uuid(core, c)));
     r.push(("hostname", core.cfg.hostname.clone()));
-    r.push(("sent_callee_name", c.vars.get("last_sent_callee_id_name").unwrap_or_default().into()));
-    r.push(("sent_callee_num", c.vars.get("last_sent_callee_id_number").unwrap_or_default().into()));
-    let b = c.peer.as_deref().and_then(|p| core.chan(p)).filter(|_| c.bridge_a && c.answered);
+    r.push((
+        "sent_callee_name",
+        c.vars
+            .get("last_sent_callee_id_name")
+            .unwrap_or_default()
+            .into(),
+    ));
+    r.push((
+        "sent_callee_num",
+        c.vars
+            .get("last_sent_callee_id_number")
+            .unwrap_or_default()
+            .into(),
+    ));
+    let b = c
+        .peer
+        .as_deref()
+        .and_then(|p| core.chan(p))
+        .filter(|_| c.bridge_a && c.answered);
     let b_row = b.map(|b| (base(core, b, "b"), b)).map(|(mut row, b)| {
-        row.push(("sent_callee_name", b.vars.get("last_sent_callee_id_name").unwrap_or_default().into()));
-        row.push(("sent_callee_num", b.vars.get("last_sent_callee_id_number").unwrap_or_default().into()));
+        row.push((
+            "sent_callee_name",
+            b.vars
+                .get("last_sent_callee_id_name")
+                .unwrap_or_default()
+                .into(),
+        ));
+        row.push((
+            "sent_callee_num",
+            b.vars
+                .get("last_sent_callee_id_number")
+                .unwrap_or_default()
+                .into(),
+        ));
         row
     });
     const B_KEYS: [&str; 20] = [
-        "b_uuid", "b_direction", "b_created", "b_created_epoch", "b_name", "b_state", "b_cid_name",
-        "b_cid_num", "b_ip_addr", "b_dest", "b_presence_id", "b_presence_data", "b_accountcode",
-        "b_callstate", "b_callee_name", "b_callee_num", "b_callee_direction", "b_sent_callee_name",
-        "b_sent_callee_num", "call_created_epoch",
+        "b_uuid",
+        "b_direction",
+        "b_created",
+        "b_created_epoch",
+        "b_name",
+        "b_state",
+        "b_cid_name",
+        "b_cid_num",
+        "b_ip_addr",
+        "b_dest",
+        "b_presence_id",
+        "b_presence_data",
+        "b_accountcode",
+        "b_callstate",
+        "b_callee_name",
+        "b_callee_num",
+        "b_callee_direction",
+        "b_sent_callee_name",
+        "b_sent_callee_num",
+        "call_created_epoch",
     ];
     let values: Vec<String> = match (&b_row, b) {
         (Some(row), Some(b)) => {
             let mut v: Vec<String> = row.iter().map(|(_, v)| v.clone()).collect();
             let bridged = b.profile.as_ref().map_or(0, |p| p.times.bridged);
-            let bridged = c.profile.as_ref().map_or(bridged, |p| p.times.bridged.max(bridged));
+            let bridged = c
+                .profile
+                .as_ref()
+                .map_or(bridged, |p| p.times.bridged.max(bridged));
             v.push(stamp::secs(bridged).to_string());
             v
         }

@@ -58,7 +58,9 @@ impl Core {
             p.index = None;
             p
         };
-        let b_tag = self.chan(b).and_then(|c| c.vars.get("sip_from_tag").map(str::to_owned));
+        let b_tag = self
+            .chan(b)
+            .and_then(|c| c.vars.get("sip_from_tag").map(str::to_owned));
         self.with_chan(a, |c| {
             c.peer = Some(b.to_owned());
             c.bridge_a = true;
@@ -69,7 +71,8 @@ impl Core {
                 // The 200 OK to the caller's INVITE (a new To-tag, CSeq).
                 c.vars.set("sip_to_tag", b_tag.unwrap_or_default());
                 c.vars.set("sip_cseq", "2");
-                c.vars.set("originate_causes", format!("ARRAY::{b};NONE|:{b};NONE"));
+                c.vars
+                    .set("originate_causes", format!("ARRAY::{b};NONE|:{b};NONE"));
             }
             if let Some(p) = c.profile.as_mut() {
                 p.times.bridged = now;
@@ -136,11 +139,12 @@ impl Core {
                 }
             });
         }
-        let (cn, cnum) = if self.chan(b).map(|c| c.direction) == Some(crate::channel::Direction::Outbound) {
-            ("Outbound Call".to_owned(), pb.destination.clone())
-        } else {
-            (pb.cid_name.clone(), pb.cid_number.clone())
-        };
+        let (cn, cnum) =
+            if self.chan(b).map(|c| c.direction) == Some(crate::channel::Direction::Outbound) {
+                ("Outbound Call".to_owned(), pb.destination.clone())
+            } else {
+                (pb.cid_name.clone(), pb.cid_number.clone())
+            };
         // sofia answers the B side first on a bridge; a uuid_bridge updates
         // its owner first.
         if soft {
@@ -190,9 +194,11 @@ impl Core {
             c.vars.set("bridge_uuid", other);
             c.vars.set("signal_bond", other);
             let p = c.profile.clone().unwrap_or_default();
-            c.vars.set("original_destination_number", p.destination.clone());
+            c.vars
+                .set("original_destination_number", p.destination.clone());
             c.vars.set("original_caller_id_name", p.cid_name.clone());
-            c.vars.set("original_caller_id_number", p.cid_number.clone());
+            c.vars
+                .set("original_caller_id_number", p.cid_number.clone());
             c.vars.set("transfer_history", source.clone());
             c.vars.set("transfer_source", source.clone());
             if let Some(p) = c.profile.as_mut() {
@@ -202,7 +208,11 @@ impl Core {
                 p.callee_name = op.cid_name.clone();
                 p.callee_number = op.cid_number.clone();
             }
-            let kind = if initiator { OtherType::Originatee } else { OtherType::Originator };
+            let kind = if initiator {
+                OtherType::Originatee
+            } else {
+                OtherType::Originator
+            };
             let mut other_profile = op.clone();
             other_profile.index = None;
             other_profile.transfer_source.clear();
@@ -216,7 +226,7 @@ impl Core {
 
     /// HIBERNATE, RESET, SOFT_EXECUTE: a leg leaving its application for a
     /// `uuid_bridge`.
-    pub fn to_soft_execute(&mut self, uuid: &str) {
+    pub fn enter_soft_execute(&mut self, uuid: &str) {
         self.state(uuid, CsState::Hibernate, CsState::Hibernate);
         self.state(uuid, CsState::Reset, CsState::Reset);
         self.state(uuid, CsState::SoftExecute, CsState::SoftExecute);

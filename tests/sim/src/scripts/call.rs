@@ -24,8 +24,11 @@ impl Core {
         self.local_extension(&a, from, to);
         let domain = self.cfg.domain.clone();
         self.exec_start(&a, "bridge", &format!("user/{to}@{domain}"));
-        self.api_event("sofia_contact", Some(&format!("*/{to}@{domain}")));
-        self.api_event("verto_contact", Some(&format!("{to}@{domain}")));
+        if !self.cfg.behind_proxy() {
+            // The vanilla dial-string; the farm's points at the proxy.
+            self.api_event("sofia_contact", Some(&format!("*/{to}@{domain}")));
+            self.api_event("verto_contact", Some(&format!("{to}@{domain}")));
+        }
         let cid = format!("Extension {from}");
         let b = match self.new_outbound(Some(&a), to, (&cid, from)) {
             Ok(b) => b,
@@ -62,12 +65,20 @@ impl Core {
     pub fn ring(&mut self, b: &str, caller: &str) {
         let now = stamp::now_us();
         let domain = self.cfg.domain.clone();
+        let proxy = self.cfg.behind_proxy();
         let (user, session) = match self.chan(b) {
-            Some(c) => (c.user.clone(), c.vars.get("session_id").and_then(|s| s.parse().ok()).unwrap_or(0)),
+            Some(c) => (
+                c.user.clone(),
+                c.vars
+                    .get("session_id")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            ),
             None => return,
         };
         self.with_chan(b, |c| {
-            c.vars.extend(sofia::progress(caller, &user, &domain, session));
+            c.vars
+                .extend(sofia::progress(caller, &user, &domain, session, proxy));
             if let Some(p) = c.profile.as_mut() {
                 p.times.progress = now;
             }
@@ -81,7 +92,11 @@ impl Core {
         let Some(c) = self.chan(a) else {
             return Err(SimError::NoSuchCall(a.to_owned()));
         };
-        let Some(b) = c.peer.clone().filter(|b| self.chan(b).is_some_and(|c| !c.answered)) else {
+        let Some(b) = c
+            .peer
+            .clone()
+            .filter(|b| self.chan(b).is_some_and(|c| !c.answered))
+        else {
             return Err(SimError::BadState {
                 call: a.to_owned(),
                 state: c.callstate.name().to_owned(),
@@ -99,7 +114,10 @@ impl Core {
                 p.callee_name = "Outbound Call".into();
                 p.callee_number = callee;
             }
-            c.vars.set("switch_m_sdp", c.vars.get("switch_r_sdp").unwrap_or_default().to_owned());
+            c.vars.set(
+                "switch_m_sdp",
+                c.vars.get("switch_r_sdp").unwrap_or_default().to_owned(),
+            );
         });
         let a_profile = self.chan(a).and_then(|c| c.profile.clone());
         // The B-leg's Other-Leg is the A-leg's profile, callee id included.
@@ -133,7 +151,13 @@ impl Core {
         self.callstate(a, CallState::Held);
         self.chan_fire(a, "CHANNEL_HOLD", at::HOLD, vec![], true, vec![]);
         self.presence(a, crate::legs::PresenceFrom::Hold, "held");
-        self.set_vars(&peer, vec![("current_loop", "1".to_owned()), ("total_loops", "-1".to_owned())]);
+        self.set_vars(
+            &peer,
+            vec![
+                ("current_loop", "1".to_owned()),
+                ("total_loops", "-1".to_owned()),
+            ],
+        );
         self.exec_start(&peer, "playback", "local_stream://moh");
         self.playback_start(&peer);
         self.reinvite(a);
@@ -145,7 +169,10 @@ impl Core {
     pub fn unhold(&mut self, a: &str) -> Result<(), SimError> {
         let peer = self.active_peer(a, "unhold", CallState::Held)?;
         self.playback_stop(&peer, "break");
-        self.set_vars(&peer, vec![("current_application_response", "FILE PLAYED".to_owned())]);
+        self.set_vars(
+            &peer,
+            vec![("current_application_response", "FILE PLAYED".to_owned())],
+        );
         self.exec_done(&peer);
         self.with_chan(&peer, |c| {
             c.vars.remove("current_loop");
@@ -166,8 +193,15 @@ impl Core {
         Ok(())
     }
 
-    fn active_peer(&self, a: &str, action: &'static str, want: CallState) -> Result<String, SimError> {
-        let c = self.chan(a).ok_or_else(|| SimError::NoSuchCall(a.to_owned()))?;
+    fn active_peer(
+        &self,
+        a: &str,
+        action: &'static str,
+        want: CallState,
+    ) -> Result<String, SimError> {
+        let c = self
+            .chan(a)
+            .ok_or_else(|| SimError::NoSuchCall(a.to_owned()))?;
         match &c.peer {
             Some(p) if c.callstate == want && c.answered => Ok(p.clone()),
             _ => Err(SimError::BadState {

@@ -64,7 +64,13 @@ impl Core {
         (pre, post)
     }
 
-    fn conf_plain(&mut self, room: &str, action: &str, origin: crate::templates::Origin, extra: Headers) {
+    fn conf_plain(
+        &mut self,
+        room: &str,
+        action: &str,
+        origin: crate::templates::Origin,
+        extra: Headers,
+    ) {
         let headers = self.conf_headers(room);
         let mut ev = self.custom("conference::maintenance", origin);
         for (k, v) in headers {
@@ -77,12 +83,26 @@ impl Core {
         self.fire(ev);
     }
 
-    fn member_event(&mut self, uuid: &str, room: &str, id: u32, action: &str, origin: crate::templates::Origin) {
+    fn member_event(
+        &mut self,
+        uuid: &str,
+        room: &str,
+        id: u32,
+        action: &str,
+        origin: crate::templates::Origin,
+    ) {
         let mut pre = self.conf_headers(room);
         let (floor, mut post) = Self::member_flags(id, false);
         pre.extend(floor);
         post.push(("Action", action.to_owned()));
-        self.chan_fire(uuid, "CUSTOM conference::maintenance", origin, pre, false, post);
+        self.chan_fire(
+            uuid,
+            "CUSTOM conference::maintenance",
+            origin,
+            pre,
+            false,
+            post,
+        );
     }
 
     /// `caller` dials `room` and joins conference `room-domain`.
@@ -129,7 +149,13 @@ impl Core {
             self.conf_play(&name, ALONE);
         }
         self.member_event(&c, &name, id, "add-member", at::CONF_ADD);
-        let conf_uuid = self.feat.confs.iter().find(|x| x.name == name).map(|x| x.uuid.clone()).unwrap_or_default();
+        let conf_uuid = self
+            .feat
+            .confs
+            .iter()
+            .find(|x| x.name == name)
+            .map(|x| x.uuid.clone())
+            .unwrap_or_default();
         let key = format!("conference_{name}_{}_{caller}", self.cfg.domain);
         self.with_chan(&c, |ch| {
             ch.vars.set("conference_name", name.clone());
@@ -144,7 +170,12 @@ impl Core {
         });
         self.conf_presence(&name);
         if !first {
-            let n = self.feat.confs.iter().find(|x| x.name == name).map_or(0, |x| x.members.len());
+            let n = self
+                .feat
+                .confs
+                .iter()
+                .find(|x| x.name == name)
+                .map_or(0, |x| x.members.len());
             if n == 2 {
                 self.conf_play_done(&name, MOH, true, (1, 1740, 13_920));
             }
@@ -158,9 +189,20 @@ impl Core {
             let (floor, mut post) = Self::member_flags(id, true);
             pre.extend(floor);
             post.push(("New-ID", id.to_string()));
-            self.chan_fire(&c, "CUSTOM conference::maintenance", at::CONF_FLOOR, pre, false, post);
+            self.chan_fire(
+                &c,
+                "CUSTOM conference::maintenance",
+                at::CONF_FLOOR,
+                pre,
+                false,
+                post,
+            );
         }
-        Ok(MemberId { room: name, id, uuid: c })
+        Ok(MemberId {
+            room: name,
+            id,
+            uuid: c,
+        })
     }
 
     /// A member's leg hangs up: floor change when it held the floor,
@@ -174,7 +216,10 @@ impl Core {
         conf.members.retain(|m| m.id != id);
         let left = conf.members.len();
         if had_floor {
-            let next = conf.members.first().map_or("none".to_owned(), |m| m.id.to_string());
+            let next = conf
+                .members
+                .first()
+                .map_or("none".to_owned(), |m| m.id.to_string());
             let extra = vec![("Old-ID", "none".to_owned()), ("New-ID", next)];
             self.conf_plain(room, "floor-change", at::CONF_FLOOR, extra);
         }
@@ -195,7 +240,13 @@ impl Core {
     /// conference is destroyed.
     pub(crate) fn conference_gc(&mut self) {
         for room in std::mem::take(&mut self.feat.conf_left) {
-            let Some(n) = self.feat.confs.iter().find(|c| c.name == room).map(|c| c.members.len()) else {
+            let Some(n) = self
+                .feat
+                .confs
+                .iter()
+                .find(|c| c.name == room)
+                .map(|c| c.members.len())
+            else {
                 continue;
             };
             if n > 0 {
@@ -237,10 +288,16 @@ impl Core {
             ev.push("answer-state", "terminated");
             ev.push("call-direction", "inbound");
         } else {
-            ev.push("force-status", format!("Active ({n} caller{})", if n == 1 { "" } else { "s" }));
+            ev.push(
+                "force-status",
+                format!("Active ({n} caller{})", if n == 1 { "" } else { "s" }),
+            );
             ev.push("channel-state", "CS_ROUTING");
             ev.push("answer-state", if n == 1 { "early" } else { "confirmed" });
-            ev.push("presence-call-direction", if n == 1 { "outbound" } else { "inbound" });
+            ev.push(
+                "presence-call-direction",
+                if n == 1 { "outbound" } else { "inbound" },
+            );
         }
         self.fire(ev);
     }

@@ -48,13 +48,18 @@ pub fn route(dest: &str, dir: &Directory) -> Route {
         "7001" => Route::CallCenter,
         "5900" => Route::FifoIn,
         "5901" => Route::FifoOut,
-        _ if dest.len() == 4 && dest.starts_with('6') && digits(dest) => Route::Valet(dest.to_owned()),
-        _ if dest.len() == 4 && dest.starts_with('3') && digits(dest) => Route::Conference(dest.to_owned()),
+        _ if dest.len() == 4 && dest.starts_with('6') && digits(dest) => {
+            Route::Valet(dest.to_owned())
+        }
+        _ if dest.len() == 4 && dest.starts_with('3') && digits(dest) => {
+            Route::Conference(dest.to_owned())
+        }
         _ => Route::Unknown,
     }
 }
 
-const WARNING: &str = "CRIT WARNING WARNING WARNING WARNING WARNING WARNING WARNING WARNING WARNING ";
+const WARNING: &str =
+    "CRIT WARNING WARNING WARNING WARNING WARNING WARNING WARNING WARNING WARNING ";
 
 impl Core {
     /// Fires the `API` event of an api call (`API-Command-Argument` only
@@ -72,7 +77,9 @@ impl Core {
     pub fn exec_hash_insert(&mut self, uuid: &str, realm: &str, key: &str, value: &str) {
         let data = format!("insert/{realm}/{key}/{value}");
         self.exec(uuid, "hash", &data, |core| {
-            core.feat.hash.insert(format!("{realm}/{key}"), value.to_owned());
+            core.feat
+                .hash
+                .insert(format!("{realm}/{key}"), value.to_owned());
         });
     }
 
@@ -81,7 +88,11 @@ impl Core {
         let digits = dest.bytes().all(|b| b.is_ascii_digit());
         // DP_MATCH holds the regex captures: numeric extensions `^(\d+)$`
         // and `^\*\*(\d+)$` capture, `^\*8$` does not.
-        let capture = if digits { Some(dest) } else { dest.strip_prefix("**") };
+        let capture = if digits {
+            Some(dest)
+        } else {
+            dest.strip_prefix("**")
+        };
         if let Some(cap) = capture {
             self.set_vars(uuid, vec![("DP_MATCH", format!("ARRAY::{dest}|:{cap}"))]);
         }
@@ -126,15 +137,30 @@ impl Core {
     pub fn local_extension(&mut self, uuid: &str, caller: &str, dest: &str) -> Option<String> {
         let domain = self.cfg.domain.clone();
         self.exec_export(uuid, "dialed_extension", dest);
-        self.exec(uuid, "bind_meta_app", "1 b s execute_extension::dx XML features", |_| {});
+        self.exec(
+            uuid,
+            "bind_meta_app",
+            "1 b s execute_extension::dx XML features",
+            |_| {},
+        );
         self.api_event("strftime", Some("%Y-%m-%d-%H-%M-%S"));
         let rec = format!(
             "2 b s record_session::/var/lib/freeswitch/recordings/{caller}.{}.wav",
             stamp::dashed(stamp::now_us())
         );
         self.exec(uuid, "bind_meta_app", &rec, |_| {});
-        self.exec(uuid, "bind_meta_app", "3 b s execute_extension::cf XML features", |_| {});
-        self.exec(uuid, "bind_meta_app", "4 b s execute_extension::att_xfer XML features", |_| {});
+        self.exec(
+            uuid,
+            "bind_meta_app",
+            "3 b s execute_extension::cf XML features",
+            |_| {},
+        );
+        self.exec(
+            uuid,
+            "bind_meta_app",
+            "4 b s execute_extension::att_xfer XML features",
+            |_| {},
+        );
         self.exec_set(uuid, "ringback", "%(2000,4000,440,480)");
         self.exec_set(uuid, "transfer_ringback", "local_stream://moh");
         self.exec_set(uuid, "call_timeout", "30");
@@ -145,10 +171,19 @@ impl Core {
         self.exec_hash_insert(uuid, &ext_realm, dest, uuid);
         self.api_event("user_data", Some(&format!("{dest}@{domain} var callgroup")));
         let group = self.cfg.directory.callgroup(dest).map(str::to_owned);
-        self.exec_set(uuid, "called_party_callgroup", group.as_deref().unwrap_or_default());
+        self.exec_set(
+            uuid,
+            "called_party_callgroup",
+            group.as_deref().unwrap_or_default(),
+        );
         self.exec_hash_insert(uuid, &ext_realm, group.as_deref().unwrap_or_default(), uuid);
         self.exec_hash_insert(uuid, &ext_realm, "global", uuid);
-        self.exec_hash_insert(uuid, &format!("{domain}-last_dial"), group.as_deref().unwrap_or_default(), uuid);
+        self.exec_hash_insert(
+            uuid,
+            &format!("{domain}-last_dial"),
+            group.as_deref().unwrap_or_default(),
+            uuid,
+        );
         group
     }
 }

@@ -49,10 +49,18 @@ impl Core {
             }
             if bridged {
                 if first {
-                    c.vars.set("last_bridge_role", if c.bridge_a { "originator" } else { "originatee" });
+                    c.vars.set(
+                        "last_bridge_role",
+                        if c.bridge_a {
+                            "originator"
+                        } else {
+                            "originatee"
+                        },
+                    );
                 } else {
                     c.vars.set("last_bridge_hangup_cause", cause);
-                    c.vars.set("last_bridge_proto_specific_hangup_cause", "sip:200");
+                    c.vars
+                        .set("last_bridge_proto_specific_hangup_cause", "sip:200");
                     c.vars.remove("bridge_to");
                 }
             }
@@ -92,7 +100,11 @@ impl Core {
             &caller_id,
         );
         if !c.holds.is_empty() {
-            let list: Vec<String> = c.holds.iter().map(|(s, e)| format!("{{{s},{e}}}")).collect();
+            let list: Vec<String> = c
+                .holds
+                .iter()
+                .map(|(s, e)| format!("{{{s},{e}}}"))
+                .collect();
             vars.insert(1, ("hold_events", format!("{{{}}}", list.join(","))));
         }
         self.with_chan(uuid, |c| c.vars.extend(vars));
@@ -109,7 +121,14 @@ impl Core {
             self.set_vars(uuid, sofia::rtp_stats());
         }
         let pre = vec![("Hangup-Cause", cause.to_owned())];
-        self.chan_fire(uuid, "CHANNEL_HANGUP_COMPLETE", at::HANGUP_COMPLETE, pre, true, vec![]);
+        self.chan_fire(
+            uuid,
+            "CHANNEL_HANGUP_COMPLETE",
+            at::HANGUP_COMPLETE,
+            pre,
+            true,
+            vec![],
+        );
     }
 
     /// CHANNEL_DESTROY, then CS_DESTROY and the channel is gone.
@@ -127,7 +146,10 @@ impl Core {
 
     /// Hangs up `first` and, if it has one, its peer, in capture order.
     pub fn hangup_call(&mut self, first: &str, cause: &'static str) {
-        let second = self.chan(first).and_then(|c| c.peer.clone()).filter(|p| self.chan(p).is_some());
+        let second = self
+            .chan(first)
+            .and_then(|c| c.peer.clone())
+            .filter(|p| self.chan(p).is_some());
         let Some(second) = second else {
             self.hangup_single(first, cause);
             return;
@@ -162,7 +184,9 @@ impl Core {
         self.leg_hangup_state(first);
         self.exec_done(&second);
         if bridged {
-            self.with_chan(&second, |c| c.vars.set("sip_hangup_disposition", "send_bye"));
+            self.with_chan(&second, |c| {
+                c.vars.set("sip_hangup_disposition", "send_bye")
+            });
         }
         self.leg_complete(&second);
         self.leg_destroy(&second);
@@ -190,7 +214,8 @@ impl Core {
         self.with_chan(owner, |c| {
             c.vars.set("sip_hangup_phrase", "OK");
             c.vars.set("last_bridge_hangup_cause", cause);
-            c.vars.set("last_bridge_proto_specific_hangup_cause", "sip:200");
+            c.vars
+                .set("last_bridge_proto_specific_hangup_cause", "sip:200");
             c.vars.set("bridge_hangup_cause", cause);
             c.vars.remove("bridge_to");
         });
@@ -200,7 +225,10 @@ impl Core {
         ];
         self.chan_fire(owner, "CHANNEL_UNBRIDGE", at::UNBRIDGE, pre, true, vec![]);
         self.exec_done(owner);
-        if self.chan(owner).is_some_and(|c| c.running != CsState::Execute) {
+        if self
+            .chan(owner)
+            .is_some_and(|c| c.running != CsState::Execute)
+        {
             self.state(owner, CsState::Execute, CsState::Execute);
         }
         self.hangup_mark(owner, cause, false);
@@ -232,15 +260,6 @@ impl Core {
             }
         }
         self.with_chan(uuid, |c| c.activity = Activity::Normal);
-    }
-
-    /// The rest of a leg's teardown after its CHANNEL_HANGUP.
-    pub fn finish_leg(&mut self, uuid: &str) {
-        self.leg_hangup_state(uuid);
-        self.leg_report(uuid);
-        self.leg_complete(uuid);
-        self.leg_destroy(uuid);
-        self.leg_gone(uuid);
     }
 
     /// Hangs up a leg without a peer.

@@ -80,7 +80,11 @@ fn info(c: &Channel) -> ChannelInfo {
         name: c.name.clone(),
         direction: c.direction,
         user: c.user.clone(),
-        destination: c.profile.as_ref().map(|p| p.destination.clone()).unwrap_or_default(),
+        destination: c
+            .profile
+            .as_ref()
+            .map(|p| p.destination.clone())
+            .unwrap_or_default(),
         callstate: c.callstate,
         answer_state: c.answer_state(),
         call_uuid: c.call_uuid().to_owned(),
@@ -102,10 +106,14 @@ impl Core {
         self.chans
             .iter()
             .filter(|c| {
-                let originated = c.direction == Direction::Outbound && c.vars.get("originator").is_some();
+                let originated =
+                    c.direction == Direction::Outbound && c.vars.get("originator").is_some();
                 let callee = !c.bridge_a
                     && c.answered
-                    && c.peer.as_deref().and_then(|p| self.chan(p)).is_some_and(|p| p.bridge_a);
+                    && c.peer
+                        .as_deref()
+                        .and_then(|p| self.chan(p))
+                        .is_some_and(|p| p.bridge_a);
                 !originated && !callee
             })
             .map(|c| {
@@ -115,7 +123,11 @@ impl Core {
                     id: CallId(c.uuid.clone()),
                     legs,
                     from: c.user.clone(),
-                    to: c.profile.as_ref().map(|p| p.destination.clone()).unwrap_or_default(),
+                    to: c
+                        .profile
+                        .as_ref()
+                        .map(|p| p.destination.clone())
+                        .unwrap_or_default(),
                     callstate: c.callstate,
                     answered: c.answered,
                     activity: c.activity.clone(),

@@ -29,8 +29,9 @@ impl Core {
         self.exec_answer(&p);
         self.api_event("hash", Some(&format!("select/{key}")));
         let target = self.feat.hash.get(key).cloned().filter(|a| {
-            self.chan(a)
-                .is_some_and(|c| !c.answered && c.peer.as_ref().is_some_and(|b| self.chan(b).is_some()))
+            self.chan(a).is_some_and(|c| {
+                !c.answered && c.peer.as_ref().is_some_and(|b| self.chan(b).is_some())
+            })
         });
         let Some(a) = target else {
             self.exec(&p, "intercept", "", |_| {});
@@ -54,7 +55,7 @@ impl Core {
         self.hangup_mark(&b, "PICKED_OFF", false);
         self.uuid_bridge_prep(&p, &a, true);
         self.exec_done(&p);
-        self.to_soft_execute(&p);
+        self.enter_soft_execute(&p);
         self.with_chan(&b, |c| {
             c.vars.set("call_completed_elsewhere", "true");
             c.vars.set("sip_hangup_disposition", "send_cancel");
@@ -79,7 +80,7 @@ impl Core {
             c.peer = None;
         });
         self.exec_done(&a);
-        self.to_soft_execute(&a);
+        self.enter_soft_execute(&a);
         self.bridge(&p, &a, true);
         Ok(p)
     }

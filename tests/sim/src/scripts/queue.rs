@@ -7,9 +7,9 @@
 //! bridge's end fires the `*-stop` events.
 
 use crate::channel::{Activity, OtherType, Profile};
-use crate::scripts::bridge::Via;
 use crate::error::SimError;
 use crate::features::CcMember;
+use crate::scripts::bridge::Via;
 use crate::stamp;
 use crate::state::{Core, Headers};
 use crate::templates::{Origin, at};
@@ -28,7 +28,13 @@ impl Core {
     }
 
     fn cc_count(&mut self, queue: &str) {
-        let n = self.feat.cc.members.iter().filter(|m| m.queue == queue).count();
+        let n = self
+            .feat
+            .cc
+            .members
+            .iter()
+            .filter(|m| m.queue == queue)
+            .count();
         let mut ev = self.custom("callcenter::info", at::CC_MEMBERS_COUNT);
         ev.push("CC-Queue", queue);
         ev.push("CC-Action", "members-count");
@@ -76,7 +82,14 @@ impl Core {
             ("CC-Action", "member-queue-start".to_owned()),
         ];
         post.extend(self.cc_member_headers(&c));
-        self.chan_fire(&c, "CUSTOM callcenter::info", at::CC_MEMBER_START, vec![], true, post);
+        self.chan_fire(
+            &c,
+            "CUSTOM callcenter::info",
+            at::CC_MEMBER_START,
+            vec![],
+            true,
+            post,
+        );
         self.cc_count(queue);
         self.playback_start(&c);
         Ok(c)
@@ -95,13 +108,23 @@ impl Core {
         let mut post: Headers = vec![
             ("CC-Queue", queue.to_owned()),
             ("CC-Action", "member-queue-end".to_owned()),
-            ("CC-Member-Leaving-Time", stamp::secs(stamp::now_us()).to_string()),
+            (
+                "CC-Member-Leaving-Time",
+                stamp::secs(stamp::now_us()).to_string(),
+            ),
             ("CC-Member-Joined-Time", joined.to_string()),
             ("CC-Cause", "Cancel".to_owned()),
             ("CC-Cancel-Reason", "BREAK_OUT".to_owned()),
         ];
         post.extend(self.cc_member_headers(uuid));
-        self.chan_fire(uuid, "CUSTOM callcenter::info", at::CC_MEMBER_END, vec![], true, post);
+        self.chan_fire(
+            uuid,
+            "CUSTOM callcenter::info",
+            at::CC_MEMBER_END,
+            vec![],
+            true,
+            post,
+        );
         self.feat.cc.members.retain(|m| m.session_uuid != uuid);
         self.cc_count(queue);
     }
@@ -131,8 +154,14 @@ impl Core {
         self.dialplan_preamble(&c, caller, "5900");
         self.exec_set(&c, "fifo_music", "local_stream://moh");
         self.early_media(&c, vec![]);
-        let session = self.chan(&c).and_then(|x| x.vars.get("session_id")?.parse().ok()).unwrap_or(0);
-        self.set_vars(&c, vec![("rtp_local_sdp_str", crate::sofia::local_sdp(session))]);
+        let session = self
+            .chan(&c)
+            .and_then(|x| x.vars.get("session_id")?.parse().ok())
+            .unwrap_or(0);
+        self.set_vars(
+            &c,
+            vec![("rtp_local_sdp_str", crate::sofia::local_sdp(session))],
+        );
         self.exec_start(&c, "fifo", &format!("{name} in"));
         self.mark_answered(&c);
         let now_us = stamp::now_us();
@@ -145,7 +174,13 @@ impl Core {
             ch.vars.set("sip_to_tag", format!("{}T", &ch.uuid[..8]));
             ch.vars.set("sip_cseq", "2");
         });
-        self.fifo_event(&c, &name, "push", at::FIFO_PUSH, vec![("FIFO-Slot", "0".to_owned())]);
+        self.fifo_event(
+            &c,
+            &name,
+            "push",
+            at::FIFO_PUSH,
+            vec![("FIFO-Slot", "0".to_owned())],
+        );
         self.fifo_presence(&name);
         self.set_vars(
             &c,
@@ -169,7 +204,12 @@ impl Core {
         self.dialplan_preamble(&k, consumer, "5901");
         self.exec_answer_acked(&k);
         self.exec_start(&k, "fifo", &format!("{name} out nowait"));
-        let caller = self.feat.fifo_mut(&name).callers.first().map(|c| c.0.clone());
+        let caller = self
+            .feat
+            .fifo_mut(&name)
+            .callers
+            .first()
+            .map(|c| c.0.clone());
         let Some(c) = caller else {
             self.hangup_single(&k, "NORMAL_CLEARING");
             return Err(SimError::Nothing(format!("pop from {name}")));
@@ -179,15 +219,34 @@ impl Core {
         self.fifo_event(&c, &name, "caller_pop", at::FIFO_CALLER_POP, vec![]);
         self.set_vars(
             &k,
-            vec![("fifo_status", "WAITING".to_owned()), ("fifo_timestamp", stamp::local(now_us))],
+            vec![
+                ("fifo_status", "WAITING".to_owned()),
+                ("fifo_timestamp", stamp::local(now_us)),
+            ],
         );
-        self.fifo_event(&k, &name, "consumer_pop", at::FIFO_CONSUMER_POP, vec![("FIFO-Caller-UUID", c.clone())]);
-        self.set_vars(&c, vec![("fifo_serviced_by", k.clone()), ("fifo_serviced_uuid", k.clone())]);
+        self.fifo_event(
+            &k,
+            &name,
+            "consumer_pop",
+            at::FIFO_CONSUMER_POP,
+            vec![("FIFO-Caller-UUID", c.clone())],
+        );
+        self.set_vars(
+            &c,
+            vec![
+                ("fifo_serviced_by", k.clone()),
+                ("fifo_serviced_uuid", k.clone()),
+            ],
+        );
         self.playback_stop(&c, "done");
         self.feat.fifo_mut(&name).callers.retain(|x| x.0 != c);
         self.with_chan(&c, |ch| ch.activity = Activity::Normal);
         self.exec_done(&c);
-        self.state(&c, crate::channel::CsState::Hibernate, crate::channel::CsState::Hibernate);
+        self.state(
+            &c,
+            crate::channel::CsState::Hibernate,
+            crate::channel::CsState::Hibernate,
+        );
         self.fifo_presence(&name);
         let epoch = stamp::secs(now_us).to_string();
         let (cp, kp) = (
@@ -205,8 +264,20 @@ impl Core {
             ch.other = cp.map(|p| (OtherType::Originatee, Profile { index: None, ..p }));
         });
         let onhook = vec![("FIFO-Type", "onhook".to_owned())];
-        self.fifo_event(&k, &name, "channel-consumer-start", at::FIFO_CHANNEL_CONSUMER_START, onhook);
-        self.fifo_event(&k, &name, "bridge-consumer-start", at::FIFO_BRIDGE_CONSUMER_START, vec![]);
+        self.fifo_event(
+            &k,
+            &name,
+            "channel-consumer-start",
+            at::FIFO_CHANNEL_CONSUMER_START,
+            onhook,
+        );
+        self.fifo_event(
+            &k,
+            &name,
+            "bridge-consumer-start",
+            at::FIFO_BRIDGE_CONSUMER_START,
+            vec![],
+        );
         self.with_chan(&c, |ch| {
             ch.vars.set("fifo_epoch_start_bridge", epoch.clone());
             ch.vars.set("fifo_target", k.clone());
@@ -217,7 +288,13 @@ impl Core {
             }
             ch.other = kp.map(|p| (OtherType::Originator, Profile { index: None, ..p }));
         });
-        self.fifo_event(&c, &name, "bridge-caller-start", at::FIFO_BRIDGE_CALLER_START, vec![]);
+        self.fifo_event(
+            &c,
+            &name,
+            "bridge-caller-start",
+            at::FIFO_BRIDGE_CALLER_START,
+            vec![],
+        );
         self.bridge_as(&k, &c, Via::Fifo);
         Ok(k)
     }
@@ -243,9 +320,15 @@ impl Core {
         ev.push("event_type", "presence");
         ev.push("alt_event_type", "dialog");
         ev.push("event_count", "0");
-        ev.push("channel-state", if n > 0 { "CS_ROUTING" } else { "CS_HANGUP" });
+        ev.push(
+            "channel-state",
+            if n > 0 { "CS_ROUTING" } else { "CS_HANGUP" },
+        );
         ev.push("unique-id", name);
-        ev.push("answer-state", if n > 0 { "confirmed" } else { "terminated" });
+        ev.push(
+            "answer-state",
+            if n > 0 { "confirmed" } else { "terminated" },
+        );
         ev.push("presence-call-direction", "inbound");
         self.fire(ev);
     }
@@ -273,21 +356,80 @@ impl Core {
             ]
         };
         let mut stop = vec![("FIFO-Type", "onhook".to_owned())];
-        stop.extend(times(&["FIFO-Consumer-Bridge-Time-us", "FIFO-Consumer-Bridge-Time-ms", "FIFO-Consumer-Bridge-Time-s"], start));
-        stop.extend(times(&["FIFO-Consumer-Talk-Time-us", "FIFO-Consumer-Talk-Time-ms", "FIFO-Consumer-Talk-Time-s"], talk));
-        stop.extend(times(&["FIFO-Consumer-Hold-Time-us", "FIFO-Consumer-Hold-Time-ms", "FIFO-Consumer-Hold-Time-s"], 0));
-        self.fifo_event(consumer, name, "channel-consumer-stop", at::FIFO_CHANNEL_CONSUMER_STOP, stop);
-        self.fifo_event(consumer, name, "bridge-consumer-stop", at::FIFO_BRIDGE_CONSUMER_STOP, vec![]);
-        let mut caller_stop = times(&["FIFO-Caller-Talk-Time-us", "FIFO-Caller-Talk-Time-ms", "FIFO-Caller-Talk-Time-s"], talk);
-        caller_stop.extend(times(&["FIFO-Caller-Hold-Time-us", "FIFO-Caller-Hold-Time-ms", "FIFO-Caller-Hold-Time-s"], 0));
-        self.fifo_event(caller, name, "bridge-caller-stop", at::FIFO_BRIDGE_CALLER_STOP, caller_stop);
+        stop.extend(times(
+            &[
+                "FIFO-Consumer-Bridge-Time-us",
+                "FIFO-Consumer-Bridge-Time-ms",
+                "FIFO-Consumer-Bridge-Time-s",
+            ],
+            start,
+        ));
+        stop.extend(times(
+            &[
+                "FIFO-Consumer-Talk-Time-us",
+                "FIFO-Consumer-Talk-Time-ms",
+                "FIFO-Consumer-Talk-Time-s",
+            ],
+            talk,
+        ));
+        stop.extend(times(
+            &[
+                "FIFO-Consumer-Hold-Time-us",
+                "FIFO-Consumer-Hold-Time-ms",
+                "FIFO-Consumer-Hold-Time-s",
+            ],
+            0,
+        ));
+        self.fifo_event(
+            consumer,
+            name,
+            "channel-consumer-stop",
+            at::FIFO_CHANNEL_CONSUMER_STOP,
+            stop,
+        );
+        self.fifo_event(
+            consumer,
+            name,
+            "bridge-consumer-stop",
+            at::FIFO_BRIDGE_CONSUMER_STOP,
+            vec![],
+        );
+        let mut caller_stop = times(
+            &[
+                "FIFO-Caller-Talk-Time-us",
+                "FIFO-Caller-Talk-Time-ms",
+                "FIFO-Caller-Talk-Time-s",
+            ],
+            talk,
+        );
+        caller_stop.extend(times(
+            &[
+                "FIFO-Caller-Hold-Time-us",
+                "FIFO-Caller-Hold-Time-ms",
+                "FIFO-Caller-Hold-Time-s",
+            ],
+            0,
+        ));
+        self.fifo_event(
+            caller,
+            name,
+            "bridge-caller-stop",
+            at::FIFO_BRIDGE_CALLER_STOP,
+            caller_stop,
+        );
         self.fifo_presence(name);
         let bridge = vec![
             ("fifo_epoch_stop_bridge", stamp::secs(now).to_string()),
             ("fifo_bridge_seconds", (talk / 1_000_000).to_string()),
         ];
         self.set_vars(consumer, bridge.clone());
-        self.fifo_event(consumer, name, "consumer_stop", at::FIFO_CONSUMER_STOP, vec![]);
+        self.fifo_event(
+            consumer,
+            name,
+            "consumer_stop",
+            at::FIFO_CONSUMER_STOP,
+            vec![],
+        );
         self.set_vars(caller, bridge);
     }
 }

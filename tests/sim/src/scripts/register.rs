@@ -16,14 +16,35 @@ use crate::templates::{at, directory_vars};
 pub const EXPIRES: u32 = 3600;
 
 impl Core {
-    fn reg_common(&mut self, sub: &str, origin: crate::templates::Origin, from_user: &str, to_user: &str, call_id: &str, contact_user: &str, expires: u32) -> Event {
-        let host = self.cfg.from_host().to_owned();
+    /// The headers every sofia registration event starts with; `to_user`
+    /// is the authenticating user (also the Contact's user).
+    fn reg_common(
+        &mut self,
+        sub: &str,
+        origin: crate::templates::Origin,
+        from_user: &str,
+        to_user: &str,
+        call_id: &str,
+        expires: u32,
+    ) -> Event {
+        // `force-register-domain`: the user is looked up in the domain
+        // (capture 20 shows `from-host` = domain, `to-host` = From host).
+        let domain = self.cfg.domain.clone();
+        let host = self.cfg.from_host_name().to_owned();
+        let contact_user = to_user;
         let port = phone_port(contact_user);
+        let source_port = match self.cfg.from_host().rsplit_once(':') {
+            Some((_, p)) if self.cfg.behind_proxy() => p.to_owned(),
+            _ => port.to_string(),
+        };
         let mut ev = self.custom(sub, origin);
         ev.push("profile-name", "internal");
         ev.push("from-user", from_user);
-        ev.push("from-host", host.as_str());
-        ev.push("contact", format!("\"\" <sip:{contact_user}@127.0.0.1:{port}>"));
+        ev.push("from-host", domain);
+        ev.push(
+            "contact",
+            format!("\"\" <sip:{contact_user}@127.0.0.1:{port}>"),
+        );
         ev.push("call-id", call_id);
         ev.push("rpid", "unknown");
         ev.push("status", "Registered(UDP)");
@@ -31,7 +52,7 @@ impl Core {
         ev.push("to-user", to_user);
         ev.push("to-host", host.as_str());
         ev.push("network-ip", "127.0.0.1");
-        ev.push("network-port", port.to_string());
+        ev.push("network-port", source_port);
         ev
     }
 
@@ -40,10 +61,24 @@ impl Core {
     /// `from-user`).
     pub fn auth_events(&mut self, from_user: &str, auth_user: &str, call_id: &str, expires: u32) {
         let domain = self.cfg.domain.clone();
-        let mut ev = self.reg_common("sofia::pre_register", at::PRE_REGISTER, from_user, auth_user, call_id, auth_user, expires);
+        let mut ev = self.reg_common(
+            "sofia::pre_register",
+            at::PRE_REGISTER,
+            from_user,
+            auth_user,
+            call_id,
+            expires,
+        );
         ev.push("user-agent", "locus-sim");
         self.fire(ev);
-        let mut ev = self.reg_common("sofia::register_attempt", at::REGISTER_ATTEMPT, from_user, auth_user, call_id, auth_user, expires);
+        let mut ev = self.reg_common(
+            "sofia::register_attempt",
+            at::REGISTER_ATTEMPT,
+            from_user,
+            auth_user,
+            call_id,
+            expires,
+        );
         ev.push("username", auth_user);
         ev.push("realm", domain);
         ev.push("user-agent", "locus-sim");
@@ -67,10 +102,20 @@ impl Core {
         let domain = self.cfg.domain.clone();
         let call_id = format!("reg-{user}-{}", &stamp::uuid()[..8]);
         self.auth_events(user, user, &call_id, expires);
-        let host = self.cfg.from_host().to_owned();
-        let mut ev = self.reg_common("sofia::register", at::REGISTER, user, user, &call_id, user, expires);
+        let host = self.cfg.from_host_name().to_owned();
+        let mut ev = self.reg_common(
+            "sofia::register",
+            at::REGISTER,
+            user,
+            user,
+            &call_id,
+            expires,
+        );
         // presence-hosts sits after from-host.
-        let mut headers: Vec<(String, String)> = ev.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let mut headers: Vec<(String, String)> = ev
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         if let Some(i) = headers.iter().position(|(k, _)| k == "from-host") {
             headers.insert(i + 1, ("presence-hosts".into(), format!("{domain},{host}")));
         }
@@ -116,7 +161,7 @@ impl Core {
             return Err(SimError::NoSuchCall(format!("registration of {user}")));
         };
         let domain = self.cfg.domain.clone();
-        let host = self.cfg.from_host().to_owned();
+        let host = self.cfg.from_host_name().to_owned();
         self.auth_events(user, user, &reg.call_id, 0);
         let mut ev = self.event("PRESENCE_IN", at::PRESENCE_REGISTER);
         ev.push("proto", "sip");

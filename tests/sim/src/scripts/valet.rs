@@ -9,7 +9,15 @@ use crate::state::{Core, Headers};
 use crate::templates::{Origin, at};
 
 impl Core {
-    fn valet_event(&mut self, uuid: &str, lot: &str, slot: &str, action: &str, origin: Origin, bridge_to: Option<&str>) {
+    fn valet_event(
+        &mut self,
+        uuid: &str,
+        lot: &str,
+        slot: &str,
+        action: &str,
+        origin: Origin,
+        bridge_to: Option<&str>,
+    ) {
         let mut pre: Headers = vec![
             ("Valet-Lot-Name", lot.to_owned()),
             ("Valet-Extension", slot.to_owned()),
@@ -18,12 +26,24 @@ impl Core {
         if let Some(b) = bridge_to {
             pre.push(("Bridge-To-UUID", b.to_owned()));
         }
-        self.chan_fire(uuid, "CUSTOM valet_parking::info", origin, pre, true, vec![]);
+        self.chan_fire(
+            uuid,
+            "CUSTOM valet_parking::info",
+            origin,
+            pre,
+            true,
+            vec![],
+        );
     }
 
     /// `caller` dials `slot` and is parked in `lot`; returns its leg.
     pub fn valet_park(&mut self, caller: &str, lot: &str, slot: &str) -> Result<String, SimError> {
-        if self.feat.valet.get(lot).is_some_and(|l| l.contains_key(slot)) {
+        if self
+            .feat
+            .valet
+            .get(lot)
+            .is_some_and(|l| l.contains_key(slot))
+        {
             return Err(SimError::BadState {
                 call: format!("{lot}/{slot}"),
                 state: "occupied".into(),
@@ -58,7 +78,12 @@ impl Core {
 
     /// `retriever` dials `slot` and is bridged to the call parked there;
     /// returns the retriever's leg.
-    pub fn valet_retrieve(&mut self, retriever: &str, lot: &str, slot: &str) -> Result<String, SimError> {
+    pub fn valet_retrieve(
+        &mut self,
+        retriever: &str,
+        lot: &str,
+        slot: &str,
+    ) -> Result<String, SimError> {
         let Some(parked) = self.feat.valet.get(lot).and_then(|l| l.get(slot)).cloned() else {
             return Err(SimError::Nothing(format!("retrieve from {lot}/{slot}")));
         };
@@ -84,7 +109,7 @@ impl Core {
         self.with_chan(&parked, |c| c.activity = Activity::Normal);
         self.valet_event(&parked, lot, slot, "exit", at::VALET_EXIT, None);
         self.exec_done(&parked);
-        self.to_soft_execute(&parked);
+        self.enter_soft_execute(&parked);
         self.state(&r, CsState::SoftExecute, CsState::SoftExecute);
         self.bridge(&parked, &r, true);
         Ok(r)
@@ -106,14 +131,22 @@ impl Core {
         let in_lot = self.feat.valet.get(lot).map_or(0, |l| l.len());
         let (lot_line, slot_line) = if held { (333, 373) } else { (351, 389) };
         let lot_status = if in_lot > 0 {
-            format!("Active ({in_lot} caller{})", if in_lot == 1 { "" } else { "s" })
+            format!(
+                "Active ({in_lot} caller{})",
+                if in_lot == 1 { "" } else { "s" }
+            )
         } else {
             "Empty".to_owned()
         };
         let slot_status = if held { "Holding" } else { "Empty" };
         for (login, status, line, dir) in [
             (lot, lot_status.as_str(), lot_line, "inbound"),
-            (slot, slot_status, slot_line, if held { "outbound" } else { "inbound" }),
+            (
+                slot,
+                slot_status,
+                slot_line,
+                if held { "outbound" } else { "inbound" },
+            ),
         ] {
             let origin = Origin {
                 file: "mod_valet_parking.c",
@@ -132,8 +165,14 @@ impl Core {
             ev.push("alt_event_type", "dialog");
             ev.push("event_count", count.to_string());
             ev.push("unique-id", login);
-            ev.push("channel-state", if held { "CS_ROUTING" } else { "CS_HANGUP" });
-            ev.push("answer-state", if held { "confirmed" } else { "terminated" });
+            ev.push(
+                "channel-state",
+                if held { "CS_ROUTING" } else { "CS_HANGUP" },
+            );
+            ev.push(
+                "answer-state",
+                if held { "confirmed" } else { "terminated" },
+            );
             ev.push("presence-call-direction", dir);
             self.fire(ev);
         }

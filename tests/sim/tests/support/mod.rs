@@ -28,7 +28,10 @@ pub struct Frame {
 impl Frame {
     /// A header value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `Content-Type`.
@@ -86,8 +89,14 @@ pub struct Client {
 impl Client {
     /// Connects (no auth).
     pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.unwrap().unwrap();
-        Self { stream, buf: Vec::new() }
+        let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .unwrap()
+            .unwrap();
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     /// Connects, authenticates and subscribes with `event <sub>` (if any).
@@ -99,7 +108,11 @@ impl Client {
         if let Some(s) = sub {
             c.send(&format!("event {s}")).await;
             let r = c.frame().await;
-            assert!(r.get("Reply-Text").unwrap().starts_with("+OK event listener enabled"));
+            assert!(
+                r.get("Reply-Text")
+                    .unwrap()
+                    .starts_with("+OK event listener enabled")
+            );
         }
         c
     }
@@ -196,7 +209,10 @@ pub fn server_frames(name: &str) -> Vec<Frame> {
 
 /// Events of a fixture.
 pub fn capture_events(name: &str) -> Vec<Event> {
-    server_frames(name).iter().filter_map(Frame::event).collect()
+    server_frames(name)
+        .iter()
+        .filter_map(Frame::event)
+        .collect()
 }
 
 /// `Event-Name`, or `CUSTOM <subclass>`.
@@ -214,7 +230,9 @@ pub fn command_replies(name: &str) -> Vec<(String, Frame)> {
     let mut pending: Option<String> = None;
     for r in &recs {
         match r.direction {
-            Direction::ClientToServer => pending = Some(String::from_utf8_lossy(&r.data).trim_end().to_owned()),
+            Direction::ClientToServer => {
+                pending = Some(String::from_utf8_lossy(&r.data).trim_end().to_owned())
+            }
             Direction::ServerToClient => {
                 let (f, _) = parse_frame(&r.data).unwrap();
                 if f.ctype().starts_with("text/event-") {
@@ -257,7 +275,11 @@ pub fn compare(sim: &[Event], cap: &[Event]) -> Vec<String> {
     let sk: Vec<String> = sim.iter().map(kind).collect();
     let ck: Vec<String> = cap.iter().map(kind).collect();
     if sk != ck {
-        let first = sk.iter().zip(&ck).position(|(a, b)| a != b).unwrap_or(sk.len().min(ck.len()));
+        let first = sk
+            .iter()
+            .zip(&ck)
+            .position(|(a, b)| a != b)
+            .unwrap_or(sk.len().min(ck.len()));
         diffs.push(format!(
             "kinds differ at {first} (sim {} events, capture {}): sim {:?} capture {:?}",
             sk.len(),
@@ -282,7 +304,10 @@ pub fn compare(sim: &[Event], cap: &[Event]) -> Vec<String> {
         if sv != cv {
             let extra: Vec<_> = sv.iter().filter(|x| !cv.contains(x)).collect();
             let missing: Vec<_> = cv.iter().filter(|x| !sv.contains(x)).collect();
-            diffs.push(format!("#{i} {}: variables extra {extra:?} missing {missing:?}", kind(c)));
+            diffs.push(format!(
+                "#{i} {}: variables extra {extra:?} missing {missing:?}",
+                kind(c)
+            ));
         }
     }
     diffs
@@ -297,12 +322,16 @@ pub fn scenario_events(name: &str, skip: &[&str]) -> Vec<Event> {
         .filter(|r| r.direction == Direction::ClientToServer)
         .filter_map(|r| {
             let line = String::from_utf8_lossy(&r.data).trim_end().to_owned();
-            line.strip_prefix("api ").or_else(|| line.strip_prefix("bgapi ")).map(str::to_owned)
+            line.strip_prefix("api ")
+                .or_else(|| line.strip_prefix("bgapi "))
+                .map(str::to_owned)
         })
         .collect();
     let mut out = Vec::new();
     for e in capture_events(name) {
-        if matches!(e.name(), Some("HEARTBEAT") | Some("RE_SCHEDULE")) || skip.contains(&kind(&e).as_str()) {
+        if matches!(e.name(), Some("HEARTBEAT") | Some("RE_SCHEDULE"))
+            || skip.contains(&kind(&e).as_str())
+        {
             continue;
         }
         // `show` is only ever the harness's (the dialplan never runs it).
@@ -360,11 +389,19 @@ pub fn per_leg(events: &[Event]) -> Vec<Vec<Event>> {
 pub fn compare_per_leg(sim: &[Event], cap: &[Event]) -> Vec<String> {
     let (s, c) = (per_leg(sim), per_leg(cap));
     if s.len() != c.len() {
-        return vec![format!("{} streams in sim, {} in capture", s.len(), c.len())];
+        return vec![format!(
+            "{} streams in sim, {} in capture",
+            s.len(),
+            c.len()
+        )];
     }
     s.iter()
         .zip(&c)
         .enumerate()
-        .flat_map(|(i, (a, b))| compare(a, b).into_iter().map(move |d| format!("leg {i}: {d}")))
+        .flat_map(|(i, (a, b))| {
+            compare(a, b)
+                .into_iter()
+                .map(move |d| format!("leg {i}: {d}"))
+        })
         .collect()
 }
