@@ -162,3 +162,28 @@ fn run(core: &mut Core, w: &[&str]) -> Result<Option<String>, SimError> {
         _ => Err(SimError::Usage(SIM_USAGE)),
     }
 }
+
+/// `uuid_dump <uuid> [json|plain|txt]`: a CHANNEL_DATA event.
+pub fn uuid_dump(core: &mut Core, arg: Option<&str>) -> String {
+    let mut words = arg.unwrap_or_default().split_whitespace();
+    let Some(uuid) = words.next() else {
+        return "-USAGE: <uuid> [format]\n".into();
+    };
+    let format = words.next().unwrap_or("txt").to_ascii_lowercase();
+    let Some(ch) = core.chan(uuid).cloned() else {
+        return "-ERR No such channel!\n".into();
+    };
+    let mut ev = core.event("CHANNEL_DATA", crate::templates::at::CHANNEL_DATA);
+    crate::render::basic_data(&ch, &mut ev);
+    crate::render::extended_data(&ch, &mut ev);
+    match format.as_str() {
+        "json" => ev.to_json(),
+        // `plain` is the one format FreeSWITCH does not URL-encode.
+        "plain" => {
+            let mut s: String = ev.headers().map(|(k, v)| format!("{k}: {v}\n")).collect();
+            s.push('\n');
+            s
+        }
+        _ => ev.to_plain(),
+    }
+}

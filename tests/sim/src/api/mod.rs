@@ -49,7 +49,7 @@ pub fn execute(core: &mut Core, cmd: &str, arg: Option<&str>) -> ApiOutput {
         "hostname" => core.cfg.hostname.clone(),
         "global_getvar" => control::global_getvar(core, arg),
         "show" => show::show(core, arg),
-        "uuid_dump" => show::uuid_dump(core, arg),
+        "uuid_dump" => control::uuid_dump(core, arg),
         "uuid_kill" => control::uuid_kill(core, arg),
         "uuid_exists" => {
             let exists = arg.is_some_and(|u| core.chan(u.trim()).is_some());

@@ -309,28 +309,3 @@ pub fn show(core: &Core, arg: Option<&str>) -> String {
         _ => "-USAGE: codec|endpoint|application|api|dialplan|file|timer|calls [count]|channels [count|like <match string>]|calls|detailed_calls|bridged_calls|detailed_bridged_calls|aliases|complete|chat|management|modules|nat_map|say|interfaces|interface_types|tasks|limits|status\n".into(),
     }
 }
-
-/// `uuid_dump <uuid> [json|plain|txt]`: a CHANNEL_DATA event.
-pub fn uuid_dump(core: &mut Core, arg: Option<&str>) -> String {
-    let mut words = arg.unwrap_or_default().split_whitespace();
-    let Some(uuid) = words.next() else {
-        return "-USAGE: <uuid> [format]\n".into();
-    };
-    let format = words.next().unwrap_or("txt").to_ascii_lowercase();
-    let Some(ch) = core.chan(uuid).cloned() else {
-        return "-ERR No such channel!\n".into();
-    };
-    let mut ev = core.event("CHANNEL_DATA", crate::templates::at::CHANNEL_DATA);
-    crate::render::basic_data(&ch, &mut ev);
-    crate::render::extended_data(&ch, &mut ev);
-    match format.as_str() {
-        "json" => ev.to_json(),
-        // `plain` is the one format FreeSWITCH does not URL-encode.
-        "plain" => {
-            let mut s: String = ev.headers().map(|(k, v)| format!("{k}: {v}\n")).collect();
-            s.push('\n');
-            s
-        }
-        _ => ev.to_plain(),
-    }
-}

@@ -4,12 +4,14 @@
 
 pub mod bridge;
 pub mod call;
+pub mod callcenter;
 pub mod conference;
+mod conference_events;
 pub mod dialplan;
+pub mod fifo;
 pub mod hangup;
 pub mod originate;
 pub mod pickup;
-pub mod queue;
 pub mod register;
 pub mod system;
 pub mod valet;
