@@ -1,0 +1,222 @@
+//! What one ESL listener asked to receive (`event`, `nixevent`,
+//! `noevents`, `filter`), with mod_event_socket's rules: the first word may
+//! set the format; every word after `CUSTOM` is a subclass; `ALL` includes
+//! every CUSTOM subclass; a CUSTOM event without a matching subclass is not
+//! delivered unless `ALL` was asked.
+
+use std::collections::HashSet;
+
+use locus_esl::Event;
+
+use crate::templates::KNOWN_EVENTS as KNOWN;
+use crate::wire::EventFormat;
+
+/// A listener's subscription.
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    /// Serialisation of delivered events.
+    pub format: EventFormat,
+    /// `LFLAG_EVENTS`: any `event` command succeeded.
+    pub enabled: bool,
+    all: bool,
+    names: HashSet<String>,
+    subclasses: HashSet<String>,
+    filters: Vec<(String, String)>,
+}
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Self {
+            format: EventFormat::Plain,
+            enabled: false,
+            all: false,
+            names: HashSet::new(),
+            subclasses: HashSet::new(),
+            filters: Vec::new(),
+        }
+    }
+}
+
+impl Subscription {
+    /// Applies `event <words>`; returns the reply text.
+    pub fn event(&mut self, words: &str) -> String {
+        let mut keys = 0;
+        let mut custom = false;
+        for (i, w) in words.split(' ').filter(|w| !w.is_empty()).enumerate() {
+            if i == 0 {
+                match w.to_ascii_lowercase().as_str() {
+                    "plain" => {
+                        self.format = EventFormat::Plain;
+                        continue;
+                    }
+                    "json" => {
+                        self.format = EventFormat::Json;
+                        continue;
+                    }
+                    // XML delivery is not simulated; keep the current format.
+                    "xml" => continue,
+                    _ => {}
+                }
+            }
+            if custom {
+                self.subclasses.insert(w.to_owned());
+                continue;
+            }
+            let upper = w.to_ascii_uppercase();
+            if !KNOWN.contains(&upper.as_str()) {
+                continue;
+            }
+            keys += 1;
+            match upper.as_str() {
+                "ALL" => self.all = true,
+                "CUSTOM" => {
+                    custom = true;
+                    self.names.insert(upper);
+                }
+                _ => {
+                    self.names.insert(upper);
+                }
+            }
+        }
+        if keys == 0 {
+            return "-ERR no keywords supplied".into();
+        }
+        self.enabled = true;
+        format!("+OK event listener enabled {}", self.format.name())
+    }
+
+    /// Applies `nixevent <words>`; returns the reply text.
+    pub fn nixevent(&mut self, words: &str) -> String {
+        let mut keys = 0;
+        let mut custom = false;
+        for w in words.split(' ').filter(|w| !w.is_empty()) {
+            if custom {
+                self.subclasses.remove(w);
+                continue;
+            }
+            let upper = w.to_ascii_uppercase();
+            if !KNOWN.contains(&upper.as_str()) {
+                continue;
+            }
+            keys += 1;
+            match upper.as_str() {
+                "CUSTOM" => custom = true,
+                "ALL" => {
+                    self.all = false;
+                    self.names.clear();
+                }
+                _ => {
+                    if self.all {
+                        // Removing one name from ALL: every other name stays.
+                        self.all = false;
+                        self.names = KNOWN.iter().map(|s| (*s).to_owned()).collect();
+                        self.names.remove("ALL");
+                    }
+                    self.names.remove(&upper);
+                }
+            }
+        }
+        if keys == 0 {
+            return "-ERR no keywords supplied".into();
+        }
+        self.enabled = true;
+        "+OK events nixed".into()
+    }
+
+    /// Applies `noevents`; returns the reply text.
+    pub fn noevents(&mut self) -> String {
+        if !self.enabled {
+            return "-ERR not listening for events".into();
+        }
+        let format = self.format;
+        *self = Self::default();
+        self.format = format;
+        "+OK no longer listening for events".into()
+    }
+
+    /// Applies `filter <header> <value>` / `filter delete ...`.
+    pub fn filter(&mut self, args: &str) -> String {
+        let args = args.trim_start();
+        let (name, value) = match args.split_once(' ') {
+            Some((n, v)) => (n, Some(v)),
+            None => (args, None),
+        };
+        if name.eq_ignore_ascii_case("delete") {
+            let Some(v) = value else {
+                return "-ERR invalid syntax".into();
+            };
+            let (h, hv) = match v.split_once(' ') {
+                Some((h, hv)) => (h, Some(hv)),
+                None => (v, None),
+            };
+            if h.eq_ignore_ascii_case("all") {
+                self.filters.clear();
+            } else {
+                self.filters
+                    .retain(|(k, fv)| !(k == h && hv.is_none_or(|hv| hv == fv)));
+            }
+            return format!("+OK filter deleted. [{h}][{}]", hv.unwrap_or("(null)"));
+        }
+        let Some(value) = value else {
+            return "-ERR invalid syntax".into();
+        };
+        self.filters.push((name.to_owned(), value.to_owned()));
+        format!("+OK filter added. [{name}]=[{value}]")
+    }
+
+    /// Whether `ev` is delivered to this listener.
+    pub fn wants(&self, ev: &Event) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let name = ev.name().unwrap_or_default();
+        let send = self.all
+            || (self.names.contains(name)
+                && (name != "CUSTOM" || ev.subclass().is_none_or(|s| self.subclasses.contains(s))));
+        if !send || self.filters.is_empty() {
+            return send;
+        }
+        // Filters: deliver only events matching at least one filter.
+        self.filters
+            .iter()
+            .any(|(k, v)| ev.get(k).is_some_and(|hv| hv.eq_ignore_ascii_case(v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(name: &str, sub: Option<&str>) -> Event {
+        let mut e = Event::new(name);
+        if let Some(s) = sub {
+            e.push("Event-Subclass", s);
+        }
+        e
+    }
+
+    #[test]
+    fn filtered_subscription_like_capture_11() {
+        let mut s = Subscription::default();
+        let reply =
+            s.event("json CHANNEL_CREATE HEARTBEAT CUSTOM valet_parking::info sofia::register");
+        assert_eq!(reply, "+OK event listener enabled json");
+        assert!(s.wants(&ev("CHANNEL_CREATE", None)));
+        assert!(!s.wants(&ev("CHANNEL_STATE", None)));
+        assert!(s.wants(&ev("CUSTOM", Some("valet_parking::info"))));
+        assert!(!s.wants(&ev("CUSTOM", Some("sofia::pre_register"))));
+    }
+
+    #[test]
+    fn all_and_nix() {
+        let mut s = Subscription::default();
+        assert_eq!(s.event("plain ALL"), "+OK event listener enabled plain");
+        assert!(s.wants(&ev("CUSTOM", Some("anything::x"))));
+        assert_eq!(s.nixevent("CHANNEL_STATE"), "+OK events nixed");
+        assert!(!s.wants(&ev("CHANNEL_STATE", None)));
+        assert!(s.wants(&ev("CHANNEL_CREATE", None)));
+        assert_eq!(s.event("json"), "-ERR no keywords supplied");
+        assert_eq!(s.noevents(), "+OK no longer listening for events");
+        assert!(!s.wants(&ev("CHANNEL_CREATE", None)));
+    }
+}

@@ -1,0 +1,253 @@
+//! Test helpers: a raw ESL client reading frames byte-exactly, and capture
+//! access.
+
+#![allow(dead_code)]
+
+mod compare;
+
+pub use compare::*;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use locus_esl::Event;
+use locus_esl::capture::{self, Direction, Record};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long a test waits for any one frame.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// One frame as received.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Header lines in order.
+    pub headers: Vec<(String, String)>,
+    /// Body (after the blank line), if `Content-Length` was present.
+    pub body: Vec<u8>,
+    /// Exact bytes of the frame.
+    pub raw: Vec<u8>,
+}
+
+impl Frame {
+    /// A header value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `Content-Type`.
+    pub fn ctype(&self) -> &str {
+        self.get("Content-Type").unwrap_or_default()
+    }
+
+    /// The event carried, if an event frame.
+    pub fn event(&self) -> Option<Event> {
+        match self.ctype() {
+            "text/event-json" => Some(Event::from_json(&self.body).unwrap()),
+            "text/event-plain" => Some(Event::from_plain(&self.body).unwrap()),
+            _ => None,
+        }
+    }
+
+    /// Body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Parses one frame from the front of `buf`, if complete.
+pub fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
+    let end = buf.windows(2).position(|w| w == b"\n\n")? + 2;
+    let head = std::str::from_utf8(&buf[..end - 2]).unwrap();
+    let headers: Vec<(String, String)> = head
+        .split('\n')
+        .map(|l| {
+            let (k, v) = l.split_once(": ").unwrap_or((l, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "Content-Length")
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    if buf.len() < end + len {
+        return None;
+    }
+    let frame = Frame {
+        headers,
+        body: buf[end..end + len].to_vec(),
+        raw: buf[..end + len].to_vec(),
+    };
+    Some((frame, end + len))
+}
+
+/// A raw ESL client.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Connects (no auth).
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .unwrap()
+            .unwrap();
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connects, authenticates and subscribes with `event <sub>` (if any).
+    pub async fn ready(addr: SocketAddr, sub: Option<&str>) -> Self {
+        let mut c = Self::connect(addr).await;
+        assert_eq!(c.frame().await.ctype(), "auth/request");
+        c.send("auth ClueCon").await;
+        assert_eq!(c.frame().await.get("Reply-Text"), Some("+OK accepted"));
+        if let Some(s) = sub {
+            c.send(&format!("event {s}")).await;
+            let r = c.frame().await;
+            assert!(
+                r.get("Reply-Text")
+                    .unwrap()
+                    .starts_with("+OK event listener enabled")
+            );
+        }
+        c
+    }
+
+    /// Sends a command (adds the blank line).
+    pub async fn send(&mut self, cmd: &str) {
+        self.send_raw(format!("{cmd}\n\n").as_bytes()).await;
+    }
+
+    /// Sends bytes as is.
+    pub async fn send_raw(&mut self, b: &[u8]) {
+        self.stream.write_all(b).await.unwrap();
+    }
+
+    /// Next frame, or `None` at EOF.
+    pub async fn try_frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((f, n)) = parse_frame(&self.buf) {
+                self.buf.drain(..n);
+                return Some(f);
+            }
+            let mut chunk = [0u8; 16384];
+            let n = tokio::time::timeout(WAIT, self.stream.read(&mut chunk))
+                .await
+                .expect("timed out waiting for a frame")
+                .unwrap_or(0);
+            if n == 0 {
+                assert!(self.buf.is_empty(), "EOF inside a frame");
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Next frame (panics at EOF).
+    pub async fn frame(&mut self) -> Frame {
+        self.try_frame().await.expect("unexpected EOF")
+    }
+
+    /// Next frame that is not an event.
+    pub async fn reply(&mut self) -> Frame {
+        loop {
+            let f = self.frame().await;
+            if !f.ctype().starts_with("text/event-") {
+                return f;
+            }
+        }
+    }
+
+    /// Sends `api <cmd>` and returns the api/response frame.
+    pub async fn api(&mut self, cmd: &str) -> Frame {
+        self.send(&format!("api {cmd}")).await;
+        self.reply().await
+    }
+
+    /// Reads events until one satisfies `last` (inclusive).
+    pub async fn events_until(&mut self, last: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            let f = self.frame().await;
+            if let Some(ev) = f.event() {
+                let done = last(&ev);
+                out.push(ev);
+                if done {
+                    return out;
+                }
+            }
+        }
+    }
+
+    /// Asserts the server closes the connection next.
+    pub async fn expect_eof(&mut self) {
+        assert!(self.try_frame().await.is_none(), "expected EOF");
+    }
+}
+
+/// Records of a fixture file.
+pub fn records(name: &str) -> Vec<Record> {
+    capture::read(capture::fixtures_dir(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+/// Server-to-client frames of a fixture, parsed.
+pub fn server_frames(name: &str) -> Vec<Frame> {
+    let stream = capture::server_stream(&records(name));
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((f, n)) = parse_frame(&stream[at..]) {
+        out.push(f);
+        at += n;
+    }
+    assert_eq!(at, stream.len(), "trailing bytes in {name}");
+    out
+}
+
+/// Events of a fixture.
+pub fn capture_events(name: &str) -> Vec<Event> {
+    server_frames(name)
+        .iter()
+        .filter_map(Frame::event)
+        .collect()
+}
+
+/// `Event-Name`, or `CUSTOM <subclass>`.
+pub fn kind(ev: &Event) -> String {
+    match ev.subclass() {
+        Some(s) => format!("CUSTOM {s}"),
+        None => ev.name().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Pairs each C2S command of a fixture with the next non-event S2C frame.
+pub fn command_replies(name: &str) -> Vec<(String, Frame)> {
+    let recs = records(name);
+    let mut out = Vec::new();
+    let mut pending: Option<String> = None;
+    for r in &recs {
+        match r.direction {
+            Direction::ClientToServer => {
+                pending = Some(String::from_utf8_lossy(&r.data).trim_end().to_owned())
+            }
+            Direction::ServerToClient => {
+                let (f, _) = parse_frame(&r.data).unwrap();
+                if f.ctype().starts_with("text/event-") {
+                    continue;
+                }
+                if let Some(cmd) = pending.take() {
+                    out.push((cmd, f));
+                }
+            }
+            Direction::Eof => {}
+        }
+    }
+    out
+}
