@@ -1,1 +1,72 @@
-fn main() {}
+//! `locus`: one binary, one subcommand per role. Thin: parse, configure,
+//! install signals, run.
+
+mod cli;
+mod commands;
+mod config;
+mod demo;
+mod inspect;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo talks to a person on stdout: only warnings on stderr.
+    let quiet = matches!(cli.command, Command::Demo(_));
+    telemetry::init(cli.log_format, quiet);
+    let cfg = match config::load(cli.config.as_deref(), std::env::vars(), cli.overrides()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("locus: {e:#}");
+            return ExitCode::from(64);
+        }
+    };
+    if cli.check_config {
+        println!("{cfg:#?}");
+        return ExitCode::SUCCESS;
+    }
+    let token = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(token.clone()));
+    let result = match cli.command {
+        Command::Agent(_) => commands::agent(&cfg, token).await,
+        Command::Inspect(args) => commands::inspect(&cfg, &args, token).await,
+        Command::Node(args) => commands::node(&cfg, &args).await,
+        Command::Sim(args) => commands::sim(&args, token).await,
+        Command::Demo(args) => demo::run(&cfg, &args, token).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "locus stopped");
+            eprintln!("locus: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+    token.cancel();
+}

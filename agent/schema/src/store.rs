@@ -74,13 +74,16 @@ pub trait Store: Send + Sync + 'static {
     async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError>;
 
     /// Writes the status (except `state`), sets the lease (`PEXPIRE
-    /// {id}:node ttl`) and the heartbeat score in `nodes`.
+    /// {id}:node ttl`) and the heartbeat score in `nodes`. Returns whether
+    /// `{id}:node` existed before: `false` means the store lost this node's
+    /// keys (restart without persistence, failover to an empty replica, an
+    /// expired lease) and the caller must republish everything.
     async fn lease(
         &self,
         node: &NodeId,
         status: &NodeStatus,
         ttl: Duration,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Sets a node's administrative state (drain / undrain).
     async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError>;

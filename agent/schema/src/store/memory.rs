@@ -166,14 +166,16 @@ impl Store for MemStore {
         node: &NodeId,
         status: &NodeStatus,
         ttl: Duration,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now_ms = self.now_ms();
         let mut farm = self.lock();
+        farm.expire(Instant::now());
+        let existed = farm.nodes.get(node).is_some_and(|n| !n.status.is_empty());
         let n = farm.nodes.entry(node.clone()).or_default();
         write_status(n, status);
         n.expires = Some(Instant::now() + lease_ttl(ttl));
         farm.heartbeats.insert(node.clone(), now_ms);
-        Ok(())
+        Ok(existed)
     }
 
     async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {

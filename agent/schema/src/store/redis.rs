@@ -80,20 +80,21 @@ impl Store for RedisStore {
         node: &NodeId,
         status: &NodeStatus,
         ttl: Duration,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let ttl_ms = u64::try_from(lease_ttl(ttl).as_millis()).unwrap_or(u64::MAX);
         let pipe = write::lease(&self.keys, node, status, ttl_ms);
         let nodes = self.keys.nodes();
         let id = node.as_str();
         self.link
             .run(|mut c| async move {
-                pipe.query_async::<()>(&mut c).await?;
+                let (existed,): (i64,) = pipe.query_async(&mut c).await?;
                 redis::cmd("ZADD")
                     .arg(nodes)
                     .arg(now_ms())
                     .arg(id)
                     .query_async::<()>(&mut c)
-                    .await
+                    .await?;
+                Ok(existed > 0)
             })
             .await
     }

@@ -37,6 +37,7 @@ fn heartbeat_status_and_esl() {
         sps: 7,
         idle_cpu: 50.0,
         version: String::new(),
+        ..CoreStatus::default()
     };
     let s = m.apply_status(&st, 50).change.status.unwrap();
     assert_eq!((s.max_sessions, s.sps, s.idle_cpu), (2000, 7, 50.0));

@@ -87,6 +87,8 @@ pub(crate) fn lease(keys: &Keys, node: &NodeId, status: &NodeStatus, ttl_ms: u64
     let key = keys.node(node);
     let mut p = redis::pipe();
     p.atomic();
+    // The one reply of the pipeline: did the lease exist before?
+    p.cmd("EXISTS").arg(&key);
     hset_status(&mut p, &key, status);
     p.cmd("PEXPIRE").arg(&key).arg(ttl_ms).ignore();
     p

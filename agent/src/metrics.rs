@@ -1,0 +1,173 @@
+//! Prometheus metrics and health of the agent, served on `/metrics` and
+//! `/healthz` (axum).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+/// Label of per-event-name counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    /// Event-Name (or the CUSTOM subclass).
+    pub event: String,
+}
+
+/// Every metric of the agent.
+pub struct Metrics {
+    registry: Registry,
+    /// ESL events received, by name.
+    pub events: Family<EventLabel, Counter>,
+    /// Events dropped because the model fell behind (each triggers a resync).
+    pub events_dropped: Counter,
+    /// ESL connections established.
+    pub esl_connects: Counter,
+    /// ESL connection failures (connect, auth, disconnect).
+    pub esl_failures: Counter,
+    /// Full resyncs (snapshot + reconcile).
+    pub resyncs: Counter,
+    /// Store writes that failed (retried).
+    pub store_errors: Counter,
+    /// Atomic changes written to the store.
+    pub store_writes: Counter,
+    /// Live calls in the model.
+    pub calls: Gauge,
+    /// Live channels in the model.
+    pub channels: Gauge,
+    esl_up: AtomicBool,
+    store_up: AtomicBool,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("locus_agent");
+        let m = Metrics {
+            events: Family::default(),
+            events_dropped: Counter::default(),
+            esl_connects: Counter::default(),
+            esl_failures: Counter::default(),
+            resyncs: Counter::default(),
+            store_errors: Counter::default(),
+            store_writes: Counter::default(),
+            calls: Gauge::default(),
+            channels: Gauge::default(),
+            esl_up: AtomicBool::new(false),
+            store_up: AtomicBool::new(false),
+            registry: Registry::default(),
+        };
+        registry.register("esl_events", "ESL events received", m.events.clone());
+        registry.register(
+            "esl_events_dropped",
+            "ESL events dropped (queue full; resync follows)",
+            m.events_dropped.clone(),
+        );
+        registry.register(
+            "esl_connects",
+            "ESL connections established",
+            m.esl_connects.clone(),
+        );
+        registry.register(
+            "esl_failures",
+            "ESL connect/auth/link failures",
+            m.esl_failures.clone(),
+        );
+        registry.register("resyncs", "Full resyncs with FreeSWITCH", m.resyncs.clone());
+        registry.register(
+            "store_errors",
+            "Failed store writes (retried)",
+            m.store_errors.clone(),
+        );
+        registry.register(
+            "store_writes",
+            "Atomic store writes",
+            m.store_writes.clone(),
+        );
+        registry.register("calls", "Live calls on the box", m.calls.clone());
+        registry.register("channels", "Live channels on the box", m.channels.clone());
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Records the ESL link state.
+    pub fn set_esl_up(&self, up: bool) {
+        self.esl_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Records the store state.
+    pub fn set_store_up(&self, up: bool) {
+        self.store_up.store(up, Ordering::Relaxed);
+    }
+
+    /// (esl up, store up).
+    pub fn health(&self) -> (bool, bool) {
+        (
+            self.esl_up.load(Ordering::Relaxed),
+            self.store_up.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let (esl, store) = self.health();
+        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
+            return String::new();
+        }
+        out.push_str(&format!(
+            "# HELP locus_agent_esl_up ESL link to FreeSWITCH is up.\n# TYPE locus_agent_esl_up gauge\nlocus_agent_esl_up {}\n\
+             # HELP locus_agent_store_up Redis answers.\n# TYPE locus_agent_store_up gauge\nlocus_agent_store_up {}\n",
+            u8::from(esl),
+            u8::from(store)
+        ));
+        prometheus_client::encoding::text::encode_eof(&mut out).ok();
+        out
+    }
+}
+
+/// Serves `/metrics` and `/healthz` until cancelled.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(health_handler))
+        .with_state(metrics);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(http.addr = %listener.local_addr()?, "metrics and health listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await
+}
+
+async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+}
+
+async fn health_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    let (esl, store) = m.health();
+    let code = if esl && store {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, format!("{{\"esl\":{esl},\"store\":{store}}}\n"))
+}

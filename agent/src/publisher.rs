@@ -1,0 +1,266 @@
+//! The publisher: the only writer of this node's keys. It receives changes
+//! from the model task, merges whatever is queued into one atomic write
+//! (each event stays whole, so no reader sees half a call), keeps a mirror
+//! of everything published, refreshes the lease, and after any failed write
+//! or a store that lost our keys, republishes the mirror whole.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use locus_schema::{NodeChange, NodeId, NodeImage, Store};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::metrics::Metrics;
+use crate::model::MemberOp;
+use crate::now_ms;
+
+/// What the model task sends.
+#[derive(Debug)]
+pub enum Publish {
+    /// Incremental change from one event.
+    Change(NodeChange),
+    /// Full content after a resync: replaces everything.
+    Replace(NodeImage),
+    /// Pickup-group membership.
+    Member(MemberOp),
+}
+
+/// Most queued messages merged into one write.
+const MAX_BATCH: usize = 1024;
+/// Retry interval while the store is down: short, so a returning Redis is
+/// made whole again well within a second.
+const RETRY: Duration = Duration::from_millis(200);
+/// Most membership writes kept while the store is down.
+const MAX_PENDING_MEMBERS: usize = 10_000;
+
+/// Publisher settings.
+#[derive(Clone, Debug)]
+pub struct PublisherConfig {
+    /// This node.
+    pub node: NodeId,
+    /// Lease time-to-live.
+    pub lease: Duration,
+    /// Lease refresh interval.
+    pub refresh: Duration,
+    /// Janitor grace.
+    pub reap_after: Duration,
+}
+
+/// Runs the publisher until cancelled or every sender is gone.
+pub async fn run(
+    cfg: PublisherConfig,
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Publish>,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+) {
+    let mut p = Publisher {
+        cfg,
+        store,
+        mirror: NodeImage::default(),
+        pending: NodeChange::default(),
+        dirty: false,
+        members: Vec::new(),
+        metrics,
+        store_up: None,
+    };
+    let mut lease = tokio::time::interval(p.cfg.refresh);
+    lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut retry = tokio::time::interval(RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        tokio::select! {
+            biased;
+            _ = token.cancelled() => break,
+            n = rx.recv_many(&mut batch, MAX_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                for item in batch.drain(..) {
+                    p.absorb(item);
+                }
+                p.flush().await;
+            }
+            _ = lease.tick() => {
+                ticks += 1;
+                p.refresh_lease().await;
+                if ticks.is_multiple_of(10) {
+                    p.reap().await;
+                }
+            }
+            _ = retry.tick(), if p.needs_retry() => p.flush().await,
+        }
+    }
+    debug!(node.id = %p.cfg.node, "publisher stopped");
+}
+
+struct Publisher {
+    cfg: PublisherConfig,
+    store: Arc<dyn Store>,
+    /// Everything this node has published or must publish.
+    mirror: NodeImage,
+    /// Ops absorbed but not yet written.
+    pending: NodeChange,
+    /// The store may differ from the mirror: write it whole.
+    dirty: bool,
+    /// Membership writes not yet done.
+    members: Vec<MemberOp>,
+    metrics: Arc<Metrics>,
+    /// Last known store state, for logging transitions once.
+    store_up: Option<bool>,
+}
+
+impl Publisher {
+    fn absorb(&mut self, item: Publish) {
+        match item {
+            Publish::Change(c) => {
+                apply_to_mirror(&mut self.mirror, &c);
+                self.pending.ops.extend(c.ops);
+                if c.status.is_some() {
+                    self.pending.status = c.status;
+                }
+            }
+            Publish::Replace(image) => {
+                self.mirror = image;
+                self.pending = NodeChange::default();
+                self.dirty = true;
+            }
+            Publish::Member(m) => {
+                if self.members.len() >= MAX_PENDING_MEMBERS {
+                    warn!(node.id = %self.cfg.node, "membership backlog full; dropping oldest");
+                    self.members.remove(0);
+                }
+                self.members.push(m);
+            }
+        }
+    }
+
+    fn needs_retry(&self) -> bool {
+        self.dirty || !self.pending.is_empty() || !self.members.is_empty()
+    }
+
+    async fn flush(&mut self) {
+        if self.dirty {
+            match self.store.replace(&self.cfg.node, &self.mirror).await {
+                Ok(()) => {
+                    self.dirty = false;
+                    self.pending = NodeChange::default();
+                    self.metrics.store_writes.inc();
+                    self.mark(true, None);
+                }
+                Err(e) => return self.mark(false, Some(&e)),
+            }
+        } else if !self.pending.is_empty() {
+            let change = std::mem::take(&mut self.pending);
+            match self.store.apply(&self.cfg.node, &change).await {
+                Ok(()) => {
+                    self.metrics.store_writes.inc();
+                    self.mark(true, None);
+                }
+                Err(e) => {
+                    // MULTI is all or nothing, but we cannot know which; the
+                    // mirror holds the truth: write it whole when back.
+                    self.dirty = true;
+                    return self.mark(false, Some(&e));
+                }
+            }
+        }
+        while let Some(m) = self.members.first() {
+            let r = match m {
+                MemberOp::Add {
+                    domain,
+                    ext,
+                    groups,
+                } => self.store.add_members(domain, ext, groups).await,
+                MemberOp::Remove { domain, ext } => self.store.remove_members(domain, ext).await,
+                MemberOp::Lookup { .. } => Ok(()),
+            };
+            match r {
+                Ok(()) => {
+                    self.members.remove(0);
+                }
+                Err(e) => return self.mark(false, Some(&e)),
+            }
+        }
+    }
+
+    async fn refresh_lease(&mut self) {
+        let mut status = self.mirror.status.clone();
+        status.updated_ms = now_ms();
+        match self
+            .store
+            .lease(&self.cfg.node, &status, self.cfg.lease)
+            .await
+        {
+            Ok(existed) => {
+                self.mirror.status = status;
+                if !existed && !self.dirty {
+                    // The store lost our keys (restart without persistence,
+                    // flush, failover to an empty replica, a lapsed lease):
+                    // republish. On the first lease this is just the start.
+                    if self.store_up.is_some() {
+                        info!(node.id = %self.cfg.node, "store lost this node's keys; republishing");
+                    }
+                    self.dirty = true;
+                }
+                self.mark(true, None);
+                if self.needs_retry() {
+                    self.flush().await;
+                }
+            }
+            Err(e) => {
+                self.dirty = true;
+                self.mark(false, Some(&e));
+            }
+        }
+    }
+
+    async fn reap(&mut self) {
+        match self.store.reap_expired(self.cfg.reap_after).await {
+            Ok(gone) => {
+                for id in gone {
+                    info!(node.id = %id, "janitor removed expired node");
+                }
+            }
+            Err(e) => debug!(error = %e, "janitor pass failed"),
+        }
+    }
+
+    fn mark(&mut self, up: bool, err: Option<&locus_schema::StoreError>) {
+        self.metrics.set_store_up(up);
+        if !up {
+            self.metrics.store_errors.inc();
+        }
+        if self.store_up != Some(up) {
+            match err {
+                Some(e) => {
+                    warn!(node.id = %self.cfg.node, error = %e, "store unavailable; keeping the model and retrying")
+                }
+                None => info!(node.id = %self.cfg.node, "store available"),
+            }
+            self.store_up = Some(up);
+        }
+    }
+}
+
+/// Applies a change to the mirror image.
+pub fn apply_to_mirror(image: &mut NodeImage, c: &NodeChange) {
+    for op in &c.ops {
+        let t = image.tables.entry(op.table).or_default();
+        match &op.value {
+            Some(v) => {
+                t.insert(op.field.clone(), v.clone());
+            }
+            None => {
+                t.remove(&op.field);
+            }
+        }
+    }
+    if let Some(s) = &c.status {
+        image.status = s.clone();
+    }
+}

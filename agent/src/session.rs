@@ -1,0 +1,303 @@
+//! The ESL session and the model task: connect to FreeSWITCH (with capped,
+//! jittered backoff), subscribe, snapshot, then turn each live event into
+//! one change for the publisher. The model is owned here, without locks.
+
+use std::sync::Arc;
+
+use locus_esl::{
+    Backoff, DisconnectReason, EslClient, EslConfig, EslError, EslHandle, EslItem, EventStream,
+};
+use locus_schema::{EslLink, NodeStatus};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::config::AgentConfig;
+use crate::metrics::{EventLabel, Metrics};
+use crate::model::{MemberOp, Model, Update};
+use crate::publisher::Publish;
+use crate::{now_ms, resync};
+
+/// Events the agent subscribes to: only what the model reads, because
+/// FreeSWITCH disconnects a listener that falls 500 events behind.
+/// CHANNEL_EXECUTE is needed: the A-leg learns `called_party_callgroup` only
+/// from the dialplan's `set`, before the bridge.
+pub const SUBSCRIPTION: &[&str] = &[
+    "CHANNEL_CREATE",
+    "CHANNEL_DESTROY",
+    "CHANNEL_CALLSTATE",
+    "CHANNEL_ANSWER",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_UNBRIDGE",
+    "CHANNEL_HOLD",
+    "CHANNEL_UNHOLD",
+    "CHANNEL_PARK",
+    "CHANNEL_UNPARK",
+    "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_ORIGINATE",
+    "CHANNEL_HANGUP_COMPLETE",
+    "CHANNEL_EXECUTE",
+    "CALL_UPDATE",
+    "HEARTBEAT",
+    "BACKGROUND_JOB",
+    "CUSTOM",
+    "valet_parking::info",
+    "conference::maintenance",
+    "callcenter::info",
+    "fifo::info",
+    "sofia::register",
+    "sofia::unregister",
+    "sofia::expire",
+];
+
+/// Concurrent `user_data` lookups at most.
+const LOOKUPS: usize = 4;
+
+/// Why one session ended.
+enum End {
+    Cancelled,
+    Reconnect,
+}
+
+/// Runs sessions until cancelled: connect, snapshot, follow, repeat.
+pub async fn run(
+    cfg: AgentConfig,
+    tx: mpsc::Sender<Publish>,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+) {
+    let base = NodeStatus {
+        sip_uri: cfg.sip_uri.clone(),
+        role: cfg.role,
+        weight: cfg.weight,
+        ..NodeStatus::default()
+    };
+    // Until the first snapshot the node is known, with its link down.
+    let mut model = Model::new(cfg.model.clone(), base.clone());
+    send(&tx, model.set_esl(EslLink::Down, now_ms())).await;
+    let mut backoff = Backoff::new(cfg.esl.backoff_base, cfg.esl.backoff_cap);
+    let lookups = Arc::new(Semaphore::new(LOOKUPS));
+    let esl_cfg = EslConfig {
+        addr: cfg.esl.addr.clone(),
+        password: cfg.esl.password.clone(),
+        connect_timeout: cfg.esl.connect_timeout,
+        command_timeout: cfg.esl.command_timeout,
+        event_queue: cfg.esl.event_queue,
+        max_body: cfg.esl.max_body,
+        liveness: cfg.esl.liveness,
+    };
+    loop {
+        let span = info_span!("esl", node.id = %cfg.node_id, peer = %cfg.esl.addr);
+        let attempt = async {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => Err(None),
+                r = EslClient::connect(&esl_cfg) => r.map_err(Some),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        let (handle, mut events) = match attempt {
+            Ok(c) => c,
+            Err(None) => return,
+            Err(Some(e)) => {
+                metrics.esl_failures.inc();
+                match &e {
+                    EslError::AuthRejected(_) => {
+                        error!(parent: &span, "FreeSWITCH refused the ESL password (agent.esl.password); retrying")
+                    }
+                    _ => warn!(parent: &span, error = %e, "cannot reach FreeSWITCH; retrying"),
+                }
+                if sleep_or_cancel(backoff.next(), &token).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        metrics.esl_connects.inc();
+        let end = async {
+            match follow(
+                &cfg,
+                &handle,
+                &mut events,
+                &mut model,
+                &base,
+                &tx,
+                &metrics,
+                &lookups,
+                &token,
+            )
+            .await
+            {
+                Ok(end) => end,
+                Err(e) => {
+                    warn!(error = %e, "ESL session failed");
+                    End::Reconnect
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        metrics.set_esl_up(false);
+        send(&tx, model.set_esl(EslLink::Down, now_ms())).await;
+        match end {
+            End::Cancelled => {
+                let _ = handle.exit().await;
+                return;
+            }
+            End::Reconnect => {
+                metrics.esl_failures.inc();
+                backoff.reset();
+                if sleep_or_cancel(backoff.next(), &token).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One connected session: subscribe, snapshot, follow events.
+#[allow(clippy::too_many_arguments)]
+async fn follow(
+    cfg: &AgentConfig,
+    handle: &EslHandle,
+    events: &mut EventStream,
+    model: &mut Model,
+    base: &NodeStatus,
+    tx: &mpsc::Sender<Publish>,
+    metrics: &Arc<Metrics>,
+    lookups: &Arc<Semaphore>,
+    token: &CancellationToken,
+) -> Result<End, EslError> {
+    // Subscribe first, then snapshot: events that race the snapshot queue
+    // up and are applied after it, through the same path as live ones.
+    handle.subscribe_json(SUBSCRIPTION).await?;
+    resnapshot(cfg, handle, model, base, tx, metrics).await?;
+    info!(
+        calls = model.call_count(),
+        channels = model.channel_count(),
+        "ESL connected and reconciled"
+    );
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = token.cancelled() => return Ok(End::Cancelled),
+            item = events.recv() => item,
+        };
+        match item {
+            Some(EslItem::Event(ev)) => {
+                let label = match ev.subclass() {
+                    Some(sub) => sub.to_owned(),
+                    None => ev.name().unwrap_or("?").to_owned(),
+                };
+                metrics
+                    .events
+                    .get_or_create(&EventLabel { event: label })
+                    .inc();
+                let up = model.apply(&ev, now_ms());
+                metrics.calls.set(model.call_count() as i64);
+                metrics.channels.set(model.channel_count() as i64);
+                dispatch(up, handle, tx, lookups, &cfg.model.caller_group_var).await;
+            }
+            Some(EslItem::Overflow { dropped }) => {
+                metrics.events_dropped.inc_by(dropped);
+                warn!(dropped, "event queue overflowed; resyncing");
+                resnapshot(cfg, handle, model, base, tx, metrics).await?;
+            }
+            Some(EslItem::Disconnected(reason)) => {
+                match &reason {
+                    DisconnectReason::Notice(text) => {
+                        info!(notice = %text.trim(), "FreeSWITCH closed the ESL link")
+                    }
+                    other => warn!(reason = ?other, "ESL link lost"),
+                }
+                return Ok(End::Reconnect);
+            }
+            None => return Ok(End::Reconnect),
+        }
+    }
+}
+
+async fn resnapshot(
+    cfg: &AgentConfig,
+    handle: &EslHandle,
+    model: &mut Model,
+    base: &NodeStatus,
+    tx: &mpsc::Sender<Publish>,
+    metrics: &Metrics,
+) -> Result<(), EslError> {
+    let fresh = resync::snapshot(handle, cfg.model.clone(), base.clone()).await?;
+    *model = fresh;
+    metrics.resyncs.inc();
+    metrics.set_esl_up(true);
+    let _ = tx.send(Publish::Replace(model.image())).await;
+    Ok(())
+}
+
+/// Sends an update's change and membership to the publisher; membership
+/// lookups (`user_data`) run beside, bounded, never blocking the model.
+async fn dispatch(
+    up: Update,
+    handle: &EslHandle,
+    tx: &mpsc::Sender<Publish>,
+    lookups: &Arc<Semaphore>,
+    var: &str,
+) {
+    let Update { change, members } = up;
+    if !change.is_empty() {
+        let _ = tx.send(Publish::Change(change)).await;
+    }
+    for m in members {
+        match m {
+            MemberOp::Lookup { domain, ext } => {
+                let Ok(permit) = lookups.clone().try_acquire_owned() else {
+                    debug!(%domain, %ext, "membership lookup skipped: too many in flight");
+                    continue;
+                };
+                let (handle, tx, var) = (handle.clone(), tx.clone(), var.to_owned());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let cmd = format!("user_data {ext}@{domain} var {var}");
+                    match handle.api(&cmd).await {
+                        Ok(body) => {
+                            let groups: Vec<String> = body
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|g| !g.is_empty() && !g.starts_with("-ERR"))
+                                .map(str::to_owned)
+                                .collect();
+                            if !groups.is_empty() {
+                                let _ = tx
+                                    .send(Publish::Member(MemberOp::Add {
+                                        domain,
+                                        ext,
+                                        groups,
+                                    }))
+                                    .await;
+                            }
+                        }
+                        Err(e) => debug!(%domain, %ext, error = %e, "user_data lookup failed"),
+                    }
+                });
+            }
+            other => {
+                let _ = tx.send(Publish::Member(other)).await;
+            }
+        }
+    }
+}
+
+async fn send(tx: &mpsc::Sender<Publish>, up: Update) {
+    if !up.change.is_empty() {
+        let _ = tx.send(Publish::Change(up.change)).await;
+    }
+}
+
+/// Sleeps, or returns true at once when cancelled.
+async fn sleep_or_cancel(d: std::time::Duration, token: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = token.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}

@@ -1,0 +1,95 @@
+//! The subcommands other than `demo`: thin glue from config to libraries.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use locus_schema::{Keys, NodeId, NodeState, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{InspectArgs, NodeAction, NodeArgs, SimArgs};
+use crate::config::{Config, redact_url};
+use crate::inspect::{self, What};
+
+/// Opens the configured store.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    locus_schema::store::open(
+        &cfg.redis.url,
+        Keys::new(cfg.redis.prefix.clone()),
+        cfg.redis.timeout,
+    )
+    .await
+    .with_context(|| format!("opening store {}", redact_url(&cfg.redis.url)))
+}
+
+/// `locus agent`.
+pub async fn agent(cfg: &Config, token: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(cfg).await?;
+    tracing::info!(node.id = %cfg.agent.node_id, esl = %cfg.agent.esl.addr, redis = %redact_url(&cfg.redis.url), "agent starting");
+    locus_agent::run(cfg.agent.clone(), store, token).await
+}
+
+/// `locus inspect`.
+pub async fn inspect(
+    cfg: &Config,
+    args: &InspectArgs,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = open_store(cfg).await?;
+    if args.what == What::Watch {
+        let mut rx = store
+            .subscribe()
+            .await
+            .context("subscribing to change notices")?;
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return Ok(()),
+                msg = rx.recv() => match msg {
+                    Some(m) => println!("{} {m}", locus_agent::now_ms()),
+                    None => anyhow::bail!("subscription closed"),
+                },
+            }
+        }
+    }
+    let farm = store.read_farm().await.context("reading the farm")?;
+    print!(
+        "{}",
+        inspect::render(&farm, args.what, args.json, locus_agent::now_ms())
+    );
+    Ok(())
+}
+
+/// `locus node drain|undrain <id>`.
+pub async fn node(cfg: &Config, args: &NodeArgs) -> anyhow::Result<()> {
+    let id = NodeId::new(args.id.clone())?;
+    let store = open_store(cfg).await?;
+    let state = match args.action {
+        NodeAction::Drain => NodeState::Draining,
+        NodeAction::Undrain => NodeState::Active,
+    };
+    store
+        .set_node_state(&id, state)
+        .await
+        .context("setting node state")?;
+    println!(
+        "node {id}: {}",
+        if state == NodeState::Draining {
+            "draining"
+        } else {
+            "active"
+        }
+    );
+    Ok(())
+}
+
+/// `locus sim`.
+pub async fn sim(args: &SimArgs, token: CancellationToken) -> anyhow::Result<()> {
+    let cfg = locus_sim::SimConfig {
+        esl_addr: args.esl,
+        password: args.password.clone(),
+        node_id: args.node_id.clone(),
+        hostname: args.node_id.clone(),
+        domain: args.domain.clone(),
+        ..locus_sim::SimConfig::default()
+    };
+    locus_sim::run(cfg, token).await.context("simulator")
+}
