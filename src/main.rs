@@ -1,19 +1,14 @@
 //! `locus`: one binary, one subcommand per role. Thin: parse, configure,
 //! install signals, run.
 
-mod cli;
-mod commands;
-mod config;
-mod demo;
-mod inspect;
-mod telemetry;
+#![recursion_limit = "256"]
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use locus::cli::{Cli, Command};
+use locus::{commands, config, demo, telemetry};
 use tokio_util::sync::CancellationToken;
-
-use cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
