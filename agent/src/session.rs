@@ -51,6 +51,9 @@ pub const SUBSCRIPTION: &[&str] = &[
     "sofia::expire",
 ];
 
+/// A session that lasted this long resets the reconnect backoff.
+const STABLE_SESSION: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Concurrent `user_data` lookups at most.
 const LOOKUPS: usize = 4;
 
@@ -116,6 +119,7 @@ pub async fn run(
             }
         };
         metrics.esl_connects.inc();
+        let started = tokio::time::Instant::now();
         let end = async {
             match follow(
                 &cfg,
@@ -148,7 +152,12 @@ pub async fn run(
             }
             End::Reconnect => {
                 metrics.esl_failures.inc();
-                backoff.reset();
+                // A session that lived a while earns a quick reconnect; one
+                // that breaks at once (bad frames, a box restarting) keeps
+                // backing off, so a sick peer never sees a tight loop.
+                if started.elapsed() >= STABLE_SESSION {
+                    backoff.reset();
+                }
                 if sleep_or_cancel(backoff.next(), &token).await {
                     return;
                 }
