@@ -83,7 +83,12 @@ pub async fn run(
                 for item in batch.drain(..) {
                     p.absorb(item);
                 }
-                p.flush().await;
+                // While the store is down only the retry tick writes, so
+                // absorbing stays fast and the model is never held up by
+                // timeouts.
+                if p.store_up != Some(false) {
+                    p.flush().await;
+                }
             }
             _ = lease.tick() => {
                 ticks += 1;
