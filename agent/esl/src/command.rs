@@ -22,7 +22,9 @@ pub enum EventFormat {
 }
 
 impl EventFormat {
-    fn as_str(self) -> &'static str {
+    /// `json` / `plain`, as written in `event json ...` and in the
+    /// `+OK event listener enabled json` reply.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Json => "json",
             Self::Plain => "plain",

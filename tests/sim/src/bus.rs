@@ -4,10 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
-use locus_esl::Event;
-
-use crate::wire::{self, EventFormat};
+use locus_esl::server::{BYE_NOTICE, SHUTDOWN_NOTICE};
+use locus_esl::{Event, EventFormat, Frame};
 
 /// Events one listener may fall behind by before it is cut off. FreeSWITCH
 /// queues up to 100,000 and drops a listener that loses too many.
@@ -18,8 +16,8 @@ pub const QUEUE: usize = 65_536;
 pub struct Published {
     /// The event.
     pub event: Event,
-    json: OnceLock<Bytes>,
-    plain: OnceLock<Bytes>,
+    json: OnceLock<Frame>,
+    plain: OnceLock<Frame>,
 }
 
 impl Published {
@@ -33,16 +31,10 @@ impl Published {
     }
 
     /// The complete ESL frame in `format`.
-    pub fn frame(&self, format: EventFormat) -> Bytes {
+    pub fn frame(&self, format: EventFormat) -> &Frame {
         match format {
-            EventFormat::Json => self
-                .json
-                .get_or_init(|| wire::event(format, &self.event.to_json()))
-                .clone(),
-            EventFormat::Plain => self
-                .plain
-                .get_or_init(|| wire::event(format, &self.event.to_plain()))
-                .clone(),
+            EventFormat::Json => self.json.get_or_init(|| Frame::event_json(&self.event)),
+            EventFormat::Plain => self.plain.get_or_init(|| Frame::event_plain(&self.event)),
         }
     }
 }
@@ -61,14 +53,11 @@ impl Notice {
     /// Body of the `text/disconnect-notice`.
     pub fn body(self) -> &'static str {
         match self {
-            Self::Exit => GOODBYE,
-            Self::Shutdown => "The system is being shut down.\n",
+            Self::Exit => BYE_NOTICE,
+            Self::Shutdown => SHUTDOWN_NOTICE,
         }
     }
 }
-
-/// Notice body after `exit` or a wrong password.
-pub const GOODBYE: &str = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n";
 
 /// One item on the bus.
 #[derive(Clone, Debug)]

@@ -6,8 +6,9 @@
 //! Start one with [`Sim::start`] and drive it with [`SimHandle`]; or run a
 //! standalone box with [`run`] and drive it with `api sim <action> ...`.
 //!
-//! Layout: `wire` (server-side ESL framing, to be swapped for the shared
-//! codec), `server`/`session` (listener and connections), `subscription`,
+//! Layout: `server`/`session` (listener and connections; the ESL framing
+//! itself is `locus_esl::ServerCodec`), `verbs` (command lines read with
+//! FreeSWITCH's matching rules), `subscription`,
 //! `bus` (ordered event fan-out), `state` (the core), `channel`/`render`
 //! (channel data as FreeSWITCH serialises it), `legs`/`apps`/`sofia`
 //! (building blocks), `scripts` (actions), `api` (api commands).
@@ -34,7 +35,7 @@ mod state;
 mod states;
 mod subscription;
 pub mod templates;
-pub mod wire;
+mod verbs;
 
 use std::sync::Arc;
 

@@ -8,22 +8,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
-use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
+use futures::{SinkExt, StreamExt};
+use locus_esl::server::BYE_NOTICE;
+use locus_esl::{Command, Frame, Request, ServerCodec};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, After};
-use crate::bus::{GOODBYE, Item};
+use crate::bus::Item;
 use crate::server::Shared;
 use crate::stamp;
 use crate::subscription::Subscription;
 use crate::templates::at;
-use crate::wire::{self, Command, CommandDecoder};
+use crate::verbs;
 
 /// What to do after a command.
 enum Next {
@@ -34,7 +34,7 @@ enum Next {
 
 struct Session {
     shared: Arc<Shared>,
-    wr: OwnedWriteHalf,
+    wr: FramedWrite<OwnedWriteHalf, ServerCodec>,
     authed: bool,
     sub: Subscription,
 }
@@ -59,15 +59,15 @@ pub async fn run(
     let _guard = ClientGuard(&shared);
     let mut rx = shared.core().subscribe();
     let (rd, wr) = stream.into_split();
-    let mut reader = FramedRead::new(rd, CommandDecoder::default());
+    let mut reader = FramedRead::new(rd, ServerCodec::default());
     let mut s = Session {
         shared: shared.clone(),
-        wr,
+        wr: FramedWrite::new(wr, ServerCodec::default()),
         authed: false,
         sub: Subscription::default(),
     };
     tracing::debug!(%peer, "esl client connected");
-    if s.write(wire::auth_request()).await.is_err() {
+    if s.send(&Frame::auth_request()).await.is_err() {
         return;
     }
     loop {
@@ -114,8 +114,8 @@ pub async fn run(
                 match s.command(cmd).await {
                     Ok(Next::Continue) => {}
                     Ok(Next::Goodbye) => {
-                        let _ = s.write(wire::disconnect_notice(GOODBYE)).await;
-                        let _ = s.wr.shutdown().await;
+                        let _ = s.send(&Frame::disconnect_notice(BYE_NOTICE)).await;
+                        s.close().await;
                         return;
                     }
                     Err(()) => return,
@@ -126,8 +126,19 @@ pub async fn run(
 }
 
 impl Session {
-    async fn write(&mut self, b: Bytes) -> Result<(), ()> {
-        self.wr.write_all(&b).await.map_err(|_| ())
+    async fn send(&mut self, frame: &Frame) -> Result<(), ()> {
+        // An encode error means a header would have held a line break (a
+        // client-chosen `Job-UUID` or filter value with a CR): the shared
+        // encoder refuses to forge frames, so the connection ends instead.
+        self.wr.send(frame).await.map_err(|e| {
+            tracing::debug!(error = %e, "esl write failed, closing");
+        })
+    }
+
+    /// Flushes and shuts the socket's write side (FreeSWITCH closes after
+    /// a disconnect notice); the peer may be gone already, so errors are moot.
+    async fn close(&mut self) {
+        let _ = SinkExt::<Frame>::close(&mut self.wr).await;
     }
 
     /// Writes a bus item; false when the connection must end.
@@ -135,100 +146,84 @@ impl Session {
         match item {
             Item::Event(p) => {
                 if self.authed && self.sub.wants(&p.event) {
-                    return self.write(p.frame(self.sub.format)).await.is_ok();
+                    return self.send(p.frame(self.sub.format)).await.is_ok();
                 }
                 true
             }
             Item::Disconnect(notice) => {
-                let _ = self.write(wire::disconnect_notice(notice.body())).await;
-                let _ = self.wr.shutdown().await;
+                let _ = self.send(&Frame::disconnect_notice(notice.body())).await;
+                self.close().await;
                 false
             }
         }
     }
 
     async fn reply(&mut self, text: &str) -> Result<Next, ()> {
-        self.write(wire::command_reply(text, &[])).await?;
+        self.send(&Frame::command_reply(text, None)).await?;
         Ok(Next::Continue)
     }
 
-    async fn command(&mut self, cmd: Command) -> Result<Next, ()> {
-        let line = cmd.line.trim_end().to_owned();
-        let lower = line.to_ascii_lowercase();
-        if lower.starts_with("exit") || lower.starts_with("...") {
-            self.write(wire::command_reply("+OK bye", &[])).await?;
-            return Ok(Next::Goodbye);
-        }
-        if !self.authed {
-            if let Some(pass) = line.strip_prefix("auth ") {
+    /// Replies, then says goodbye and closes.
+    async fn last_reply(&mut self, text: &str) -> Result<Next, ()> {
+        self.send(&Frame::command_reply(text, None)).await?;
+        Ok(Next::Goodbye)
+    }
+
+    async fn command(&mut self, req: Request) -> Result<Next, ()> {
+        match verbs::parse(&req.line) {
+            Command::Exit => self.last_reply("+OK bye").await,
+            // mod_event_socket compares only the first 4 (or 3) bytes.
+            Command::Raw(line) if line.starts_with("exit") || line.starts_with("...") => {
+                self.last_reply("+OK bye").await
+            }
+            Command::Auth(pass) if !self.authed => {
                 if pass == self.shared.core().cfg.password {
                     self.authed = true;
                     return self.reply("+OK accepted").await;
                 }
-                self.write(wire::command_reply("-ERR invalid", &[])).await?;
-                return Ok(Next::Goodbye);
+                self.last_reply("-ERR invalid").await
             }
-            if lower.starts_with("userauth ") {
-                self.write(wire::command_reply("-ERR invalid", &[])).await?;
-                return Ok(Next::Goodbye);
+            Command::Raw(line) if !self.authed && line.starts_with("userauth ") => {
+                self.last_reply("-ERR invalid").await
             }
-            return self.reply("-ERR command not found").await;
+            _ if !self.authed => self.reply("-ERR command not found").await,
+            Command::Api(rest) => self.api(&rest).await,
+            Command::BgApi(rest) => self.bgapi(&rest, verbs::job_uuid(&req)).await,
+            Command::Event(format, names) => {
+                let r = self
+                    .sub
+                    .subscribe(Some(format), names.iter().map(String::as_str));
+                self.reply(&r).await
+            }
+            Command::Raw(line) => {
+                let r = verbs::other(&mut self.sub, &line);
+                self.reply(&r).await
+            }
+            Command::Auth(_) => self.reply("-ERR command not found").await,
         }
-        if let Some(rest) = strip_ci(&line, "api ") {
-            return self.api(rest).await;
-        }
-        if let Some(rest) = strip_ci(&line, "bgapi ") {
-            return self.bgapi(rest, cmd.header("Job-UUID")).await;
-        }
-        if let Some(rest) = strip_ci(&line, "filter ") {
-            let r = self.sub.filter(rest);
-            return self.reply(&r).await;
-        }
-        if lower.starts_with("nixevent") {
-            let r = self.sub.nixevent(line.get(8..).unwrap_or_default());
-            return self.reply(&r).await;
-        }
-        if lower.starts_with("noevents") {
-            let r = self.sub.noevents();
-            return self.reply(&r).await;
-        }
-        if lower.starts_with("nolog") {
-            return self.reply("-ERR not loging").await;
-        }
-        if lower.starts_with("linger") || lower.starts_with("nolinger") {
-            return self.reply("-ERR not controlling a session").await;
-        }
-        if lower.starts_with("event") {
-            // mod_event_socket reads the words after the first space.
-            let words = line.split_once(' ').map_or("", |(_, w)| w);
-            let r = self.sub.event(words);
-            return self.reply(&r).await;
-        }
-        self.reply("-ERR command not found").await
     }
 
     async fn api(&mut self, rest: &str) -> Result<Next, ()> {
-        let (cmd, arg) = split_cmd(rest);
+        let (cmd, arg) = verbs::split_cmd(rest);
         let out = {
             let mut core = self.shared.core();
             api::execute(&mut core, cmd, arg)
         };
+        let after = out.after;
         let body = if out.body.is_empty() {
-            "-ERR no reply\n"
+            "-ERR no reply\n".to_owned()
         } else {
-            &out.body
+            out.body
         };
-        self.write(wire::api_response(body)).await?;
-        self.after(out.after);
+        self.send(&Frame::api_response(body)).await?;
+        self.after(after);
         Ok(Next::Continue)
     }
 
     async fn bgapi(&mut self, rest: &str, job: Option<&str>) -> Result<Next, ()> {
         let job = job.map_or_else(stamp::uuid, str::to_owned);
-        let text = format!("+OK Job-UUID: {job}");
-        self.write(wire::command_reply(&text, &[("Job-UUID", &job)]))
-            .await?;
-        let (cmd, arg) = split_cmd(rest);
+        self.send(&Frame::bgapi_reply(&job)).await?;
+        let (cmd, arg) = verbs::split_cmd(rest);
         let after = {
             let mut core = self.shared.core();
             let out = api::execute(&mut core, cmd, arg);
@@ -252,20 +247,5 @@ impl Session {
             Some(a) => a.run_app(&mut self.shared.core()),
             None => {}
         }
-    }
-}
-
-fn strip_ci<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = line.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &line[prefix.len()..])
-}
-
-/// `cmd arg...` -> (`cmd`, `arg...`), as mod_event_socket splits at the
-/// first space.
-fn split_cmd(rest: &str) -> (&str, Option<&str>) {
-    match rest.split_once(' ') {
-        Some((c, a)) => (c, Some(a)),
-        None => (rest, None),
     }
 }

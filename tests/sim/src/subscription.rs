@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use locus_esl::Event;
 
 use crate::templates::KNOWN_EVENTS as KNOWN;
-use crate::wire::EventFormat;
+use locus_esl::EventFormat;
 
 /// A listener's subscription.
 #[derive(Clone, Debug)]
@@ -38,26 +38,36 @@ impl Default for Subscription {
 }
 
 impl Subscription {
-    /// Applies `event <words>`; returns the reply text.
+    /// Applies `event <words>` as typed (any case, `xml`, or no format
+    /// word at all); returns the reply text.
     pub fn event(&mut self, words: &str) -> String {
+        let mut words = words.split(' ').filter(|w| !w.is_empty()).peekable();
+        let first = words.peek().map(|w| w.to_ascii_lowercase());
+        let format = match first.as_deref() {
+            Some("plain") => Some(EventFormat::Plain),
+            Some("json") => Some(EventFormat::Json),
+            _ => None,
+        };
+        // XML delivery is not simulated: `xml` keeps the current format.
+        if format.is_some() || first.as_deref() == Some("xml") {
+            words.next();
+        }
+        self.subscribe(format, words)
+    }
+
+    /// Applies `event <format> <names...>`, the format already read (`None`:
+    /// keep the current one); returns the reply text.
+    pub fn subscribe<'a>(
+        &mut self,
+        format: Option<EventFormat>,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> String {
+        if let Some(f) = format {
+            self.format = f;
+        }
         let mut keys = 0;
         let mut custom = false;
-        for (i, w) in words.split(' ').filter(|w| !w.is_empty()).enumerate() {
-            if i == 0 {
-                match w.to_ascii_lowercase().as_str() {
-                    "plain" => {
-                        self.format = EventFormat::Plain;
-                        continue;
-                    }
-                    "json" => {
-                        self.format = EventFormat::Json;
-                        continue;
-                    }
-                    // XML delivery is not simulated; keep the current format.
-                    "xml" => continue,
-                    _ => {}
-                }
-            }
+        for w in names {
             if custom {
                 self.subclasses.insert(w.to_owned());
                 continue;
@@ -82,7 +92,7 @@ impl Subscription {
             return "-ERR no keywords supplied".into();
         }
         self.enabled = true;
-        format!("+OK event listener enabled {}", self.format.name())
+        format!("+OK event listener enabled {}", self.format.as_str())
     }
 
     /// Applies `nixevent <words>`; returns the reply text.

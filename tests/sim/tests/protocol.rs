@@ -263,3 +263,28 @@ fn event_serialisation_reproduces_capture_bytes() {
         assert!(n > 100, "{file}: only {n} events");
     }
 }
+
+/// mod_event_socket compares verbs with `strncasecmp`: upper-case verbs
+/// and `exit` followed by anything still work, arguments keep their case.
+#[tokio::test]
+async fn verbs_ignore_case_like_freeswitch() {
+    let sim = sim().await;
+    let frames = server_frames("01-auth-and-api.json.txt");
+    let n = frames.len();
+    let mut c = Client::connect(sim.esl_addr()).await;
+    c.frame().await;
+    c.send("AUTH ClueCon").await;
+    assert_eq!(c.frame().await.get("Reply-Text"), Some("+OK accepted"));
+    assert_eq!(c.api("hostname").await.text(), "vm");
+    c.send("API hostname").await;
+    assert_eq!(c.reply().await.text(), "vm");
+    c.send("Event JSON CHANNEL_CREATE").await;
+    assert_eq!(
+        c.frame().await.get("Reply-Text"),
+        Some("+OK event listener enabled json")
+    );
+    c.send("EXIT now").await;
+    assert_eq!(c.frame().await.raw, frames[n - 2].raw);
+    assert_eq!(c.frame().await.raw, frames[n - 1].raw);
+    c.expect_eof().await;
+}

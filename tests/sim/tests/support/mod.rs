@@ -1,4 +1,5 @@
-//! Test helpers: a raw ESL client reading frames byte-exactly, and capture
+//! Test helpers: a raw ESL client reading frames byte-exactly (framed by
+//! the shared `locus_esl::EslCodec`, the bytes kept as sent), and capture
 //! access.
 
 #![allow(dead_code)]
@@ -7,13 +8,16 @@ mod compare;
 
 pub use compare::*;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use locus_esl::Event;
+use bytes::BytesMut;
 use locus_esl::capture::{self, Direction, Record};
+use locus_esl::{EslCodec, Event};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
 
 /// How long a test waits for any one frame.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -58,36 +62,38 @@ impl Frame {
     }
 }
 
+/// Decodes every complete frame at the front of `buf`, keeping each one's
+/// exact bytes; returns them and how many bytes they span.
+pub fn parse_frames(buf: &[u8]) -> (Vec<Frame>, usize) {
+    let mut src = BytesMut::from(buf);
+    let mut codec = EslCodec::default();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(f) = codec.decode(&mut src).unwrap() {
+        let end = buf.len() - src.len();
+        out.push(Frame {
+            headers: f.headers,
+            body: f.body.map(|b| b.to_vec()).unwrap_or_default(),
+            raw: buf[at..end].to_vec(),
+        });
+        at = end;
+    }
+    (out, at)
+}
+
 /// Parses one frame from the front of `buf`, if complete.
 pub fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
-    let end = buf.windows(2).position(|w| w == b"\n\n")? + 2;
-    let head = std::str::from_utf8(&buf[..end - 2]).unwrap();
-    let headers: Vec<(String, String)> = head
-        .split('\n')
-        .map(|l| {
-            let (k, v) = l.split_once(": ").unwrap_or((l, ""));
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "Content-Length")
-        .map_or(0, |(_, v)| v.parse().unwrap());
-    if buf.len() < end + len {
-        return None;
-    }
-    let frame = Frame {
-        headers,
-        body: buf[end..end + len].to_vec(),
-        raw: buf[..end + len].to_vec(),
-    };
-    Some((frame, end + len))
+    let f = parse_frames(buf).0.into_iter().next()?;
+    let used = f.raw.len();
+    Some((f, used))
 }
 
 /// A raw ESL client.
 pub struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Frames decoded from `buf` but not yet returned.
+    ready: VecDeque<Frame>,
 }
 
 impl Client {
@@ -100,6 +106,7 @@ impl Client {
         Self {
             stream,
             buf: Vec::new(),
+            ready: VecDeque::new(),
         }
     }
 
@@ -134,8 +141,10 @@ impl Client {
     /// Next frame, or `None` at EOF.
     pub async fn try_frame(&mut self) -> Option<Frame> {
         loop {
-            if let Some((f, n)) = parse_frame(&self.buf) {
-                self.buf.drain(..n);
+            let (frames, used) = parse_frames(&self.buf);
+            self.buf.drain(..used);
+            self.ready.extend(frames);
+            if let Some(f) = self.ready.pop_front() {
                 return Some(f);
             }
             let mut chunk = [0u8; 16384];
@@ -201,13 +210,8 @@ pub fn records(name: &str) -> Vec<Record> {
 /// Server-to-client frames of a fixture, parsed.
 pub fn server_frames(name: &str) -> Vec<Frame> {
     let stream = capture::server_stream(&records(name));
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some((f, n)) = parse_frame(&stream[at..]) {
-        out.push(f);
-        at += n;
-    }
-    assert_eq!(at, stream.len(), "trailing bytes in {name}");
+    let (out, used) = parse_frames(&stream);
+    assert_eq!(used, stream.len(), "trailing bytes in {name}");
     out
 }
 
