@@ -5,21 +5,8 @@ use locus_esl::Event;
 use locus_schema::{NodeImage, Table};
 use serde_json::json;
 
-use super::{calls, capture_events, json, model, table, when};
+use super::{calls, json, table, timeline, when};
 use crate::model::MemberOp;
-
-/// The image after every event, with the event.
-fn timeline(file: &str) -> Vec<(Event, NodeImage, usize)> {
-    let mut m = model();
-    capture_events(file)
-        .into_iter()
-        .map(|ev| {
-            m.apply(&ev, when(&ev));
-            let img = m.image();
-            (ev, img, m.call_count())
-        })
-        .collect()
-}
 
 fn is(ev: &Event, name: &str, uuid: &str) -> bool {
     ev.name() == Some(name) && ev.unique_id() == Some(uuid)

@@ -7,19 +7,7 @@ use locus_esl::Event;
 use locus_schema::{NodeImage, Table};
 use serde_json::json;
 
-use super::{calls, capture_events, json, model, table, when};
-
-fn timeline(file: &str) -> Vec<(Event, NodeImage, usize)> {
-    let mut m = model();
-    capture_events(file)
-        .into_iter()
-        .map(|ev| {
-            m.apply(&ev, when(&ev));
-            let img = m.image();
-            (ev, img, m.call_count())
-        })
-        .collect()
-}
+use super::{calls, capture_events, json, model, table, timeline, when};
 
 fn inbound(tl: &[(Event, NodeImage, usize)]) -> Vec<String> {
     tl.iter()

@@ -159,3 +159,16 @@ pub(super) fn calls(img: &NodeImage) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The image after every event of a capture, with the event and the call count.
+fn timeline(file: &str) -> Vec<(locus_esl::Event, locus_schema::NodeImage, usize)> {
+    let mut m = model();
+    capture_events(file)
+        .into_iter()
+        .map(|ev| {
+            m.apply(&ev, when(&ev));
+            let img = m.image();
+            (ev, img, m.call_count())
+        })
+        .collect()
+}
