@@ -62,6 +62,7 @@ pub async fn run(
         mirror: NodeImage::default(),
         pending: NodeChange::default(),
         dirty: false,
+        lease_due: false,
         members: Vec::new(),
         metrics,
         store_up: None,
@@ -83,7 +84,7 @@ pub async fn run(
                 for item in batch.drain(..) {
                     p.absorb(item);
                 }
-                p.flush().await;
+                p.write().await;
             }
             _ = lease.tick() => {
                 ticks += 1;
@@ -92,7 +93,7 @@ pub async fn run(
                     p.reap().await;
                 }
             }
-            _ = retry.tick(), if p.needs_retry() => p.flush().await,
+            _ = retry.tick(), if p.needs_retry() => p.write().await,
         }
     }
     debug!(node.id = %p.cfg.node, "publisher stopped");
@@ -107,6 +108,11 @@ struct Publisher {
     pending: NodeChange,
     /// The store may differ from the mirror: write it whole.
     dirty: bool,
+    /// A store operation failed: renew the lease before writing again.
+    /// `replace` alone leaves `{id}:node` without a TTL and the node out of
+    /// `nodes` (a restarted Redis), so readers would not see the node until
+    /// the next refresh; and the lease tells whether the keys were lost.
+    lease_due: bool,
     /// Membership writes not yet done.
     members: Vec<MemberOp>,
     metrics: Arc<Metrics>,
@@ -140,7 +146,16 @@ impl Publisher {
     }
 
     fn needs_retry(&self) -> bool {
-        self.dirty || !self.pending.is_empty() || !self.members.is_empty()
+        self.lease_due || self.dirty || !self.pending.is_empty() || !self.members.is_empty()
+    }
+
+    /// Writes what is pending; after a failure, the lease first.
+    async fn write(&mut self) {
+        if self.lease_due {
+            self.refresh_lease().await;
+        } else {
+            self.flush().await;
+        }
     }
 
     async fn flush(&mut self) {
@@ -197,6 +212,7 @@ impl Publisher {
             .await
         {
             Ok(existed) => {
+                self.lease_due = false;
                 self.mirror.status = status;
                 if !existed && !self.dirty {
                     // The store lost our keys (restart without persistence,
@@ -234,6 +250,7 @@ impl Publisher {
         self.metrics.set_store_up(up);
         if !up {
             self.metrics.store_errors.inc();
+            self.lease_due = true;
         }
         if self.store_up != Some(up) {
             match err {
