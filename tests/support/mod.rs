@@ -353,3 +353,33 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Str
 pub fn member(ext: &str) -> (String, String) {
     (DOMAIN.to_owned(), ext.to_owned())
 }
+
+/// Sum of `locus_agent_esl_events_total` over every event label, as
+/// `/metrics` shows it.
+pub fn events_total(metrics: &Metrics) -> u64 {
+    metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with("locus_agent_esl_events_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits until the agent has published everything the box did so far: the
+/// box reports a new idle-CPU figure in a HEARTBEAT, and since the agent
+/// applies events in order, once Redis shows it every earlier event is
+/// there too. Returns that view.
+pub async fn settle(store: &Arc<dyn Store>, sim: &SimHandle, id: &NodeId) -> FarmView {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 160;
+    let cpu = 50.0 + f64::from(n) * 0.25;
+    sim.set_load(locus_sim::Load {
+        idle_cpu: cpu,
+        ..locus_sim::Load::default()
+    });
+    sim.heartbeat().await;
+    wait_for(store, "the agent caught up (heartbeat)", |f| {
+        node(f, id).is_some_and(|n| (n.image.status.idle_cpu - cpu).abs() < 0.001)
+    })
+    .await
+}
