@@ -3,6 +3,8 @@
 //! life (ringing, answered, gone), pickup-group membership, valet lots,
 //! conference rooms, queues, and the operator's drain surviving the agent.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod support;
 
 use std::collections::BTreeSet;
@@ -31,10 +33,11 @@ async fn a_call_rings_is_answered_and_ends() {
     assert_eq!(legs.len(), 2, "caller and callee legs");
 
     // Ringing: the extension, the group and the call record all name it.
-    let view = wait_for(&farm.store, "1001 ringing", |f| {
+    wait_for(&farm.store, "1001 ringing", |f| {
         table(f, id, Table::Ringing).contains_key(&dkey("1001"))
     })
     .await;
+    let view = settle(&farm.store, sim, id).await;
     let ringing = table(&view, id, Table::Ringing);
     let rings = ring_entries(&ringing[&dkey("1001")]);
     assert_eq!(rings.len(), 1, "{rings:?}");
@@ -69,12 +72,13 @@ async fn a_call_rings_is_answered_and_ends() {
 
     // Answered: no longer ringing, still in its group, as answered.
     sim.answer(&call).await.unwrap();
-    let view = wait_for(&farm.store, "the call answered", |f| {
+    wait_for(&farm.store, "the call answered", |f| {
         calls(f, id)
             .get(&call.0)
             .is_some_and(|c| c.state == CallState::Answered)
     })
     .await;
+    let view = settle(&farm.store, sim, id).await;
     assert!(
         !table(&view, id, Table::Ringing).contains_key(&dkey("1001")),
         "ringing entry must go with the answer"
@@ -87,10 +91,11 @@ async fn a_call_rings_is_answered_and_ends() {
 
     // Hung up: nothing of it is left anywhere.
     sim.hangup(&call).await.unwrap();
-    let view = wait_for(&farm.store, "the call gone", |f| {
+    wait_for(&farm.store, "the call gone", |f| {
         calls(f, id).is_empty() && f.nodes[id].image.status.calls == 0
     })
     .await;
+    let view = settle(&farm.store, sim, id).await;
     for t in Table::ALL {
         let left: Vec<_> = table(&view, id, t)
             .into_iter()
@@ -111,7 +116,10 @@ async fn registrations_publish_group_membership() {
         f.members.contains_key(&member("1010")) && f.members.contains_key(&member("1011"))
     })
     .await;
-    assert_eq!(view.members[&member("1010")], vec!["techsupport".to_owned()]);
+    assert_eq!(
+        view.members[&member("1010")],
+        vec!["techsupport".to_owned()]
+    );
     sim.unregister("1010").await.unwrap();
     sim.expire("1011").await.unwrap();
     let view = wait_for(&farm.store, "memberships removed", |f| {
@@ -137,7 +145,10 @@ async fn a_registration_without_callgroup_is_looked_up() {
         hostname: "fs1".into(),
         domain: DOMAIN.into(),
         heartbeat: None,
-        directory: locus_sim::Directory::from_groups([("1000", Some("techsupport")), ("1050", None)]),
+        directory: locus_sim::Directory::from_groups([
+            ("1000", Some("techsupport")),
+            ("1050", None),
+        ]),
         ..SimConfig::default()
     })
     .await;
@@ -195,7 +206,10 @@ async fn parks_rooms_and_queues_come_and_go() {
         .unwrap();
     let m1 = sim.conference_join("1003", "3000").await.unwrap();
     let m2 = sim.conference_join("1004", "3000").await.unwrap();
-    let cc = sim.callcenter_enter("1005", "support@default").await.unwrap();
+    let cc = sim
+        .callcenter_enter("1005", "support@default")
+        .await
+        .unwrap();
     let fifo = sim.fifo_push("1006", "5900").await.unwrap();
     let view = wait_for(&farm.store, "lot, room and both queues", |f| {
         let t = |t| table(f, id, t);
@@ -219,7 +233,10 @@ async fn parks_rooms_and_queues_come_and_go() {
     // One leaves the room: the count follows.
     sim.conference_leave(&m1).await.unwrap();
     wait_for(&farm.store, "room of one", |f| {
-        table(f, id, Table::Rooms).get(&dkey("3000")).map(String::as_str) == Some("1")
+        table(f, id, Table::Rooms)
+            .get(&dkey("3000"))
+            .map(String::as_str)
+            == Some("1")
     })
     .await;
     // Everything ends: every feature table empties.
@@ -230,15 +247,23 @@ async fn parks_rooms_and_queues_come_and_go() {
     sim.conference_leave(&m2).await.unwrap();
     sim.callcenter_leave(&cc).await.unwrap();
     sim.hangup(&fifo).await.unwrap();
-    let view = wait_for(&farm.store, "no lots, rooms or queues", |f| {
+    wait_for(&farm.store, "no lots, rooms or queues", |f| {
         [Table::Lots, Table::Rooms, Table::Queues]
             .into_iter()
             .all(|t| table(f, id, t).is_empty())
     })
     .await;
-    // Only the retrieved call is left.
-    let left: Vec<String> = calls(&view, id).into_keys().collect();
+    // Only the retrieved call is left, bridged to the retriever.
+    let view = settle(&farm.store, sim, id).await;
+    let left = calls(&view, id);
     assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(sim.calls().len(), 1);
+    let rec = left.values().next().unwrap();
+    assert_eq!(rec.state, CallState::Answered, "{rec:?}");
+    assert!(
+        rec.legs.contains(&retrieved.0) || rec.uuid == retrieved.0,
+        "{rec:?}"
+    );
     sim.hangup(&retrieved).await.unwrap();
     wait_for(&farm.store, "no calls", |f| calls(f, id).is_empty()).await;
 }
@@ -266,7 +291,10 @@ async fn drain_survives_lease_refreshes_and_resyncs() {
         f.nodes[id].image.status.updated_ms > first + 900
     })
     .await;
-    assert_eq!(farm.store.node_state(id).await.unwrap(), NodeState::Draining);
+    assert_eq!(
+        farm.store.node_state(id).await.unwrap(),
+        NodeState::Draining
+    );
     // A resync (the link drops, the agent reconnects and replaces its keys).
     let resyncs = agent.metrics.resyncs.get();
     sim.disconnect_all(locus_sim::DisconnectKind::Eof).await;
@@ -277,5 +305,8 @@ async fn drain_survives_lease_refreshes_and_resyncs() {
     })
     .await;
     assert_eq!(view.nodes[id].image.status.state, NodeState::Draining);
-    assert_eq!(farm.store.node_state(id).await.unwrap(), NodeState::Draining);
+    assert_eq!(
+        farm.store.node_state(id).await.unwrap(),
+        NodeState::Draining
+    );
 }

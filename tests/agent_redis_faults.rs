@@ -3,12 +3,14 @@
 //! ESL event, quickly; and changes made while Redis is down must be in
 //! Redis once it is back.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use locus_schema::{CallState, FarmView, Keys, NodeId, NodeStatus, Table};
+use locus_schema::{CallState, FarmView, Keys, NodeId, NodeImage, Table};
 use support::*;
 
 /// Requirement: republished within 1 s of Redis returning. Asserted with
@@ -16,17 +18,10 @@ use support::*;
 const REPUBLISH_BOUND: Duration = Duration::from_secs(3);
 
 /// The node's published content without the write time.
-fn content(f: &FarmView, id: &NodeId) -> Option<(NodeStatus, Vec<(Table, Vec<(String, String)>)>)> {
-    let n = f.nodes.get(id).filter(|n| n.live)?;
-    let mut status = n.image.status.clone();
-    status.updated_ms = 0;
-    let tables = n
-        .image
-        .tables
-        .iter()
-        .map(|(t, m)| (*t, m.clone().into_iter().collect()))
-        .collect();
-    Some((status, tables))
+fn content(f: &FarmView, id: &NodeId) -> Option<NodeImage> {
+    let mut image = f.nodes.get(id).filter(|n| n.live)?.image.clone();
+    image.status.updated_ms = 0;
+    Some(image)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,7 +41,11 @@ async fn redis_back_after_a_long_outage_is_healed_as_fast() {
 const OUTAGE: Duration = Duration::from_secs(4);
 
 async fn republished_after(outage: Duration) {
-    let opts = AgentOpts { lease: "5s", refresh: "1s", ..AgentOpts::default() };
+    let opts = AgentOpts {
+        lease: "5s",
+        refresh: "1s",
+        ..AgentOpts::default()
+    };
     let mut farm = start_farm_with(1, &opts).await;
     let (id, sim, agent) = (
         farm.nodes[0].id.clone(),
@@ -58,8 +57,10 @@ async fn republished_after(outage: Duration) {
     let ringing = sim.call("1002", "1003").await.unwrap();
     wait_for(&farm.store, "two calls, one ringing", |f| {
         let c = calls(f, &id);
-        c.get(&talking.0).is_some_and(|c| c.state == CallState::Answered)
-            && c.get(&ringing.0).is_some_and(|c| c.state == CallState::Ringing)
+        c.get(&talking.0)
+            .is_some_and(|c| c.state == CallState::Answered)
+            && c.get(&ringing.0)
+                .is_some_and(|c| c.state == CallState::Ringing)
             && table(f, &id, Table::Ringing).contains_key(&dkey("1003"))
             && f.nodes[&id].image.status.calls == 2
     })
@@ -74,7 +75,10 @@ async fn republished_after(outage: Duration) {
     tokio::task::block_in_place(|| farm.redis.stop());
     if !outage.is_zero() {
         tokio::time::sleep(outage).await;
-        assert!(agent.metrics.store_errors.get() > 0, "the agent saw the outage");
+        assert!(
+            agent.metrics.store_errors.get() > 0,
+            "the agent saw the outage"
+        );
     }
     tokio::task::block_in_place(|| farm.redis.restart()).expect("redis restart");
     let back = Instant::now();
@@ -130,7 +134,10 @@ async fn leased_before_content(url: &str, id: &NodeId) {
         .query_async(&mut c)
         .await
         .unwrap();
-    assert!(pttl >= 0, "tables republished before the lease (PTTL {pttl})");
+    assert!(
+        pttl >= 0,
+        "tables republished before the lease (PTTL {pttl})"
+    );
     assert!(score.is_some(), "tables republished before the nodes entry");
 }
 
@@ -179,7 +186,9 @@ async fn changes_made_while_redis_is_down_are_there_when_it_returns() {
         vec![dkey("1005")],
         "only the new call rings"
     );
-    assert!(table(&view, &id, Table::Lots).contains_key(&format!("{DOMAIN}/valet_parking_lot/6002")));
+    assert!(
+        table(&view, &id, Table::Lots).contains_key(&format!("{DOMAIN}/valet_parking_lot/6002"))
+    );
     let status = &view.nodes[&id].image.status;
     assert_eq!(status.calls, 3);
     assert_eq!(status.esl, locus_schema::EslLink::Up);
