@@ -118,6 +118,8 @@ async fn inspect_json_calls_reads_a_populated_redis() {
         calls(f, id).contains_key(&call.0)
     })
     .await;
+    // The called party's group arrives with a later event than the call.
+    settle(&farm.store, sim, id).await;
     let url = farm.redis.url();
     let out = locus(&["inspect", "--redis", &url, "--json", "calls"], WAIT).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
