@@ -19,7 +19,15 @@ async fn main() -> ExitCode {
     let cfg = match config::load(cli.config.as_deref(), std::env::vars(), cli.overrides()) {
         Ok(cfg) => cfg,
         Err(e) => {
-            eprintln!("locus: {e:#}");
+            // One line, as promised: toml/serde messages span several
+            // ("invalid node id ...\nin `agent.node_id`").
+            let msg = format!("{e:#}");
+            let line: Vec<&str> = msg
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("locus: {}", line.join(" "));
             return ExitCode::from(64);
         }
     };

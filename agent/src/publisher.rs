@@ -4,6 +4,7 @@
 //! of everything published, refreshes the lease, and after any failed write
 //! or a store that lost our keys, republishes the mirror whole.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,7 +63,9 @@ pub async fn run(
         mirror: NodeImage::default(),
         pending: NodeChange::default(),
         dirty: false,
-        members: Vec::new(),
+        lease_due: false,
+        members: VecDeque::new(),
+        known_members: BTreeMap::new(),
         metrics,
         store_up: None,
     };
@@ -87,7 +90,7 @@ pub async fn run(
                 // absorbing stays fast and the model is never held up by
                 // timeouts.
                 if p.store_up != Some(false) {
-                    p.flush().await;
+                    p.write().await;
                 }
             }
             _ = lease.tick() => {
@@ -97,7 +100,7 @@ pub async fn run(
                     p.reap().await;
                 }
             }
-            _ = retry.tick(), if p.needs_retry() => p.flush().await,
+            _ = retry.tick(), if p.needs_retry() => p.write().await,
         }
     }
     debug!(node.id = %p.cfg.node, "publisher stopped");
@@ -112,8 +115,15 @@ struct Publisher {
     pending: NodeChange,
     /// The store may differ from the mirror: write it whole.
     dirty: bool,
+    /// A store operation failed: renew the lease before writing again.
+    /// `replace` alone leaves `{id}:node` without a TTL and the node out of
+    /// `nodes` (a restarted Redis), so readers would not see the node until
+    /// the next refresh; and the lease tells whether the keys were lost.
+    lease_due: bool,
     /// Membership writes not yet done.
-    members: Vec<MemberOp>,
+    members: VecDeque<MemberOp>,
+    /// Every membership learnt (for republishing after data loss).
+    known_members: BTreeMap<(String, String), Vec<String>>,
     metrics: Arc<Metrics>,
     /// Last known store state, for logging transitions once.
     store_up: Option<bool>,
@@ -135,17 +145,68 @@ impl Publisher {
                 self.dirty = true;
             }
             Publish::Member(m) => {
-                if self.members.len() >= MAX_PENDING_MEMBERS {
-                    warn!(node.id = %self.cfg.node, "membership backlog full; dropping oldest");
-                    self.members.remove(0);
+                match &m {
+                    MemberOp::Add {
+                        domain,
+                        ext,
+                        groups,
+                    } => {
+                        let known = self
+                            .known_members
+                            .entry((domain.clone(), ext.clone()))
+                            .or_default();
+                        for g in groups {
+                            if !known.contains(g) {
+                                known.push(g.clone());
+                            }
+                        }
+                    }
+                    MemberOp::Remove { domain, ext } => {
+                        self.known_members.remove(&(domain.clone(), ext.clone()));
+                    }
+                    MemberOp::Lookup { .. } => {}
                 }
-                self.members.push(m);
+                self.queue_member(m);
             }
         }
     }
 
+    fn queue_member(&mut self, m: MemberOp) {
+        if self.members.len() >= MAX_PENDING_MEMBERS {
+            warn!(node.id = %self.cfg.node, "membership backlog full; dropping oldest");
+            self.members.pop_front();
+        }
+        self.members.push_back(m);
+    }
+
+    /// After the store lost its data, write every membership this agent
+    /// learnt again (other agents do the same for theirs).
+    fn requeue_members(&mut self) {
+        let all: Vec<MemberOp> = self
+            .known_members
+            .iter()
+            .map(|((domain, ext), groups)| MemberOp::Add {
+                domain: domain.clone(),
+                ext: ext.clone(),
+                groups: groups.clone(),
+            })
+            .collect();
+        for m in all {
+            self.queue_member(m);
+        }
+    }
+
     fn needs_retry(&self) -> bool {
-        self.dirty || !self.pending.is_empty() || !self.members.is_empty()
+        self.lease_due || self.dirty || !self.pending.is_empty() || !self.members.is_empty()
+    }
+
+    /// Writes what is pending; after a failure, the lease first.
+    async fn write(&mut self) {
+        if self.lease_due {
+            self.refresh_lease().await;
+        } else {
+            self.flush().await;
+        }
     }
 
     async fn flush(&mut self) {
@@ -174,7 +235,7 @@ impl Publisher {
                 }
             }
         }
-        while let Some(m) = self.members.first() {
+        while let Some(m) = self.members.front() {
             let r = match m {
                 MemberOp::Add {
                     domain,
@@ -186,7 +247,7 @@ impl Publisher {
             };
             match r {
                 Ok(()) => {
-                    self.members.remove(0);
+                    self.members.pop_front();
                 }
                 Err(e) => return self.mark(false, Some(&e)),
             }
@@ -202,6 +263,7 @@ impl Publisher {
             .await
         {
             Ok(existed) => {
+                self.lease_due = false;
                 self.mirror.status = status;
                 if !existed && !self.dirty {
                     // The store lost our keys (restart without persistence,
@@ -209,6 +271,7 @@ impl Publisher {
                     // republish. On the first lease this is just the start.
                     if self.store_up.is_some() {
                         info!(node.id = %self.cfg.node, "store lost this node's keys; republishing");
+                        self.requeue_members();
                     }
                     self.dirty = true;
                 }
@@ -239,6 +302,7 @@ impl Publisher {
         self.metrics.set_store_up(up);
         if !up {
             self.metrics.store_errors.inc();
+            self.lease_due = true;
         }
         if self.store_up != Some(up) {
             match err {

@@ -1,0 +1,170 @@
+//! The built `locus` binary: help, configuration errors (exit 64, one
+//! line), `inspect --json` against a populated Redis, and the demo.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_locus");
+
+/// Runs the binary with no inherited `LOCUS_*` settings, within `limit`.
+async fn locus(args: &[&str], limit: Duration) -> Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args).kill_on_drop(true);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LOCUS_")) {
+        cmd.env_remove(k);
+    }
+    tokio::time::timeout(limit, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("locus {args:?} did not finish within {limit:?}"))
+        .expect("run locus")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A config file in a fresh temp path, removed on drop.
+struct ConfigFile(PathBuf);
+
+impl ConfigFile {
+    fn new(name: &str, body: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("locus-cli-{}-{name}.toml", std::process::id()));
+        std::fs::write(&p, body).unwrap();
+        Self(p)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn help_names_the_subcommands() {
+    let out = locus(&["--help"], WAIT).await;
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in ["agent", "inspect", "demo", "node", "--check-config"] {
+        assert!(help.contains(word), "--help lacks {word}: {help}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_config_value_exits_64_with_one_line() {
+    let cases = [
+        (
+            "lease",
+            "[agent]\nlease = \"1s\"\nrefresh = \"2s\"\n",
+            "lease",
+        ),
+        ("node-id", "[agent]\nnode_id = \"fs:1\"\n", "node id"),
+        ("weight", "[agent]\nweight = \"heavy\"\n", "weight"),
+        ("unknown", "[agent]\nnode_idd = \"fs1\"\n", "node_idd"),
+    ];
+    for (name, body, hint) in cases {
+        let file = ConfigFile::new(name, body);
+        let out = locus(&["--check-config", "--config", file.path(), "agent"], WAIT).await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{name}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{name}: one line, got {err:?}"
+        );
+        assert!(err.starts_with("locus: "), "{name}: {err}");
+        assert!(err.contains(hint), "{name}: {err:?} should mention {hint}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_good_config_is_printed_with_secrets_redacted() {
+    let file = ConfigFile::new(
+        "good",
+        "[redis]\nurl = \"redis://:hunter2@127.0.0.1:6379/0\"\n[agent.esl]\npassword = \"s3cret-esl\"\n",
+    );
+    let out = locus(&["--check-config", "--config", file.path(), "agent"], WAIT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(printed.contains("node_id") && printed.contains("127.0.0.1:6379"));
+    assert!(
+        !printed.contains("hunter2"),
+        "redis password leaked: {printed}"
+    );
+    assert!(
+        !printed.contains("s3cret-esl"),
+        "esl password leaked: {printed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_json_calls_reads_a_populated_redis() {
+    let farm = start_farm(1).await;
+    let (id, sim) = (&farm.nodes[0].id, &farm.nodes[0].sim);
+    let call = sim.call("1000", "1001").await.unwrap();
+    wait_for(&farm.store, "the call", |f| {
+        calls(f, id).contains_key(&call.0)
+    })
+    .await;
+    // The called party's group arrives with a later event than the call.
+    settle(&farm.store, sim, id).await;
+    let url = farm.redis.url();
+    let out = locus(&["inspect", "--redis", &url, "--json", "calls"], WAIT).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect prints JSON");
+    let rows = rows.as_array().expect("a JSON array");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["uuid"], call.0.as_str());
+    assert_eq!(row["node"], "fs1");
+    assert_eq!(row["state"], "ringing");
+    assert_eq!(row["to"], "1001");
+    assert_eq!(row["group"], "techsupport");
+    // The same through the table form of another view.
+    let out = locus(&["inspect", "--redis", &url, "ringing"], WAIT).await;
+    assert!(out.status.success());
+    let t = text(&out.stdout);
+    assert!(
+        t.starts_with("NODE") && t.contains(&dkey("1001")) && t.contains(&call.0),
+        "{t}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_to_the_end_against_a_given_redis() {
+    let redis = start_redis().await;
+    let out = locus(&["demo", "--redis", &redis.url()], Duration::from_secs(60)).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {}\n{stdout}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("$ locus inspect groups"), "{stdout}");
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("NODE") && l.contains("GROUP") && l.contains("CALLS"))
+        .unwrap_or_else(|| panic!("no groups table in: {stdout}"));
+    assert!(!header.is_empty());
+    assert!(stdout.contains(&dkey("techsupport")), "{stdout}");
+    assert!(stdout.contains("Demo done"), "{stdout}");
+    // It used our Redis (and left the farm idle there).
+    let store = open_store(&redis.url()).await;
+    let farm = store.read_farm().await.unwrap();
+    assert!(
+        !farm.nodes.is_empty(),
+        "the demo did not write to the given redis"
+    );
+}
