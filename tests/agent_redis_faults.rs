@@ -52,6 +52,11 @@ async fn republished_after(outage: Duration) {
         farm.nodes[0].sim.clone(),
         &farm.nodes[0].agent,
     );
+    sim.register("1004").await.unwrap();
+    wait_for(&farm.store, "membership of 1004", |f| {
+        f.members.contains_key(&member("1004"))
+    })
+    .await;
     let talking = sim.call("1000", "1001").await.unwrap();
     sim.answer(&talking).await.unwrap();
     let ringing = sim.call("1002", "1003").await.unwrap();
@@ -88,6 +93,19 @@ async fn republished_after(outage: Duration) {
     let after = wait_for_within(&reader, "the node republished", REPUBLISH_BOUND * 5, |f| {
         content(f, &id).as_ref() == Some(&want)
     })
+    .await;
+    // Memberships live outside the node's slot; the agent rewrites the ones
+    // it learnt.
+    wait_for_within(
+        &reader,
+        "membership republished",
+        REPUBLISH_BOUND * 5,
+        |f| {
+            f.members
+                .get(&member("1004"))
+                .is_some_and(|g| g == &["techsupport"])
+        },
+    )
     .await;
     let took = back.elapsed();
     println!("outage {outage:?}: republished {took:?} after redis accepted connections again");

@@ -265,10 +265,11 @@ impl Publisher {
             Ok(existed) => {
                 self.lease_due = false;
                 self.mirror.status = status;
-                if !existed && !self.dirty {
+                if !existed {
                     // The store lost our keys (restart without persistence,
                     // flush, failover to an empty replica, a lapsed lease):
-                    // republish. On the first lease this is just the start.
+                    // republish the node and the memberships we learnt. On
+                    // the first lease this is just the start.
                     if self.store_up.is_some() {
                         info!(node.id = %self.cfg.node, "store lost this node's keys; republishing");
                         self.requeue_members();
