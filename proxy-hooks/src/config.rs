@@ -238,7 +238,10 @@ impl RoutingConfig {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         for n in &self.static_nodes {
             if !n.sip_uri.starts_with("sip:") && !n.sip_uri.starts_with("sips:") {
-                return bad(format!("static node {}: sip_uri must be sip: or sips:", n.id));
+                return bad(format!(
+                    "static node {}: sip_uri must be sip: or sips:",
+                    n.id
+                ));
             }
         }
         if self.sync.coalesce.is_zero() || self.sync.refresh <= self.sync.coalesce {

@@ -62,7 +62,12 @@ impl Engine {
     }
 
     /// Decides where `req` goes.
-    pub fn route(&self, snap: &FarmSnapshot, req: &RouteRequest<'_>, inflight: &InFlight) -> Decision {
+    pub fn route(
+        &self,
+        snap: &FarmSnapshot,
+        req: &RouteRequest<'_>,
+        inflight: &InFlight,
+    ) -> Decision {
         if req.in_dialog {
             return Decision::new(Vec::new(), Rule::InDialog, "follow the Route set");
         }
@@ -111,7 +116,11 @@ impl Engine {
         let mut aor = format!("{user}@{domain}");
         aor.make_ascii_lowercase();
         let targets = ranked(snap, &aor, &fresh(snap));
-        let reason = if targets.is_empty() { "no routable node" } else { "AOR hash" };
+        let reason = if targets.is_empty() {
+            "no routable node"
+        } else {
+            "AOR hash"
+        };
         Decision::new(targets, rule, reason)
     }
 
@@ -120,7 +129,11 @@ impl Engine {
     /// role-spare nodes by rendezvous of the domain (deterministic, and a
     /// dead node's tenants spread over the spares). `None` when the domain
     /// is not pinned or nothing of that is up.
-    pub(crate) fn tenant(&self, snap: &FarmSnapshot, domain: &str) -> Option<(Vec<Arc<Node>>, &'static str)> {
+    pub(crate) fn tenant(
+        &self,
+        snap: &FarmSnapshot,
+        domain: &str,
+    ) -> Option<(Vec<Arc<Node>>, &'static str)> {
         let lower = domain.to_ascii_lowercase();
         let pinned = match self.pins.get(&lower) {
             Some(id) => snap.find(id),

@@ -63,7 +63,9 @@ fn compile(pattern: &str) -> Result<Regex, ConfigError> {
 
 fn template(t: &str, what: &str) -> Result<String, ConfigError> {
     if t.is_empty() {
-        return Err(ConfigError::Invalid(format!("features: empty {what} template")));
+        return Err(ConfigError::Invalid(format!(
+            "features: empty {what} template"
+        )));
     }
     Ok(t.to_owned())
 }
@@ -76,17 +78,26 @@ impl Features {
             rules.push((compile(p)?, Kind::Group));
         }
         for c in &cfg.directed_pickup {
-            rules.push((compile(&c.pattern)?, Kind::Directed(template(&c.ext, "ext")?)));
+            rules.push((
+                compile(&c.pattern)?,
+                Kind::Directed(template(&c.ext, "ext")?),
+            ));
         }
         for c in &cfg.valet {
             let slot = c.slot.as_deref().map(|s| template(s, "slot")).transpose()?;
-            rules.push((compile(&c.pattern)?, Kind::Valet(template(&c.lot, "lot")?, slot)));
+            rules.push((
+                compile(&c.pattern)?,
+                Kind::Valet(template(&c.lot, "lot")?, slot),
+            ));
         }
         for c in &cfg.conference {
             rules.push((compile(&c.pattern)?, Kind::Room(template(&c.room, "room")?)));
         }
         for c in &cfg.queue {
-            rules.push((compile(&c.pattern)?, Kind::Queue(template(&c.queue, "queue")?)));
+            rules.push((
+                compile(&c.pattern)?,
+                Kind::Queue(template(&c.queue, "queue")?),
+            ));
         }
         let set = RegexSet::new(rules.iter().map(|(r, _)| r.as_str())).map_err(|e| {
             ConfigError::Pattern {
@@ -160,8 +171,14 @@ mod tests {
         assert_eq!(f.find("**1001"), ext("1001"));
         assert_eq!(f.find("*41002"), ext("1002"));
         assert_eq!(f.find("6000"), Some(valet("valet_parking_lot", None)));
-        assert_eq!(f.find("6001"), Some(valet("valet_parking_lot", Some("6001"))));
-        assert_eq!(f.find("6099"), Some(valet("valet_parking_lot", Some("6099"))));
+        assert_eq!(
+            f.find("6001"),
+            Some(valet("valet_parking_lot", Some("6001")))
+        );
+        assert_eq!(
+            f.find("6099"),
+            Some(valet("valet_parking_lot", Some("6099")))
+        );
         let room = |r: &str| Some(Feature::Conference { room: r.into() });
         assert_eq!(f.find("3001"), room("3001"));
         assert_eq!(f.find("3599"), room("3599"));
@@ -174,7 +191,9 @@ mod tests {
     #[test]
     fn ordinary_numbers_are_not_codes() {
         let f = vanilla();
-        for user in ["1001", "*80", "*8x", "**", "3401", "300", "30011", "6100", "5902", ""] {
+        for user in [
+            "1001", "*80", "*8x", "**", "3401", "300", "30011", "6100", "5902", "",
+        ] {
             assert_eq!(f.find(user), None, "{user}");
         }
     }

@@ -58,10 +58,10 @@ impl InFlight {
     /// includes what we sent before, so start again from zero. An update
     /// not newer than the last one seen changes nothing.
     pub fn reset(&self, node: &NodeId, updated_ms: u64) {
-        if let Some(s) = self.read().get(node) {
-            if s.since_ms.fetch_max(updated_ms, Ordering::Relaxed) < updated_ms {
-                s.count.store(0, Ordering::Relaxed);
-            }
+        if let Some(s) = self.read().get(node)
+            && s.since_ms.fetch_max(updated_ms, Ordering::Relaxed) < updated_ms
+        {
+            s.count.store(0, Ordering::Relaxed);
         }
     }
 
@@ -78,7 +78,11 @@ impl InFlight {
     /// rate rather than growing for ever.
     pub fn sync(&self, snap: &FarmSnapshot) {
         for n in snap.nodes() {
-            let at = if n.agent { n.updated_ms } else { snap.built_ms() };
+            let at = if n.agent {
+                n.updated_ms
+            } else {
+                snap.built_ms()
+            };
             self.reset(&n.id, at);
         }
         let known = self.read().keys().any(|id| snap.find(id).is_none());

@@ -42,7 +42,11 @@ impl Engine {
                 if found.is_empty() {
                     return Err(Rule::DirectedPickup);
                 }
-                Ok(Decision::new(found, Rule::DirectedPickup, "extension ringing"))
+                Ok(Decision::new(
+                    found,
+                    Rule::DirectedPickup,
+                    "extension ringing",
+                ))
             }
             Feature::Valet { lot, slot } => {
                 if let Some(slot) = slot {
@@ -53,9 +57,13 @@ impl Engine {
                 }
                 self.hosted(snap, domain, lot, snap.lot(domain, lot), Rule::Valet)
             }
-            Feature::Conference { room } => {
-                self.hosted(snap, domain, room, snap.room(domain, room), Rule::Conference)
-            }
+            Feature::Conference { room } => self.hosted(
+                snap,
+                domain,
+                room,
+                snap.room(domain, room),
+                Rule::Conference,
+            ),
             Feature::Queue { queue } => {
                 self.hosted(snap, domain, queue, snap.queue(domain, queue), Rule::Queue)
             }
@@ -93,7 +101,10 @@ impl Engine {
         if let Some((targets, _)) = self.tenant(snap, domain) {
             return (targets, "placed on the tenant node");
         }
-        (ranked(snap, &key(domain, name), &fresh(snap)), "placed by hash")
+        (
+            ranked(snap, &key(domain, name), &fresh(snap)),
+            "placed by hash",
+        )
     }
 }
 
@@ -110,9 +121,13 @@ fn group_pickup(snap: &FarmSnapshot, req: &RouteRequest<'_>) -> Option<Decision>
         .flat_map(|g| snap.group_calls(domain, g).iter())
         .filter(|c| snap.node(c.node).is_some_and(|n| n.up))
         .collect();
-    calls.sort_by(|a, b| (b.ringing, b.since_ms).cmp(&(a.ringing, a.since_ms)));
+    calls.sort_by_key(|c| std::cmp::Reverse((c.ringing, c.since_ms)));
     let best = calls.first()?;
-    let reason = if best.ringing { "group call ringing" } else { "group call answered" };
+    let reason = if best.ringing {
+        "group call ringing"
+    } else {
+        "group call answered"
+    };
     let targets = up(snap, calls.iter().map(|c| c.node));
     Some(Decision::new(targets, Rule::GroupPickup, reason))
 }

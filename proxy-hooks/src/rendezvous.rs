@@ -95,8 +95,7 @@ pub fn pick_weighted<'a>(
 /// proxies agree on.
 pub fn rank<'a>(key: &str, nodes: impl Iterator<Item = &'a NodeId>) -> Vec<&'a NodeId> {
     let k = hash(key);
-    let mut scored: Vec<(u64, &NodeId)> =
-        nodes.map(|n| (score(k, hash(n.as_str())), n)).collect();
+    let mut scored: Vec<(u64, &NodeId)> = nodes.map(|n| (score(k, hash(n.as_str())), n)).collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored.into_iter().map(|(_, n)| n).collect()
 }
@@ -109,7 +108,9 @@ mod tests {
     use super::*;
 
     fn ids(n: usize) -> Vec<NodeId> {
-        (1..=n).map(|i| NodeId::new(format!("fs{i}")).unwrap()).collect()
+        (1..=n)
+            .map(|i| NodeId::new(format!("fs{i}")).unwrap())
+            .collect()
     }
 
     fn keys() -> Vec<String> {

@@ -60,7 +60,12 @@ pub struct RouteRequest<'a> {
 impl<'a> RouteRequest<'a> {
     /// An out-of-dialog INVITE from `from_user@domain` to `ruri_user@domain`
     /// (To = R-URI), from a phone.
-    pub fn invite(ruri_user: &'a str, domain: &'a str, from_user: &'a str, call_id: &'a str) -> Self {
+    pub fn invite(
+        ruri_user: &'a str,
+        domain: &'a str,
+        from_user: &'a str,
+        call_id: &'a str,
+    ) -> Self {
         Self {
             method: Method::Invite,
             ruri_user,

@@ -49,7 +49,12 @@ impl Engine {
                 let k = rendezvous::hash(req.call_id);
                 let mut v: Vec<(f64, NodeIx)> = cands
                     .iter()
-                    .map(|&i| (rendezvous::weighted_score(k, nodes[i].hash, nodes[i].weight), i))
+                    .map(|&i| {
+                        (
+                            rendezvous::weighted_score(k, nodes[i].hash, nodes[i].weight),
+                            i,
+                        )
+                    })
                     .collect();
                 v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                 (v.into_iter().map(|(_, i)| i).collect(), "weighted")

@@ -79,7 +79,10 @@ impl FarmSnapshot {
             match (norm(field, 1), entries) {
                 (Some(k), Ok(e)) => {
                     if let Some(since_ms) = e.iter().map(|r| r.since_ms).min() {
-                        self.ringing.entry(k).or_default().push(Ring { node: ix, since_ms });
+                        self.ringing
+                            .entry(k)
+                            .or_default()
+                            .push(Ring { node: ix, since_ms });
                     }
                 }
                 _ => self.skip(id, Table::Ringing, field),
@@ -181,7 +184,10 @@ mod tests {
 
     #[test]
     fn keys_need_their_parts() {
-        assert_eq!(norm("D.Example.COM/1001", 1).as_deref(), Some("d.example.com/1001"));
+        assert_eq!(
+            norm("D.Example.COM/1001", 1).as_deref(),
+            Some("d.example.com/1001")
+        );
         assert_eq!(norm("d/valet/6001", 2).as_deref(), Some("d/valet/6001"));
         for bad in ["nodomain", "/1001", "d/", "d/a/b", "d//x"] {
             assert_eq!(norm(bad, 1), None, "{bad}");
