@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use locus_proxy::{Algorithm, Engine, RouteRequest, RoutingConfig, Rule, rendezvous};
+use locus_proxy::{Algorithm, RouteRequest, RoutingConfig, Rule, rendezvous};
 use support::{D, Farm, Setup, id};
 
 fn with(algorithm: Algorithm) -> RoutingConfig {
@@ -150,6 +150,33 @@ fn only_spares_left_still_answer() {
     f.dead("a").spare("s");
     let s = Setup::vanilla(&f);
     assert_eq!(s.invite("1002", "1001"), ["s"]);
-    let engine = Engine::new(&RoutingConfig::default()).unwrap();
-    let _ = engine; // engines are cheap to build and independent
+}
+
+#[test]
+fn static_nodes_share_a_burst_by_their_recent_inflight() {
+    use locus_proxy::FarmSnapshot;
+    use locus_proxy::config::StaticNode;
+    let st = |n: &str| StaticNode {
+        id: id(n),
+        sip_uri: format!("sip:{n}.bench:5060"),
+        weight: 1,
+    };
+    let cfg = RoutingConfig {
+        static_nodes: vec![st("b1"), st("b2")],
+        ..RoutingConfig::default()
+    };
+    let s = Setup::new(&Farm::new(), &cfg);
+    let mut firsts = Vec::new();
+    for i in 0..4 {
+        let cid = format!("s{i}");
+        let d = s.route(&RouteRequest::invite("1002", D, "1001", &cid));
+        s.inflight.add(&d.targets[0].id);
+        firsts.push(d.ids()[0].to_string());
+    }
+    firsts.sort();
+    assert_eq!(firsts, ["b1", "b1", "b2", "b2"]);
+    // No agent ever reports their calls: a newer snapshot restarts the count.
+    let later = FarmSnapshot::build(&Farm::new().view, 5_000, &cfg);
+    s.inflight.sync(&later);
+    assert_eq!(s.inflight.count(&id("b1")), 0);
 }
