@@ -1,0 +1,32 @@
+//! Locus proxy core: the transport-independent half of the SIP proxy and
+//! of the HTTP route hook (issue 3).
+//!
+//! * [`rendezvous`]: rendezvous hashing, wherever a key is placed on a node.
+//! * [`snapshot`]: [`FarmSnapshot`], the farm as routing reads it, built
+//!   from the store's [`locus_schema::FarmView`].
+//! * [`sync`]: [`FarmSync`], which keeps the snapshot current (pub/sub
+//!   notices, coalesced, plus a periodic full read) in an `ArcSwap`.
+//! * [`config`]: [`RoutingConfig`], with FreeSWITCH vanilla defaults.
+//! * [`engine`]: [`Engine::route`], the pure routing decision (rules in
+//!   `engine.rs`, `locality.rs`, `standard.rs`), with [`InFlight`] counts.
+//!
+//! SIP parsing, sockets, probes and the registrar come next; see README.md.
+
+pub mod config;
+pub mod engine;
+mod features;
+pub mod inflight;
+mod locality;
+pub mod rendezvous;
+pub mod request;
+pub mod snapshot;
+mod standard;
+pub mod sync;
+
+pub use config::{Algorithm, ConfigError, RoutingConfig, SyncConfig};
+pub use engine::Engine;
+pub use features::Feature;
+pub use inflight::InFlight;
+pub use request::{Decision, Method, RouteRequest, Rule, Source};
+pub use snapshot::{FarmSnapshot, Node};
+pub use sync::FarmSync;

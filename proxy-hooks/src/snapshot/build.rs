@@ -1,0 +1,197 @@
+//! Builds a [`FarmSnapshot`] from a [`FarmView`]: node routability and the
+//! cross-node indexes. Only live nodes' tables are indexed (a dead node's
+//! keys linger until the janitor reaps them). Unreadable values are
+//! skipped with a debug line and counted, never a panic: Redis may hold
+//! anything.
+
+use std::sync::Arc;
+
+use locus_schema::{EslLink, FarmView, GroupEntry, NodeId, NodeRole, RingEntry, Table};
+
+use super::{Count, FarmSnapshot, GroupCall, Node, NodeIx, Ring, key};
+use crate::config::RoutingConfig;
+use crate::rendezvous;
+
+impl FarmSnapshot {
+    /// The snapshot of `view` at `now_ms` (recorded as its build time).
+    pub fn build(view: &FarmView, now_ms: u64, cfg: &RoutingConfig) -> Self {
+        let mut snap = Self {
+            built_ms: now_ms,
+            ..Self::default()
+        };
+        let mut nodes: Vec<Node> = Vec::with_capacity(view.nodes.len() + cfg.static_nodes.len());
+        for (id, v) in &view.nodes {
+            let s = &v.image.status;
+            nodes.push(Node {
+                id: id.clone(),
+                sip_uri: s.sip_uri.clone(),
+                up: v.live && s.esl == EslLink::Up && !s.sip_uri.is_empty(),
+                draining: s.state == locus_schema::NodeState::Draining,
+                spare: s.role == NodeRole::Spare || cfg.is_spare(id),
+                agent: true,
+                calls: s.calls,
+                // An agent that publishes no (or a garbled) weight gets 1.
+                weight: s.weight.max(1),
+                updated_ms: s.updated_ms,
+                hash: rendezvous::hash(id.as_str()),
+            });
+        }
+        for st in &cfg.static_nodes {
+            if view.nodes.contains_key(&st.id) {
+                tracing::debug!(node.id = %st.id, "static node also has an agent; agent wins");
+                continue;
+            }
+            nodes.push(Node {
+                id: st.id.clone(),
+                sip_uri: st.sip_uri.clone(),
+                up: true,
+                draining: false,
+                spare: cfg.is_spare(&st.id),
+                agent: false,
+                calls: 0,
+                weight: st.weight.max(1),
+                updated_ms: 0,
+                hash: rendezvous::hash(st.id.as_str()),
+            });
+        }
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        for (ix, node) in nodes.iter().enumerate() {
+            if let Some(v) = view.nodes.get(&node.id).filter(|v| v.live) {
+                snap.index(ix, &node.id, &v.image);
+            }
+        }
+        snap.nodes = nodes.into_iter().map(Arc::new).collect();
+        for ((domain, ext), groups) in &view.members {
+            snap.members.insert(key(domain, ext), groups.clone());
+        }
+        snap.sort();
+        snap
+    }
+
+    fn skip(&mut self, node: &NodeId, table: Table, field: &str) {
+        tracing::debug!(node.id = %node, table = table.as_str(), field, "unreadable value skipped");
+        self.skipped += 1;
+    }
+
+    fn index(&mut self, ix: NodeIx, id: &NodeId, image: &locus_schema::NodeImage) {
+        for (field, value) in image.table(Table::Ringing) {
+            let entries = serde_json::from_str::<Vec<RingEntry>>(value);
+            match (norm(field, 1), entries) {
+                (Some(k), Ok(e)) => {
+                    if let Some(since_ms) = e.iter().map(|r| r.since_ms).min() {
+                        self.ringing
+                            .entry(k)
+                            .or_default()
+                            .push(Ring { node: ix, since_ms });
+                    }
+                }
+                _ => self.skip(id, Table::Ringing, field),
+            }
+        }
+        for (field, value) in image.table(Table::Groups) {
+            let entries = serde_json::from_str::<Vec<GroupEntry>>(value);
+            match (norm(field, 1), entries) {
+                (Some(k), Ok(e)) => {
+                    let list = self.groups.entry(k).or_default();
+                    for ringing in [true, false] {
+                        let newest = e.iter().filter(|g| g.state.is_ringing() == ringing);
+                        if let Some(since_ms) = newest.map(|g| g.since_ms).max() {
+                            list.push(GroupCall {
+                                node: ix,
+                                ringing,
+                                since_ms,
+                            });
+                        }
+                    }
+                }
+                _ => self.skip(id, Table::Groups, field),
+            }
+        }
+        for (field, value) in image.table(Table::Lots) {
+            let lot = norm(field, 2).and_then(|k| {
+                let (lot, _) = k.rsplit_once('/')?;
+                Some((lot.to_owned(), k))
+            });
+            match lot {
+                Some((lot, slot)) if !value.is_empty() => {
+                    self.slots.entry(slot).or_default().push(ix);
+                    bump(self.lots.entry(lot).or_default(), ix, 1);
+                }
+                _ => self.skip(id, Table::Lots, field),
+            }
+        }
+        for table in [Table::Rooms, Table::Queues] {
+            for (field, value) in image.table(table) {
+                match (norm(field, 1), value.trim().parse::<u32>()) {
+                    (Some(k), Ok(n)) if n > 0 => {
+                        let m = match table {
+                            Table::Rooms => &mut self.rooms,
+                            _ => &mut self.queues,
+                        };
+                        bump(m.entry(k).or_default(), ix, n);
+                    }
+                    _ => self.skip(id, table, field),
+                }
+            }
+        }
+        for (field, value) in image.table(Table::Sipcalls) {
+            if field.is_empty() || value.is_empty() {
+                self.skip(id, Table::Sipcalls, field);
+            } else {
+                self.sipcalls.entry(field.clone()).or_default().push(ix);
+            }
+        }
+    }
+
+    /// Orders every index so lookups read the preferred node first.
+    fn sort(&mut self) {
+        for v in self.ringing.values_mut() {
+            v.sort_by_key(|r| (r.since_ms, r.node));
+        }
+        for v in self.groups.values_mut() {
+            v.sort_by(|a, b| {
+                (b.ringing, b.since_ms)
+                    .cmp(&(a.ringing, a.since_ms))
+                    .then(a.node.cmp(&b.node))
+            });
+        }
+        for m in [&mut self.lots, &mut self.rooms, &mut self.queues] {
+            for v in m.values_mut() {
+                v.sort_by(|a, b| b.count.cmp(&a.count).then(a.node.cmp(&b.node)));
+            }
+        }
+    }
+}
+
+fn bump(counts: &mut Vec<Count>, node: NodeIx, n: u32) {
+    match counts.iter_mut().find(|c| c.node == node) {
+        Some(c) => c.count = c.count.saturating_add(n),
+        None => counts.push(Count { node, count: n }),
+    }
+}
+
+/// A published `{domain}/...` key with the domain lower-cased, if it has at
+/// least `slashes` separators and no empty part.
+fn norm(field: &str, slashes: usize) -> Option<String> {
+    let (domain, rest) = field.split_once('/')?;
+    let parts_ok = rest.split('/').count() == slashes && rest.split('/').all(|p| !p.is_empty());
+    (!domain.is_empty() && parts_ok).then(|| key(domain, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::norm;
+
+    #[test]
+    fn keys_need_their_parts() {
+        assert_eq!(
+            norm("D.Example.COM/1001", 1).as_deref(),
+            Some("d.example.com/1001")
+        );
+        assert_eq!(norm("d/valet/6001", 2).as_deref(), Some("d/valet/6001"));
+        for bad in ["nodomain", "/1001", "d/", "d/a/b", "d//x"] {
+            assert_eq!(norm(bad, 1), None, "{bad}");
+        }
+        assert_eq!(norm("d/lot", 2), None);
+    }
+}

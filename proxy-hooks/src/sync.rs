@@ -1,0 +1,176 @@
+//! [`FarmSync`]: keeps the current [`FarmSnapshot`] in an `ArcSwap`, so a
+//! SIP request reads it lock-free and never waits on Redis.
+//!
+//! Subscribe first, then read the whole farm (a change made during the
+//! read still arrives as a notice). Every notice schedules a rebuild,
+//! coalesced to at most one per `sync.coalesce`; a full re-read every
+//! `sync.refresh` is the safety net, since pub/sub is at-most-once and
+//! load figures change without notices. The store has no per-node read,
+//! so every rebuild reads the farm. When the store fails, the last
+//! snapshot stays in force: logged once, [`FarmSync::is_stale`] is true
+//! until a read succeeds again; the subscription is retried at the next
+//! refresh.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use locus_schema::{FarmView, Notice, Store};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RoutingConfig;
+use crate::inflight::InFlight;
+use crate::snapshot::FarmSnapshot;
+
+/// The current farm snapshot and the task that keeps it fresh.
+#[derive(Debug)]
+pub struct FarmSync {
+    cfg: Arc<RoutingConfig>,
+    current: ArcSwap<FarmSnapshot>,
+    stale: AtomicBool,
+    inflight: Arc<InFlight>,
+    rebuilds: AtomicU64,
+    failures: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+async fn next_notice(rx: Option<&mut mpsc::Receiver<String>>) -> Option<String> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl FarmSync {
+    /// A sync whose snapshot holds only the configured static nodes until
+    /// the first read; stale until then.
+    pub fn new(cfg: Arc<RoutingConfig>) -> Self {
+        let empty = FarmSnapshot::build(&FarmView::default(), now_ms(), &cfg);
+        Self {
+            cfg,
+            current: ArcSwap::from_pointee(empty),
+            stale: AtomicBool::new(true),
+            inflight: Arc::new(InFlight::new()),
+            rebuilds: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// The current snapshot (lock-free; keep it for one decision).
+    pub fn snapshot(&self) -> Arc<FarmSnapshot> {
+        self.current.load_full()
+    }
+
+    /// True before the first successful read and while the store fails.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    /// The in-flight counts, reset from every new snapshot.
+    pub fn inflight(&self) -> &Arc<InFlight> {
+        &self.inflight
+    }
+
+    /// Snapshots built so far.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds.load(Ordering::Relaxed)
+    }
+
+    /// Failed reads so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the snapshot current until `token` is cancelled.
+    pub async fn run(&self, store: Arc<dyn Store>, token: CancellationToken) {
+        let coalesce = self.cfg.sync.coalesce;
+        let mut tick = tokio::time::interval(self.cfg.sync.refresh);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut notices: Option<mpsc::Receiver<String>> = None;
+        let mut due: Option<Instant> = None;
+        let mut last = Instant::now();
+        let mut down = false;
+        loop {
+            let wait = due.unwrap_or_else(Instant::now);
+            tokio::select! {
+                biased;
+                () = token.cancelled() => break,
+                _ = tick.tick() => {
+                    if notices.is_none() {
+                        notices = match store.subscribe().await {
+                            Ok(rx) => Some(rx),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "subscribe failed; retry at next refresh");
+                                None
+                            }
+                        };
+                    }
+                }
+                msg = next_notice(notices.as_mut()), if notices.is_some() => {
+                    match msg {
+                        Some(m) => match Notice::parse(&m) {
+                            Ok(n) => tracing::trace!(node.id = %n.node, "farm notice"),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "unreadable notice ignored");
+                                continue;
+                            }
+                        },
+                        None => {
+                            tracing::debug!("notice subscription closed; retry at next refresh");
+                            notices = None;
+                            continue;
+                        }
+                    }
+                    if due.is_none() {
+                        due = Some((last + coalesce).max(Instant::now()));
+                    }
+                    continue;
+                }
+                () = tokio::time::sleep_until(wait), if due.is_some() => {}
+            }
+            // A tick or a due rebuild: read the farm (cancellable).
+            tokio::select! {
+                biased;
+                () = token.cancelled() => break,
+                ok = self.refresh(store.as_ref()) => {
+                    if ok && down {
+                        tracing::info!("farm store back: routing on a fresh view");
+                    } else if !ok && !down {
+                        tracing::warn!("farm store unreachable: routing on the last view");
+                    }
+                    down = !ok;
+                }
+            }
+            last = Instant::now();
+            due = None;
+        }
+    }
+
+    /// Reads the farm and swaps in a new snapshot; false when the store failed.
+    pub async fn refresh(&self, store: &dyn Store) -> bool {
+        match store.read_farm().await {
+            Ok(view) => {
+                let snap = FarmSnapshot::build(&view, now_ms(), &self.cfg);
+                self.inflight.sync(&snap);
+                self.current.store(Arc::new(snap));
+                self.rebuilds.fetch_add(1, Ordering::Relaxed);
+                self.stale.store(false, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "farm read failed");
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.stale.store(true, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+}
