@@ -10,7 +10,10 @@
 //! * [`engine`]: [`Engine::route`], the pure routing decision (rules in
 //!   `engine.rs`, `locality.rs`, `standard.rs`), with [`InFlight`] counts.
 //!
-//! SIP parsing, sockets, probes and the registrar come next; see README.md.
+//! * [`sip`]: the SIP message layer (own parser, see docs/decisions.md),
+//!   the TCP codec and the UDP/TCP transport.
+//!
+//! The proxy core (transactions), probes and the registrar come next; see README.md.
 
 pub mod config;
 pub mod engine;
@@ -19,6 +22,7 @@ pub mod inflight;
 mod locality;
 pub mod rendezvous;
 pub mod request;
+pub mod sip;
 pub mod snapshot;
 mod standard;
 pub mod sync;

@@ -1,0 +1,178 @@
+//! TCP connections of the transport: the table (by id and by peer, bounded)
+//! and the per-connection task (framed reads, queued writes, RFC 5626 pong,
+//! idle timeout).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+
+use super::SipError;
+use super::codec::{KeepAlive, SipCodec, SipFrame};
+use super::transport::{ConnId, Inbound, Shared, Transport, connect};
+
+/// Per-connection write queue depth; a full queue fails the send (the
+/// caller's transaction layer retries or fails over) rather than buffering
+/// without bound behind a stalled peer.
+const WRITE_QUEUE: usize = 64;
+
+struct Entry {
+    peer: SocketAddr,
+    tx: mpsc::Sender<Bytes>,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_id: HashMap<u64, Entry>,
+    by_peer: HashMap<SocketAddr, u64>,
+}
+
+/// Open connections. The lock is held only for map updates, never across `.await`.
+pub(crate) struct ConnTable {
+    maps: Mutex<Maps>,
+    next: AtomicU64,
+    max: usize,
+}
+
+impl ConnTable {
+    pub(crate) fn new(max: usize) -> ConnTable {
+        ConnTable {
+            maps: Mutex::new(Maps::default()),
+            next: AtomicU64::new(1),
+            max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
+        // A panic elsewhere while holding the lock leaves the maps consistent
+        // (each update is one insert/remove), so poisoning is ignored.
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    fn insert(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>) -> Result<ConnId, SipError> {
+        let mut m = self.lock();
+        if m.by_id.len() >= self.max {
+            return Err(SipError::ConnectionBusy(peer));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        m.by_id.insert(id, Entry { peer, tx });
+        m.by_peer.insert(peer, id);
+        Ok(ConnId(id))
+    }
+
+    fn remove(&self, id: ConnId) {
+        let mut m = self.lock();
+        if let Some(e) = m.by_id.remove(&id.0)
+            && m.by_peer.get(&e.peer) == Some(&id.0)
+        {
+            m.by_peer.remove(&e.peer);
+        }
+    }
+
+    fn sender(&self, conn: Option<ConnId>, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+        let m = self.lock();
+        let by_conn = conn.and_then(|c| m.by_id.get(&c.0));
+        let by_peer = || m.by_peer.get(&peer).and_then(|id| m.by_id.get(id));
+        by_conn.or_else(by_peer).map(|e| e.tx.clone())
+    }
+}
+
+/// Registers `stream` and spawns its task.
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<mpsc::Sender<Bytes>, SipError> {
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+    let id = shared.conns.insert(peer, tx.clone())?;
+    tracing::debug!(peer = %peer, conn = id.0, "sip.tcp connection open");
+    shared
+        .tasks
+        .spawn(run(shared.clone(), stream, peer, id, rx));
+    Ok(tx)
+}
+
+/// Sends on an existing connection, or opens one.
+pub(crate) async fn send(
+    shared: &Arc<Shared>,
+    target: SocketAddr,
+    bytes: Bytes,
+    conn: Option<ConnId>,
+) -> Result<(), SipError> {
+    let tx = match shared.conns.sender(conn, target) {
+        Some(tx) => tx,
+        None => start(shared, connect(shared, target).await?, target)?,
+    };
+    tx.try_send(bytes)
+        .map_err(|_| SipError::ConnectionBusy(target))
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ConnId,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
+    let (read, mut write) = stream.into_split();
+    let mut frames = FramedRead::new(read, SipCodec::default());
+    let idle = shared.cfg.tcp_idle;
+    let timer = tokio::time::sleep(idle);
+    tokio::pin!(timer);
+    loop {
+        tokio::select! {
+            _ = shared.cancel.cancelled() => break,
+            _ = &mut timer => {
+                tracing::debug!(peer = %peer, conn = id.0, "sip.tcp idle, closing");
+                break;
+            }
+            out = rx.recv() => {
+                let Some(bytes) = out else { break };
+                if let Err(e) = write.write_all(&bytes).await {
+                    tracing::debug!(peer = %peer, error = %e, "sip.tcp write failed");
+                    break;
+                }
+            }
+            frame = frames.next() => {
+                match frame {
+                    None => break,
+                    Some(Ok(SipFrame::Message(msg))) => {
+                        shared.deliver(Inbound { msg, source: peer, transport: Transport::Tcp, conn: Some(id) });
+                    }
+                    Some(Ok(SipFrame::KeepAlive(kind))) => {
+                        shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
+                        // RFC 5626 4.4.1: a CRLFCRLF ping is answered with one CRLF.
+                        if kind == KeepAlive::Ping && write.write_all(b"\r\n").await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Ok(SipFrame::Invalid { error, .. })) => {
+                        shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(peer = %peer, error = %error, "sip.tcp malformed message");
+                    }
+                    Some(Err(e)) => {
+                        // Framing lost (size cap, no Content-Length): the stream cannot resync.
+                        shared.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(peer = %peer, error = %e, "sip.tcp framing error, closing");
+                        break;
+                    }
+                }
+            }
+        }
+        timer.as_mut().reset(tokio::time::Instant::now() + idle);
+    }
+    shared.conns.remove(id);
+    let _ = write.shutdown().await;
+    tracing::debug!(peer = %peer, conn = id.0, "sip.tcp connection closed");
+}

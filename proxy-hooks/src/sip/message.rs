@@ -1,0 +1,372 @@
+//! [`SipMessage`]: the adapter between raw SIP bytes and the proxy. Every
+//! other module reads and rewrites SIP through it (see `docs/decisions.md`,
+//! "SIP parsing").
+//!
+//! Parsing never panics: any byte string gives a message or a [`SipError`].
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::SipError;
+use super::header::{Header, Headers, NameAddr, Replaces, Via};
+use super::uri::Uri;
+
+/// Request line or status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    /// `METHOD uri SIP/2.0`
+    Request {
+        /// Method token as received (methods are case-sensitive, RFC 3261 7.1).
+        method: String,
+        /// Request-URI.
+        uri: Uri,
+    },
+    /// `SIP/2.0 code reason`
+    Response {
+        /// Status code, 100-699.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+}
+
+/// A SIP request or response: start line, ordered raw headers, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipMessage {
+    /// Request or status line.
+    pub start: StartLine,
+    /// Headers in order, raw values.
+    pub headers: Headers,
+    /// Body (SDP, ...), shared with the receive buffer.
+    pub body: Bytes,
+}
+
+/// What one UDP datagram carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datagram {
+    /// A SIP message.
+    Message(SipMessage),
+    /// A CRLF keep-alive (RFC 5626 4.4.1 pings on UDP are STUN; phones still send CRLFs).
+    KeepAlive,
+}
+
+/// Parses one UDP datagram (RFC 3261 18.3: one datagram, one message).
+pub fn parse_datagram(data: &[u8]) -> Result<Datagram, SipError> {
+    if !data.is_empty()
+        && data
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+    {
+        return Ok(Datagram::KeepAlive);
+    }
+    SipMessage::parse(data).map(Datagram::Message)
+}
+
+/// Offset of the body: after the first empty line (CRLF CRLF, or bare LF LF).
+pub(crate) fn head_end(data: &[u8]) -> Option<(usize, usize)> {
+    let crlf = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, i + 4));
+    let lf = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| (i, i + 2));
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+impl SipMessage {
+    /// Parses one whole message. The body is Content-Length bytes when the
+    /// header is present (extra bytes ignored, RFC 3261 18.3), else the rest.
+    pub fn parse(data: &[u8]) -> Result<SipMessage, SipError> {
+        Self::parse_bytes(Bytes::copy_from_slice(data))
+    }
+
+    /// As [`SipMessage::parse`], without copying the body.
+    pub fn parse_bytes(data: Bytes) -> Result<SipMessage, SipError> {
+        // Leading CRLFs before a message are allowed on streams (RFC 3261 7.5).
+        let skip = data
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let (end, body_at) = head_end(&data[skip..]).ok_or(SipError::Incomplete)?;
+        let head = std::str::from_utf8(&data[skip..skip + end]).map_err(|_| SipError::NotUtf8)?;
+        let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let start = parse_start(lines.next().unwrap_or_default())?;
+        let mut headers: Vec<Header> = Vec::new();
+        for line in lines {
+            if line.starts_with([' ', '\t']) {
+                // Folded continuation line (RFC 3261 7.3.1): joins the previous header.
+                let prev = headers
+                    .last_mut()
+                    .ok_or_else(|| SipError::HeaderLine(clip(line)))?;
+                prev.value.push(' ');
+                prev.value.push_str(line.trim());
+                continue;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| SipError::HeaderLine(clip(line)))?;
+            let name = name.trim();
+            if name.is_empty() || !name.bytes().all(is_token) {
+                return Err(SipError::HeaderLine(clip(line)));
+            }
+            headers.push(Header {
+                name: name.to_string(),
+                value: value.trim().to_string(),
+            });
+        }
+        let headers = Headers(headers);
+        let rest = data.slice(skip + body_at..);
+        let body = match content_length(&headers)? {
+            Some(want) if want > rest.len() => {
+                return Err(SipError::Truncated {
+                    have: rest.len(),
+                    want,
+                });
+            }
+            Some(want) => rest.slice(..want),
+            None => rest,
+        };
+        Ok(SipMessage {
+            start,
+            headers,
+            body,
+        })
+    }
+
+    /// Serialises the message. Content-Length is written as received;
+    /// call [`SipMessage::set_body`] after changing the body.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(512 + self.body.len());
+        match &self.start {
+            StartLine::Request { method, uri } => {
+                out.put_slice(format!("{method} {uri} SIP/2.0\r\n").as_bytes())
+            }
+            StartLine::Response { status, reason } => {
+                out.put_slice(format!("SIP/2.0 {status} {reason}\r\n").as_bytes())
+            }
+        }
+        for h in &self.headers.0 {
+            out.put_slice(h.name.as_bytes());
+            out.put_slice(b": ");
+            out.put_slice(h.value.as_bytes());
+            out.put_slice(b"\r\n");
+        }
+        out.put_slice(b"\r\n");
+        out.put_slice(&self.body);
+        out.freeze()
+    }
+
+    /// Replaces the body and its Content-Length.
+    pub fn set_body(&mut self, body: Bytes) {
+        self.headers.set("Content-Length", &body.len().to_string());
+        self.body = body;
+    }
+
+    /// Method of a request; for a response, `None` (see [`SipMessage::cseq`]).
+    pub fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// Request-URI of a request.
+    pub fn request_uri(&self) -> Option<&Uri> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// Status code of a response.
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { status, .. } => Some(*status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// The topmost Via value, parsed.
+    pub fn top_via(&self) -> Result<Via, SipError> {
+        let v = self
+            .headers
+            .get_all("Via")
+            .into_iter()
+            .next()
+            .ok_or(SipError::Missing("Via"))?;
+        Via::parse(v)
+    }
+
+    /// Every Via value, top first.
+    pub fn vias(&self) -> Vec<&str> {
+        self.headers.get_all("Via")
+    }
+
+    /// Adds a Via above all others (RFC 3261 16.6 step 8).
+    pub fn push_via(&mut self, via: &Via) {
+        self.headers.prepend("Via", &via.to_string());
+    }
+
+    /// Removes the topmost Via value (RFC 3261 16.7 step 3).
+    pub fn pop_via(&mut self) -> Option<String> {
+        self.headers.pop_first("Via")
+    }
+
+    /// Adds a Record-Route above all others (RFC 3261 16.6 step 4).
+    pub fn prepend_record_route(&mut self, value: &str) {
+        self.headers.prepend("Record-Route", value);
+    }
+
+    /// Removes and returns the first Route value (RFC 3261 16.4 / 16.12).
+    pub fn pop_route(&mut self) -> Option<String> {
+        self.headers.pop_first("Route")
+    }
+
+    /// Route values, in order.
+    pub fn routes(&self) -> Result<Vec<NameAddr>, SipError> {
+        self.headers
+            .get_all("Route")
+            .into_iter()
+            .map(NameAddr::parse)
+            .collect()
+    }
+
+    /// Record-Route values, in order.
+    pub fn record_routes(&self) -> Result<Vec<NameAddr>, SipError> {
+        self.headers
+            .get_all("Record-Route")
+            .into_iter()
+            .map(NameAddr::parse)
+            .collect()
+    }
+
+    /// Decrements Max-Forwards, adding 70 when absent (RFC 3261 16.6 step 3);
+    /// [`SipError::TooManyHops`] when it is already 0 (answer 483).
+    pub fn decrement_max_forwards(&mut self) -> Result<u32, SipError> {
+        let now = match self.headers.get("Max-Forwards") {
+            None => 70,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| bad("Max-Forwards", v))?,
+        };
+        let next = now.checked_sub(1).ok_or(SipError::TooManyHops)?;
+        self.headers.set("Max-Forwards", &next.to_string());
+        Ok(next)
+    }
+
+    /// From header, parsed.
+    pub fn from(&self) -> Result<NameAddr, SipError> {
+        NameAddr::parse(self.headers.get("From").ok_or(SipError::Missing("From"))?)
+    }
+
+    /// To header, parsed.
+    pub fn to(&self) -> Result<NameAddr, SipError> {
+        NameAddr::parse(self.headers.get("To").ok_or(SipError::Missing("To"))?)
+    }
+
+    /// Call-ID.
+    pub fn call_id(&self) -> Result<&str, SipError> {
+        self.headers
+            .get("Call-ID")
+            .filter(|v| !v.is_empty())
+            .ok_or(SipError::Missing("Call-ID"))
+    }
+
+    /// CSeq number and method.
+    pub fn cseq(&self) -> Result<(u32, &str), SipError> {
+        let v = self.headers.get("CSeq").ok_or(SipError::Missing("CSeq"))?;
+        let (n, m) = v
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad("CSeq", v))?;
+        let m = m.trim();
+        if m.is_empty() {
+            return Err(bad("CSeq", v));
+        }
+        Ok((n.parse().map_err(|_| bad("CSeq", v))?, m))
+    }
+
+    /// Contact URIs with their parameters; empty for `Contact: *` or none.
+    pub fn contacts(&self) -> Result<Vec<NameAddr>, SipError> {
+        let all = self.headers.get_all("Contact");
+        all.into_iter()
+            .filter(|v| *v != "*")
+            .map(NameAddr::parse)
+            .collect()
+    }
+
+    /// The Replaces header (RFC 3891), when present.
+    pub fn replaces(&self) -> Result<Option<Replaces>, SipError> {
+        self.headers
+            .get("Replaces")
+            .map(Replaces::parse)
+            .transpose()
+    }
+
+    /// Content-Length, when present.
+    pub fn content_length(&self) -> Result<Option<usize>, SipError> {
+        content_length(&self.headers)
+    }
+}
+
+fn content_length(h: &Headers) -> Result<Option<usize>, SipError> {
+    h.get("Content-Length")
+        .map(|v| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| bad("Content-Length", v))
+        })
+        .transpose()
+}
+
+fn parse_start(line: &str) -> Result<StartLine, SipError> {
+    let err = || SipError::StartLine(clip(line));
+    let mut parts = line.splitn(3, ' ');
+    let (a, b, c) = (
+        parts.next().unwrap_or_default(),
+        parts.next().ok_or_else(err)?,
+        parts.next().ok_or_else(err)?,
+    );
+    if a == "SIP/2.0" {
+        let status: u16 = b.parse().map_err(|_| err())?;
+        if !(100..=699).contains(&status) {
+            return Err(err());
+        }
+        return Ok(StartLine::Response {
+            status,
+            reason: c.to_string(),
+        });
+    }
+    if c != "SIP/2.0" || a.is_empty() || !a.bytes().all(is_token) {
+        return Err(err());
+    }
+    Ok(StartLine::Request {
+        method: a.to_string(),
+        uri: Uri::parse(b)?,
+    })
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+fn bad(header: &'static str, v: &str) -> SipError {
+    SipError::HeaderValue {
+        header,
+        value: clip(v),
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(200).collect()
+}

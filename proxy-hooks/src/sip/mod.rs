@@ -1,0 +1,26 @@
+//! SIP message layer and transports of the proxy (RFC 3261 sections 7, 18,
+//! 19 and 20; RFC 5626 keep-alives).
+//!
+//! * [`message`]: [`SipMessage`], the adapter every other module goes
+//!   through (parse, modify, serialise); see `docs/decisions.md`, "SIP
+//!   parsing", for why it is our own parser and not `rsip`.
+//! * [`header`]: ordered raw headers, compact names, list splitting, and the
+//!   typed readers a proxy needs ([`Via`], [`NameAddr`], [`Replaces`]).
+//! * [`uri`]: [`Uri`], `sip:`/`sips:` URIs.
+//! * [`codec`]: [`SipCodec`], stream framing for TCP.
+//! * [`transport`]: UDP and TCP listeners feeding one queue, and `send`.
+
+pub mod codec;
+mod conn;
+mod error;
+pub mod header;
+pub mod message;
+pub mod transport;
+pub mod uri;
+
+pub use codec::{KeepAlive, MAX_MESSAGE, SipCodec, SipFrame};
+pub use error::SipError;
+pub use header::{Headers, NameAddr, Params, Replaces, Via};
+pub use message::{Datagram, SipMessage, StartLine, parse_datagram};
+pub use transport::{ConnId, Inbound, SipTransport, Transport, TransportConfig, TransportStats};
+pub use uri::{Scheme, Uri};

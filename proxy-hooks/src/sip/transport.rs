@@ -1,0 +1,287 @@
+//! [`SipTransport`]: the proxy's UDP and TCP listeners (IPv4 and IPv6), one
+//! bounded queue of [`Inbound`] messages, and [`SipTransport::send`].
+//!
+//! UDP replies leave from the listening socket, so the NAT pinhole a phone
+//! opened towards it stays the one in use (RFC 3581). TCP sends reuse the
+//! connection a peer came in on, or one already open to it, before opening a
+//! new one (RFC 3261 18.2.2). A bad message never ends a loop: it is counted
+//! and logged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::SipError;
+use super::conn::{self, ConnTable};
+use super::message::{Datagram, SipMessage, parse_datagram};
+
+/// Transport a message came on or goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+/// Identifies one TCP connection for the life of the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(pub u64);
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The message.
+    pub msg: SipMessage,
+    /// The peer's address (what `received`/`rport` are filled from).
+    pub source: SocketAddr,
+    /// The transport it came on.
+    pub transport: Transport,
+    /// The TCP connection it came on.
+    pub conn: Option<ConnId>,
+}
+
+/// Listener addresses and limits.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// UDP bind addresses (port 0 in tests).
+    pub udp: Vec<SocketAddr>,
+    /// TCP bind addresses.
+    pub tcp: Vec<SocketAddr>,
+    /// Inbound queue capacity; a full queue drops (and counts) messages.
+    pub queue: usize,
+    /// A TCP connection idle this long is closed.
+    pub tcp_idle: Duration,
+    /// Most TCP connections at once (inbound + outbound).
+    pub max_connections: usize,
+    /// Outbound TCP connect timeout.
+    pub connect_timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            udp: Vec::new(),
+            tcp: Vec::new(),
+            queue: 4096,
+            tcp_idle: Duration::from_secs(600),
+            max_connections: 4096,
+            connect_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Counters, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Messages delivered to the queue.
+    pub received: AtomicU64,
+    /// Datagrams or framed messages that did not parse.
+    pub malformed: AtomicU64,
+    /// Messages dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Keep-alives seen.
+    pub keepalives: AtomicU64,
+    /// TCP connections closed on a framing error (size cap, no Content-Length).
+    pub framing_errors: AtomicU64,
+}
+
+/// Running listeners; cheap to clone.
+#[derive(Clone)]
+pub struct SipTransport {
+    udp: Arc<Vec<Arc<UdpSocket>>>,
+    tcp_addrs: Arc<Vec<SocketAddr>>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) cfg: TransportConfig,
+    pub(crate) stats: TransportStats,
+    pub(crate) conns: ConnTable,
+    pub(crate) inbound: mpsc::Sender<Inbound>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+impl Shared {
+    /// Queues a message without ever blocking a reader.
+    pub(crate) fn deliver(&self, inbound: Inbound) {
+        match self.inbound.try_send(inbound) {
+            Ok(()) => {
+                self.stats.received.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(peer = %e.into_inner().source, "sip.inbound queue full, message dropped");
+            }
+        }
+    }
+}
+
+impl SipTransport {
+    /// Binds every listener and starts their loops; they stop when `cancel` fires.
+    pub async fn bind(
+        cfg: TransportConfig,
+        cancel: CancellationToken,
+    ) -> Result<(SipTransport, mpsc::Receiver<Inbound>), SipError> {
+        let (tx, rx) = mpsc::channel(cfg.queue.max(1));
+        let mut udp = Vec::new();
+        for addr in &cfg.udp {
+            udp.push(Arc::new(UdpSocket::bind(addr).await?));
+        }
+        let mut tcp = Vec::new();
+        for addr in &cfg.tcp {
+            tcp.push(TcpListener::bind(addr).await?);
+        }
+        let tcp_addrs = tcp
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<Result<Vec<_>, _>>()?;
+        let shared = Arc::new(Shared {
+            conns: ConnTable::new(cfg.max_connections),
+            cfg,
+            stats: TransportStats::default(),
+            inbound: tx,
+            cancel,
+            tasks: TaskTracker::new(),
+        });
+        for sock in &udp {
+            shared.tasks.spawn(udp_loop(sock.clone(), shared.clone()));
+        }
+        for listener in tcp {
+            shared.tasks.spawn(accept_loop(listener, shared.clone()));
+        }
+        Ok((
+            SipTransport {
+                udp: Arc::new(udp),
+                tcp_addrs: Arc::new(tcp_addrs),
+                shared,
+            },
+            rx,
+        ))
+    }
+
+    /// Bound UDP addresses (real ports when configured with 0).
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.udp
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
+    }
+
+    /// Bound TCP addresses.
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp_addrs.to_vec()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &TransportStats {
+        &self.shared.stats
+    }
+
+    /// Open TCP connections.
+    pub fn connections(&self) -> usize {
+        self.shared.conns.len()
+    }
+
+    /// Waits until every loop and connection task has ended (after cancel).
+    pub async fn closed(&self) {
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+
+    /// Sends `bytes` to `target`. UDP: from the listener of the target's
+    /// address family. TCP: on `conn` if still open, else on a connection
+    /// already open to `target`, else on a new one.
+    pub async fn send(
+        &self,
+        target: SocketAddr,
+        transport: Transport,
+        bytes: Bytes,
+        conn: Option<ConnId>,
+    ) -> Result<(), SipError> {
+        match transport {
+            Transport::Udp => {
+                let sock = self
+                    .udp
+                    .iter()
+                    .find(|s| {
+                        s.local_addr()
+                            .is_ok_and(|a| a.is_ipv4() == target.is_ipv4())
+                    })
+                    .ok_or(SipError::NoListener("UDP"))?;
+                sock.send_to(&bytes, target).await?;
+                Ok(())
+            }
+            Transport::Tcp => conn::send(&self.shared, target, bytes, conn).await,
+        }
+    }
+}
+
+async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, source) = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                // ICMP port unreachable surfaces here on some systems; the socket is fine.
+                Err(e) => { tracing::debug!(error = %e, "sip.udp recv error"); continue; }
+            },
+        };
+        match parse_datagram(&buf[..n]) {
+            Ok(Datagram::Message(msg)) => shared.deliver(Inbound {
+                msg,
+                source,
+                transport: Transport::Udp,
+                conn: None,
+            }),
+            Ok(Datagram::KeepAlive) => {
+                shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(peer = %source, error = %e, "sip.udp malformed datagram");
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shared.cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "sip.tcp accept error");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = conn::start(&shared, stream, peer) {
+            tracing::warn!(peer = %peer, error = %e, "sip.tcp connection refused");
+        }
+    }
+}
+
+/// Opens an outbound TCP connection (used by `conn::send`).
+pub(crate) async fn connect(shared: &Shared, target: SocketAddr) -> Result<TcpStream, SipError> {
+    let fut = TcpStream::connect(target);
+    match tokio::time::timeout(shared.cfg.connect_timeout, fut).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(SipError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timeout",
+        ))),
+    }
+}
