@@ -1,6 +1,8 @@
 //! SIP message adapter: real-shaped messages, every modification a proxy
 //! makes, and fuzzing (random bytes, truncations, byte flips) for panics.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use bytes::Bytes;
 use locus_proxy::sip::{Datagram, SipError, SipMessage, StartLine, Uri, Via, parse_datagram};
 

@@ -67,8 +67,11 @@ impl Decoder for SipCodec {
                 let _ = buf.split_to(4);
                 return Ok(Some(SipFrame::KeepAlive(KeepAlive::Ping)));
             }
-            // "\r\n\r" may still become a ping: wait for the next byte.
-            if buf.len() == 3 && buf[2] == b'\r' {
+            // "\r\n" and "\r\n\r" may still become a ping split across reads:
+            // wait for the next byte. A ping must be answered (RFC 5626 4.4.1),
+            // so it must not be read as two pongs; the cost is that a lone pong
+            // is surfaced only when the peer's next bytes arrive.
+            if buf.len() == 2 || (buf.len() == 3 && buf[2] == b'\r') {
                 return Ok(None);
             }
             let _ = buf.split_to(2);
