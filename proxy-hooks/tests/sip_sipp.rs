@@ -1,0 +1,153 @@
+//! Real `sipp` against a tiny OPTIONS responder built on the transport, over
+//! UDP and TCP. Skipped, with a message, when sipp is not installed.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use locus_proxy::sip::{Inbound, SipMessage, SipTransport, Transport, TransportConfig};
+use tokio_util::sync::CancellationToken;
+
+fn sipp() -> Option<PathBuf> {
+    let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
+    }
+    found
+}
+
+/// Answers every request with 200, echoing the dialog headers (RFC 3261 8.2.6.2).
+fn ok_for(req: &SipMessage) -> Bytes {
+    let mut out = String::from("SIP/2.0 200 OK\r\n");
+    for via in req.vias() {
+        out.push_str(&format!("Via: {via}\r\n"));
+    }
+    for name in ["From", "To", "Call-ID", "CSeq"] {
+        let value = req.headers.get(name).unwrap_or_default();
+        let tag = if name == "To" { ";tag=locus" } else { "" };
+        out.push_str(&format!("{name}: {value}{tag}\r\n"));
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Bytes::from(out)
+}
+
+async fn responder(
+    t: SipTransport,
+    mut rx: tokio::sync::mpsc::Receiver<Inbound>,
+    cancel: CancellationToken,
+) -> usize {
+    let mut answered = 0;
+    loop {
+        let inbound = tokio::select! {
+            _ = cancel.cancelled() => return answered,
+            m = rx.recv() => match m { Some(m) => m, None => return answered },
+        };
+        if inbound.msg.method() == Some("OPTIONS") {
+            let reply = ok_for(&inbound.msg);
+            t.send(inbound.source, inbound.transport, reply, inbound.conn)
+                .await
+                .unwrap();
+            answered += 1;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    // sipp needs a concrete local port; let the OS pick one.
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let t = std::net::TcpListener::bind(("127.0.0.1", s.local_addr().unwrap().port()));
+    match t {
+        Ok(_) => s.local_addr().unwrap().port(),
+        Err(_) => free_port(),
+    }
+}
+
+async fn run_sipp(transport: Transport) {
+    let Some(sipp) = sipp() else { return };
+    let cancel = CancellationToken::new();
+    let any = vec!["127.0.0.1:0".parse().unwrap()];
+    let cfg = match transport {
+        Transport::Udp => TransportConfig {
+            udp: any,
+            ..Default::default()
+        },
+        Transport::Tcp => TransportConfig {
+            tcp: any,
+            ..Default::default()
+        },
+    };
+    let (t, rx) = SipTransport::bind(cfg, cancel.clone()).await.unwrap();
+    let target = match transport {
+        Transport::Udp => t.udp_addrs()[0],
+        Transport::Tcp => t.tcp_addrs()[0],
+    };
+    let task = tokio::spawn(responder(t.clone(), rx, cancel.clone()));
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sip/options.xml");
+    let mode = if transport == Transport::Udp {
+        "u1"
+    } else {
+        "t1"
+    };
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(sipp)
+            .arg(target.to_string())
+            .args([
+                "-sf",
+                scenario.to_str().unwrap(),
+                "-t",
+                mode,
+                "-i",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &free_port().to_string(),
+                "-m",
+                "10",
+                "-r",
+                "50",
+                "-timeout",
+                "10s",
+                "-timeout_error",
+            ])
+            .args(["-nostdin", "-trace_err", "-error_file", "/dev/stderr"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("sipp did not finish")
+    .unwrap();
+    cancel.cancel();
+    let answered = task.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "sipp {mode} failed: {:?}\n{stderr}",
+        out.status
+    );
+    assert!(answered >= 10, "answered {answered}");
+    assert_eq!(
+        t.stats()
+            .malformed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[tokio::test]
+async fn sipp_options_over_udp() {
+    run_sipp(Transport::Udp).await;
+}
+
+#[tokio::test]
+async fn sipp_options_over_tcp() {
+    run_sipp(Transport::Tcp).await;
+}
