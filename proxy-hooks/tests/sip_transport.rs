@@ -90,7 +90,10 @@ async fn udp_delivers_and_replies_from_the_listening_socket() {
         client.send_to(options(1).as_bytes(), listen).await.unwrap();
         let inbound = next(&mut rx).await;
         assert_eq!(inbound.source, client.local_addr().unwrap());
-        assert_eq!((inbound.transport, inbound.conn), (Transport::Udp, None));
+        assert_eq!(
+            (inbound.transport, inbound.conn, inbound.local),
+            (Transport::Udp, None, listen)
+        );
         assert_eq!(inbound.msg.call_id().unwrap(), "c1");
         t.send(inbound.source, Transport::Udp, ok_for(&inbound.msg), None)
             .await
@@ -137,6 +140,7 @@ async fn tcp_inbound_replies_on_the_same_connection() {
         assert_eq!(inbound.transport, Transport::Tcp);
         assert_eq!(inbound.source, client.local_addr().unwrap());
         assert!(inbound.conn.is_some());
+        assert_eq!(inbound.local, listen);
         t.send(
             inbound.source,
             Transport::Tcp,
@@ -276,4 +280,53 @@ async fn full_queue_drops_and_counts() {
         .unwrap();
     assert_eq!(next(&mut rx).await.msg.call_id().unwrap(), "c7");
     cancel.cancel();
+}
+
+#[tokio::test]
+async fn ipv4_and_ipv6_wildcards_share_a_port() {
+    if !ipv6_available() {
+        return;
+    }
+    // Wildcard listeners, loopback traffic only. [::] is v6-only, so both
+    // bind; a few fresh ports in case another process takes one meanwhile.
+    let cancel = CancellationToken::new();
+    let mut bound = None;
+    for _ in 0..5 {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let v4: SocketAddr = format!("0.0.0.0:{port}").parse().unwrap();
+        let v6: SocketAddr = format!("[::]:{port}").parse().unwrap();
+        let cfg = TransportConfig {
+            udp: vec![v4, v6],
+            tcp: vec![v4, v6],
+            ..Default::default()
+        };
+        if let Ok((t, rx)) = SipTransport::bind(cfg, cancel.clone()).await {
+            bound = Some((t, rx, port));
+            break;
+        }
+    }
+    let (t, mut rx, port) = bound.expect("0.0.0.0:P and [::]:P could not both be bound");
+    for target in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let target: SocketAddr = target.parse().unwrap();
+        let client = UdpSocket::bind(SocketAddr::new(target.ip(), 0))
+            .await
+            .unwrap();
+        client.send_to(options(8).as_bytes(), target).await.unwrap();
+        let inbound = next(&mut rx).await;
+        // An IPv4 peer is seen as IPv4, not as a v4-mapped IPv6 address.
+        assert_eq!(inbound.source, client.local_addr().unwrap());
+        assert_eq!(inbound.local.is_ipv4(), target.is_ipv4());
+        let mut tcp = TcpStream::connect(target).await.unwrap();
+        tcp.write_all(options(9).as_bytes()).await.unwrap();
+        let inbound = next(&mut rx).await;
+        assert_eq!(
+            (inbound.source, inbound.transport),
+            (tcp.local_addr().unwrap(), Transport::Tcp)
+        );
+    }
+    drop(t);
 }

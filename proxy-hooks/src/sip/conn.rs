@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 
@@ -22,6 +24,10 @@ use super::transport::{ConnId, Inbound, Shared, Transport, connect};
 /// caller's transaction layer retries or fails over) rather than buffering
 /// without bound behind a stalled peer.
 const WRITE_QUEUE: usize = 64;
+
+/// A peer that does not read for this long is dropped: a blocked write
+/// would also stop this connection's reads.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Entry {
     peer: SocketAddr,
@@ -125,6 +131,10 @@ async fn run(
     id: ConnId,
     mut rx: mpsc::Receiver<Bytes>,
 ) {
+    let local = match stream.local_addr() {
+        Ok(a) => a,
+        Err(_) => return shared.conns.remove(id),
+    };
     let (read, mut write) = stream.into_split();
     let mut frames = FramedRead::new(read, SipCodec::default());
     let idle = shared.cfg.tcp_idle;
@@ -139,40 +149,70 @@ async fn run(
             }
             out = rx.recv() => {
                 let Some(bytes) = out else { break };
-                if let Err(e) = write.write_all(&bytes).await {
-                    tracing::debug!(peer = %peer, error = %e, "sip.tcp write failed");
-                    break;
+                match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&bytes)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer, error = %e, "sip.tcp write failed");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::warn!(peer = %peer, "sip.tcp peer not reading, closing");
+                        break;
+                    }
                 }
             }
             frame = frames.next() => {
-                match frame {
-                    None => break,
-                    Some(Ok(SipFrame::Message(msg))) => {
-                        shared.deliver(Inbound { msg, source: peer, transport: Transport::Tcp, conn: Some(id) });
-                    }
-                    Some(Ok(SipFrame::KeepAlive(kind))) => {
-                        shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
-                        // RFC 5626 4.4.1: a CRLFCRLF ping is answered with one CRLF.
-                        if kind == KeepAlive::Ping && write.write_all(b"\r\n").await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Ok(SipFrame::Invalid { error, .. })) => {
-                        shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(peer = %peer, error = %error, "sip.tcp malformed message");
-                    }
-                    Some(Err(e)) => {
-                        // Framing lost (size cap, no Content-Length): the stream cannot resync.
-                        shared.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(peer = %peer, error = %e, "sip.tcp framing error, closing");
-                        break;
-                    }
+                if !on_frame(&shared, frame, &mut write, (peer, id, local)).await {
+                    break;
                 }
             }
         }
         timer.as_mut().reset(tokio::time::Instant::now() + idle);
     }
     shared.conns.remove(id);
-    let _ = write.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, write.shutdown()).await;
     tracing::debug!(peer = %peer, conn = id.0, "sip.tcp connection closed");
+}
+
+/// Handles one read result; `false` ends the connection.
+async fn on_frame(
+    shared: &Shared,
+    frame: Option<Result<SipFrame, SipError>>,
+    write: &mut OwnedWriteHalf,
+    (peer, id, local): (SocketAddr, ConnId, SocketAddr),
+) -> bool {
+    match frame {
+        None => false,
+        Some(Ok(SipFrame::Message(msg))) => {
+            let transport = Transport::Tcp;
+            shared.deliver(Inbound {
+                msg,
+                source: peer,
+                transport,
+                conn: Some(id),
+                local,
+            });
+            true
+        }
+        Some(Ok(SipFrame::KeepAlive(kind))) => {
+            shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
+            if kind == KeepAlive::Pong {
+                return true;
+            }
+            // RFC 5626 4.4.1: a CRLFCRLF ping is answered with one CRLF.
+            let pong = tokio::time::timeout(WRITE_TIMEOUT, write.write_all(b"\r\n")).await;
+            matches!(pong, Ok(Ok(())))
+        }
+        Some(Ok(SipFrame::Invalid { error, .. })) => {
+            shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %peer, error = %error, "sip.tcp malformed message");
+            true
+        }
+        Some(Err(e)) => {
+            // Framing lost (size cap, no Content-Length): the stream cannot resync.
+            shared.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(peer = %peer, error = %e, "sip.tcp framing error, closing");
+            false
+        }
+    }
 }

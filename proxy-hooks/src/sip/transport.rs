@@ -46,6 +46,8 @@ pub struct Inbound {
     pub transport: Transport,
     /// The TCP connection it came on.
     pub conn: Option<ConnId>,
+    /// The local address it arrived at (which listener; for Via/Record-Route).
+    pub local: SocketAddr,
 }
 
 /// Listener addresses and limits.
@@ -134,11 +136,11 @@ impl SipTransport {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
         let mut udp = Vec::new();
         for addr in &cfg.udp {
-            udp.push(Arc::new(UdpSocket::bind(addr).await?));
+            udp.push(Arc::new(bind_udp(*addr)?));
         }
         let mut tcp = Vec::new();
         for addr in &cfg.tcp {
-            tcp.push(TcpListener::bind(addr).await?);
+            tcp.push(bind_tcp(*addr)?);
         }
         let tcp_addrs = tcp
             .iter()
@@ -225,8 +227,36 @@ impl SipTransport {
     }
 }
 
+/// IPv6 sockets are v6-only, so `0.0.0.0:5060` and `[::]:5060` can both be
+/// listeners (Linux binds `[::]` dual-stack by default, which would make the
+/// second bind fail and would hide IPv4 peers behind mapped addresses).
+fn socket(addr: SocketAddr, ty: socket2::Type) -> Result<socket2::Socket, SipError> {
+    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), ty, None)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, SipError> {
+    let sock = socket(addr, socket2::Type::DGRAM)?;
+    sock.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(sock.into())?)
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, SipError> {
+    let sock = socket(addr, socket2::Type::STREAM)?;
+    // A restarted proxy must rebind while old connections sit in TIME_WAIT.
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    Ok(TcpListener::from_std(sock.into())?)
+}
+
 async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 65_535];
+    let Ok(local) = sock.local_addr() else { return };
     loop {
         let (n, source) = tokio::select! {
             _ = shared.cancel.cancelled() => return,
@@ -242,6 +272,7 @@ async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
                 source,
                 transport: Transport::Udp,
                 conn: None,
+                local,
             }),
             Ok(Datagram::KeepAlive) => {
                 shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
