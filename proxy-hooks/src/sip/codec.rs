@@ -7,7 +7,8 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::SipError;
-use super::message::{SipMessage, head_end};
+use super::message::SipMessage;
+use super::parse::head_end;
 
 /// Largest message accepted on a stream (head + body).
 pub const MAX_MESSAGE: usize = 64 * 1024;

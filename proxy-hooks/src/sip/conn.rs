@@ -18,7 +18,8 @@ use tokio_util::codec::FramedRead;
 
 use super::SipError;
 use super::codec::{KeepAlive, SipCodec, SipFrame};
-use super::transport::{ConnId, Inbound, Shared, Transport, connect};
+use super::socket::connect;
+use super::transport::{ConnId, Inbound, Shared, Transport};
 
 /// Per-connection write queue depth; a full queue fails the send (the
 /// caller's transaction layer retries or fails over) rather than buffering
@@ -118,7 +119,11 @@ pub(crate) async fn send(
 ) -> Result<(), SipError> {
     let tx = match shared.conns.sender(conn, target) {
         Some(tx) => tx,
-        None => start(shared, connect(shared, target).await?, target)?,
+        None => start(
+            shared,
+            connect(target, shared.cfg.connect_timeout).await?,
+            target,
+        )?,
     };
     tx.try_send(bytes)
         .map_err(|_| SipError::ConnectionBusy(target))

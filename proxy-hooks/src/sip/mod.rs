@@ -4,8 +4,9 @@
 //! * [`message`]: [`SipMessage`], the adapter every other module goes
 //!   through (parse, modify, serialise); see `docs/decisions.md`, "SIP
 //!   parsing", for why it is our own parser and not `rsip`.
-//! * [`header`]: ordered raw headers, compact names, list splitting, and the
-//!   typed readers a proxy needs ([`Via`], [`NameAddr`], [`Replaces`]).
+//! * [`header`]: ordered raw headers, compact names, list splitting, params.
+//! * [`fields`]: the typed values a proxy reads ([`Via`], [`NameAddr`],
+//!   [`Replaces`]).
 //! * [`uri`]: [`Uri`], `sip:`/`sips:` URIs.
 //! * [`codec`]: [`SipCodec`], stream framing for TCP.
 //! * [`transport`]: UDP and TCP listeners feeding one queue, and `send`.
@@ -13,14 +14,19 @@
 pub mod codec;
 mod conn;
 mod error;
+pub mod fields;
 pub mod header;
 pub mod message;
+mod parse;
+mod socket;
 pub mod transport;
 pub mod uri;
 
 pub use codec::{KeepAlive, MAX_MESSAGE, SipCodec, SipFrame};
 pub use error::SipError;
-pub use header::{Headers, NameAddr, Params, Replaces, Via};
-pub use message::{Datagram, SipMessage, StartLine, parse_datagram};
+pub use fields::{NameAddr, Replaces, Via};
+pub use header::{Header, Headers, Params};
+pub use message::{SipMessage, StartLine};
+pub use parse::{Datagram, parse_datagram};
 pub use transport::{ConnId, Inbound, SipTransport, Transport, TransportConfig, TransportStats};
 pub use uri::{Scheme, Uri};

@@ -13,14 +13,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::SipError;
 use super::conn::{self, ConnTable};
-use super::message::{Datagram, SipMessage, parse_datagram};
+use super::message::SipMessage;
+use super::parse::{Datagram, parse_datagram};
+use super::socket::{bind_tcp, bind_udp};
 
 /// Transport a message came on or goes out on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,33 +229,6 @@ impl SipTransport {
     }
 }
 
-/// IPv6 sockets are v6-only, so `0.0.0.0:5060` and `[::]:5060` can both be
-/// listeners (Linux binds `[::]` dual-stack by default, which would make the
-/// second bind fail and would hide IPv4 peers behind mapped addresses).
-fn socket(addr: SocketAddr, ty: socket2::Type) -> Result<socket2::Socket, SipError> {
-    let sock = socket2::Socket::new(socket2::Domain::for_address(addr), ty, None)?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true)?;
-    }
-    sock.set_nonblocking(true)?;
-    Ok(sock)
-}
-
-fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, SipError> {
-    let sock = socket(addr, socket2::Type::DGRAM)?;
-    sock.bind(&addr.into())?;
-    Ok(UdpSocket::from_std(sock.into())?)
-}
-
-fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, SipError> {
-    let sock = socket(addr, socket2::Type::STREAM)?;
-    // A restarted proxy must rebind while old connections sit in TIME_WAIT.
-    sock.set_reuse_address(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(1024)?;
-    Ok(TcpListener::from_std(sock.into())?)
-}
-
 async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 65_535];
     let Ok(local) = sock.local_addr() else { return };
@@ -302,17 +277,5 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         if let Err(e) = conn::start(&shared, stream, peer) {
             tracing::warn!(peer = %peer, error = %e, "sip.tcp connection refused");
         }
-    }
-}
-
-/// Opens an outbound TCP connection (used by `conn::send`).
-pub(crate) async fn connect(shared: &Shared, target: SocketAddr) -> Result<TcpStream, SipError> {
-    let fut = TcpStream::connect(target);
-    match tokio::time::timeout(shared.cfg.connect_timeout, fut).await {
-        Ok(r) => Ok(r?),
-        Err(_) => Err(SipError::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "connect timeout",
-        ))),
     }
 }
