@@ -199,6 +199,8 @@ fn datagrams_and_start_lines() {
     ));
     for bad in [
         "SIP/2.0 99 Low\r\n\r\n",
+        "SIP/2.0\r\n\r\n",
+        "SIP/2.0 20x OK\r\n\r\n",
         "SIP/2.0 700 High\r\n\r\n",
         "INVITE sip:a@b SIP/3.0\r\n\r\n",
         "INVITE tel:+1 SIP/2.0\r\n\r\n",
@@ -211,6 +213,14 @@ fn datagrams_and_start_lines() {
         assert!(SipMessage::parse(bad.as_bytes()).is_err(), "{bad:?}");
     }
     assert!(SipMessage::parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: \xff\r\n\r\n").is_err());
+    // Empty reason phrase, with or without the space.
+    for ok in ["SIP/2.0 180 \r\n\r\n", "SIP/2.0 180\r\n\r\n"] {
+        assert_eq!(
+            SipMessage::parse(ok.as_bytes()).unwrap().status(),
+            Some(180),
+            "{ok:?}"
+        );
+    }
 }
 
 #[test]

@@ -330,3 +330,20 @@ async fn ipv4_and_ipv6_wildcards_share_a_port() {
     }
     drop(t);
 }
+
+#[test]
+fn config_from_toml() {
+    let cfg: TransportConfig = toml::from_str(
+        r#"
+        udp = ["0.0.0.0:5060", "[::]:5060"]
+        tcp = ["127.0.0.1:5060"]
+        tcp_idle = "90s"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(cfg.udp.len(), 2);
+    assert_eq!(cfg.tcp_idle, Duration::from_secs(90));
+    assert_eq!(cfg.queue, TransportConfig::default().queue);
+    assert!(toml::from_str::<TransportConfig>("udp_port = 5060").is_err());
+    assert!(toml::from_str::<TransportConfig>("udp = [\"not an address\"]").is_err());
+}

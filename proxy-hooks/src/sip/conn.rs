@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
+use tracing::Instrument;
 
 use super::SipError;
 use super::codec::{KeepAlive, SipCodec, SipFrame};
@@ -104,9 +105,9 @@ pub(crate) fn start(
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let id = shared.conns.insert(peer, tx.clone())?;
     tracing::debug!(peer = %peer, conn = id.0, "sip.tcp connection open");
-    shared
-        .tasks
-        .spawn(run(shared.clone(), stream, peer, id, rx));
+    let span = tracing::debug_span!("sip.tcp", peer = %peer, conn = id.0);
+    let task = run(shared.clone(), stream, peer, id, rx).instrument(span);
+    shared.tasks.spawn(task);
     Ok(tx)
 }
 

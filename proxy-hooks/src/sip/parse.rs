@@ -120,11 +120,10 @@ pub(super) fn content_length(h: &Headers) -> Result<Option<usize>, SipError> {
 fn parse_start(line: &str) -> Result<StartLine, SipError> {
     let err = || SipError::StartLine(clip(line));
     let mut parts = line.splitn(3, ' ');
-    let (a, b, c) = (
-        parts.next().unwrap_or_default(),
-        parts.next().ok_or_else(err)?,
-        parts.next().ok_or_else(err)?,
-    );
+    let a = parts.next().unwrap_or_default();
+    let b = parts.next().ok_or_else(err)?;
+    // An empty reason phrase is legal and some UAs drop the space before it.
+    let c = parts.next().unwrap_or_default();
     if a == "SIP/2.0" {
         let status: u16 = b.parse().map_err(|_| err())?;
         if !(100..=699).contains(&status) {

@@ -52,8 +52,10 @@ pub struct Inbound {
     pub local: SocketAddr,
 }
 
-/// Listener addresses and limits.
-#[derive(Debug, Clone)]
+/// Listener addresses and limits (`[proxy.sip]` in `locus.toml`; every
+/// field optional, unknown keys refused).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TransportConfig {
     /// UDP bind addresses (port 0 in tests).
     pub udp: Vec<SocketAddr>,
@@ -62,10 +64,12 @@ pub struct TransportConfig {
     /// Inbound queue capacity; a full queue drops (and counts) messages.
     pub queue: usize,
     /// A TCP connection idle this long is closed.
+    #[serde(with = "humantime_serde")]
     pub tcp_idle: Duration,
     /// Most TCP connections at once (inbound + outbound).
     pub max_connections: usize,
     /// Outbound TCP connect timeout.
+    #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
 }
 
