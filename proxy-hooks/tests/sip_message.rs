@@ -261,6 +261,8 @@ fn exercise(data: &[u8]) {
             m.content_length(),
             m.decrement_max_forwards(),
         );
+        let _ = m.reply(400, "Bad Request", Some("t")).to_bytes();
+        let _ = m.stamp_received("[::1]:5060".parse().unwrap());
         let _ = (m.pop_via(), m.pop_route());
         let _ = SipMessage::parse(&m.to_bytes());
     }
@@ -295,4 +297,80 @@ fn never_panics_on_truncations_flips_and_noise() {
             .collect();
         exercise(&noise);
     }
+}
+
+#[test]
+fn reply_copies_dialog_headers_and_adds_a_to_tag() {
+    let req = SipMessage::parse(invite().as_bytes()).unwrap();
+    let trying = req.reply(100, "Trying", Some("t1"));
+    assert_eq!(trying.status(), Some(100));
+    assert_eq!(trying.to().unwrap().tag(), None, "no To tag on 100");
+    let busy = SipMessage::parse(&req.reply(486, "Busy Here", Some("t1")).to_bytes()).unwrap();
+    assert_eq!(busy.to().unwrap().tag(), Some("t1"));
+    assert_eq!(busy.top_via().unwrap().branch(), Some("z9hG4bKabc"));
+    assert_eq!(
+        (busy.call_id().unwrap(), busy.cseq().unwrap()),
+        ("call1@host", (1, "INVITE"))
+    );
+    assert_eq!(busy.from().unwrap().tag(), Some("abc"));
+    assert!(busy.headers.get("Contact").is_none() && busy.headers.get("X-Locus-Node").is_none());
+    assert_eq!(
+        (busy.content_length().unwrap(), busy.body.len()),
+        (Some(0), 0)
+    );
+    // A To that already has a tag (in-dialog) keeps it.
+    let resp = SipMessage::parse(RESPONSE.as_bytes()).unwrap();
+    let mut in_dialog = req.clone();
+    in_dialog.headers.set("To", resp.headers.get("To").unwrap());
+    assert_eq!(
+        in_dialog
+            .reply(481, "No Dialog", Some("t1"))
+            .to()
+            .unwrap()
+            .tag(),
+        Some("xyz")
+    );
+    // Every Via is kept, in order, comma-joined lines included.
+    let mut two = req.clone();
+    two.headers.prepend(
+        "Via",
+        "SIP/2.0/UDP a;branch=z9hG4bK0, SIP/2.0/UDP b;branch=z9hG4bK00",
+    );
+    assert_eq!(two.reply(503, "Service Unavailable", None).vias().len(), 3);
+}
+
+#[test]
+fn stamp_received_and_rport() {
+    // rport requested: both filled, even when the host matches (RFC 3581).
+    let mut m = SipMessage::parse(REGISTER.as_bytes()).unwrap();
+    m.stamp_received("10.0.0.5:40000".parse().unwrap()).unwrap();
+    let via = m.top_via().unwrap();
+    assert_eq!(
+        (via.received(), via.rport()),
+        (Some("10.0.0.5"), Some(Some(40000)))
+    );
+    assert_eq!(via.branch(), Some("z9hG4bK776asdhds"));
+    // No rport, same host: untouched; other host: received only.
+    let mut m = SipMessage::parse(invite().as_bytes()).unwrap();
+    m.stamp_received("10.0.0.5:5060".parse().unwrap()).unwrap();
+    assert_eq!(m.top_via().unwrap().received(), None);
+    m.stamp_received("[2001:db8::7]:5060".parse().unwrap())
+        .unwrap();
+    let via = m.top_via().unwrap();
+    assert_eq!((via.received(), via.rport()), (Some("2001:db8::7"), None));
+    // Only the top value of a comma-joined line changes.
+    let mut r = SipMessage::parse(RESPONSE.as_bytes()).unwrap();
+    r.stamp_received("192.0.2.9:1".parse().unwrap()).unwrap();
+    let vias = r.vias();
+    assert_eq!(vias.len(), 3);
+    assert!(vias[0].ends_with(";received=192.0.2.9"), "{}", vias[0]);
+    assert_eq!(
+        vias[1],
+        "SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK2;received=1.2.3.4;rport=5061"
+    );
+    let mut none = SipMessage::parse(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n").unwrap();
+    assert!(matches!(
+        none.stamp_received("127.0.0.1:1".parse().unwrap()),
+        Err(SipError::Missing("Via"))
+    ));
 }

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use bytes::Bytes;
-use locus_proxy::sip::{Inbound, SipMessage, SipTransport, Transport, TransportConfig};
+use locus_proxy::sip::{Inbound, SipTransport, Transport, TransportConfig};
 use tokio_util::sync::CancellationToken;
 
 fn sipp() -> Option<PathBuf> {
@@ -20,21 +19,6 @@ fn sipp() -> Option<PathBuf> {
         eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
     }
     found
-}
-
-/// Answers every request with 200, echoing the dialog headers (RFC 3261 8.2.6.2).
-fn ok_for(req: &SipMessage) -> Bytes {
-    let mut out = String::from("SIP/2.0 200 OK\r\n");
-    for via in req.vias() {
-        out.push_str(&format!("Via: {via}\r\n"));
-    }
-    for name in ["From", "To", "Call-ID", "CSeq"] {
-        let value = req.headers.get(name).unwrap_or_default();
-        let tag = if name == "To" { ";tag=locus" } else { "" };
-        out.push_str(&format!("{name}: {value}{tag}\r\n"));
-    }
-    out.push_str("Content-Length: 0\r\n\r\n");
-    Bytes::from(out)
 }
 
 async fn responder(
@@ -49,7 +33,7 @@ async fn responder(
             m = rx.recv() => match m { Some(m) => m, None => return answered },
         };
         if inbound.msg.method() == Some("OPTIONS") {
-            let reply = ok_for(&inbound.msg);
+            let reply = inbound.msg.reply(200, "OK", Some("locus")).to_bytes();
             t.send(inbound.source, inbound.transport, reply, inbound.conn)
                 .await
                 .unwrap();

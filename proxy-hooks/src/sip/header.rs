@@ -134,6 +134,22 @@ impl Headers {
         Some(first)
     }
 
+    /// Replaces the first value of list header `name`, keeping the rest of
+    /// its line; `false` when there is none.
+    pub fn set_first(&mut self, name: &str, value: &str) -> bool {
+        let Some(at) = self.0.iter().position(|h| same_name(&h.name, name)) else {
+            return false;
+        };
+        let mut values: Vec<&str> = split_list(&self.0[at].value);
+        if values.is_empty() {
+            values.push(value);
+        } else {
+            values[0] = value;
+        }
+        self.0[at].value = values.join(", ");
+        true
+    }
+
     /// Removes every line of `name`; returns how many.
     pub fn remove_all(&mut self, name: &str) -> usize {
         let before = self.0.len();

@@ -18,6 +18,7 @@ pub mod fields;
 pub mod header;
 pub mod message;
 mod parse;
+mod reply;
 mod socket;
 pub mod transport;
 pub mod uri;
