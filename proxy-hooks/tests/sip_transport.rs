@@ -347,3 +347,58 @@ fn config_from_toml() {
     assert!(toml::from_str::<TransportConfig>("udp_port = 5060").is_err());
     assert!(toml::from_str::<TransportConfig>("udp = [\"not an address\"]").is_err());
 }
+
+/// Reads until EOF (or error), bounded by WAIT; true when the peer closed.
+async fn closed_by_peer(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    for _ in 0..1000 {
+        match timeout(WAIT, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn tcp_oversized_message_closes_and_connection_cap_holds() {
+    let cfg = TransportConfig {
+        tcp: vec!["127.0.0.1:0".parse().unwrap()],
+        max_connections: 1,
+        ..Default::default()
+    };
+    let (t, mut rx, cancel) = start(cfg).await;
+    let listen = t.tcp_addrs()[0];
+    let mut first = TcpStream::connect(listen).await.unwrap();
+    first.write_all(options(1).as_bytes()).await.unwrap();
+    next(&mut rx).await;
+    // The table is full: a second connection is accepted and closed at once.
+    let mut second = TcpStream::connect(listen).await.unwrap();
+    assert!(
+        closed_by_peer(&mut second).await,
+        "second connection should be refused"
+    );
+    assert_eq!(t.connections(), 1);
+    // 64 KiB + 1 of body: framing error, connection closed, counted.
+    let big = format!(
+        "OPTIONS sip:x SIP/2.0\r\nCall-ID: big\r\nContent-Length: {}\r\n\r\n",
+        64 * 1024 + 1
+    );
+    first.write_all(big.as_bytes()).await.unwrap();
+    assert!(
+        closed_by_peer(&mut first).await,
+        "oversized message should close the connection"
+    );
+    eventually("framing error counted", || {
+        t.stats().framing_errors.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    eventually("slot freed", || t.connections() == 0).await;
+    // The freed slot takes a new connection.
+    let mut third = TcpStream::connect(listen).await.unwrap();
+    third.write_all(options(3).as_bytes()).await.unwrap();
+    assert_eq!(next(&mut rx).await.msg.call_id().unwrap(), "c3");
+    cancel.cancel();
+    timeout(WAIT, t.closed()).await.unwrap();
+}
