@@ -31,7 +31,7 @@ pub use conference::parse_conference_json_list;
 pub use dump::parse_uuid_dump_json;
 pub use fifo::parse_fifo_list;
 pub use show::parse_show_json;
-pub use status::parse_status;
+pub use status::{parse_status, parse_version};
 pub use valet::parse_valet_info;
 
 /// `show channels as json`: one row per channel ([`parse_show_json`]).
@@ -54,11 +54,14 @@ pub const CALLCENTER_MEMBERS: &str = "callcenter_config queue list members";
 pub const FIFO_LIST: &str = "fifo list";
 /// Load and version ([`parse_status`]).
 pub const STATUS: &str = "status";
+/// The version as HEARTBEAT spells it.
+pub const VERSION: &str = "version";
 
 /// The commands of a resync, in the order the agent should send them.
 pub fn resync_commands() -> &'static [&'static str] {
     &[
         STATUS,
+        VERSION,
         SHOW_CHANNELS,
         SHOW_CALLS,
         VALET_INFO,

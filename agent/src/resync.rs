@@ -75,7 +75,10 @@ pub async fn snapshot(
         ));
     }
     model.apply_queues(&queues, now);
-    if let Some(st) = read(handle, listing::STATUS, listing::parse_status).await? {
+    if let Some(mut st) = read(handle, listing::STATUS, listing::parse_status).await? {
+        if let Some(v) = read(handle, listing::VERSION, listing::parse_version).await? {
+            st.version = v;
+        }
         model.apply_status(&st, now);
     }
     model.set_esl(EslLink::Up, now_ms());

@@ -22,6 +22,23 @@ use super::{CoreStatus, ListingError, check_api_error};
 
 const WHAT: &str = "status";
 
+/// Parses an `api version` body (`FreeSWITCH Version 1.10.12-release~64bit
+/// ( 64bit)`) into the version as HEARTBEAT spells it. `status` prints the
+/// same version with `~` turned into a space, so the agent prefers this one.
+pub fn parse_version(body: &str) -> Result<String, ListingError> {
+    let body = check_api_error(body)?;
+    let mut words = body.split_whitespace();
+    words
+        .by_ref()
+        .find(|w| *w == "Version")
+        .and_then(|_| words.next())
+        .map(str::to_owned)
+        .ok_or_else(|| ListingError::Malformed {
+            what: "version",
+            detail: body.chars().take(80).collect(),
+        })
+}
+
 /// Parses an `api status` body.
 pub fn parse_status(body: &str) -> Result<CoreStatus, ListingError> {
     let body = check_api_error(body)?;
@@ -109,6 +126,14 @@ fn uptime_ms(text: &str) -> Result<u64, ListingError> {
 mod tests {
     use super::super::captured;
     use super::*;
+
+    #[test]
+    fn version_from_capture_matches_heartbeat_spelling() {
+        let bodies = captured::replies_to("01-auth-and-api.json.txt", "version");
+        assert_eq!(parse_version(&bodies[0]).unwrap(), "1.10.12-release~64bit");
+        assert!(parse_version("-ERR no reply").is_err());
+        assert!(parse_version("garbage").is_err());
+    }
 
     #[test]
     fn idle_and_busy_status_from_captures() {
