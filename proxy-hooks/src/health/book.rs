@@ -182,7 +182,8 @@ impl Health {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(node.id = %node, status, "health: probe answered");
-        self.inner.result(&mut book, &node, ok, status.to_string().as_str());
+        self.inner
+            .result(&mut book, &node, ok, status.to_string().as_str());
         true
     }
 }

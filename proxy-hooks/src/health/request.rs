@@ -19,7 +19,10 @@ pub(super) fn options(target: &Target, local: SocketAddr, branch: &str, cseq: u3
     // Tag and Call-ID reuse the branch's uniqueness: one probe, one dialog-less transaction.
     let unique = branch.trim_start_matches("z9hG4bK-");
     let mut headers = Headers::default();
-    headers.push("Via", &format!("SIP/2.0/{proto} {local};branch={branch};rport"));
+    headers.push(
+        "Via",
+        &format!("SIP/2.0/{proto} {local};branch={branch};rport"),
+    );
     headers.push("Max-Forwards", "70");
     headers.push("From", &format!("<sip:locus@{local}>;tag={unique}"));
     headers.push("To", &format!("<{}>", target.uri));

@@ -85,7 +85,12 @@ impl Health {
             return Err("no listener for the target's transport and family".into());
         };
         let inner = &self.inner;
-        match timeout(inner.cfg.timeout, inner.transport.send(addr, transport, bytes, None)).await {
+        match timeout(
+            inner.cfg.timeout,
+            inner.transport.send(addr, transport, bytes, None),
+        )
+        .await
+        {
             Ok(Ok(())) => {
                 inner.stats.sent.fetch_add(1, Ordering::Relaxed);
                 Ok(())
