@@ -13,11 +13,15 @@
 //! * [`sip`]: the SIP message layer (own parser, see docs/decisions.md),
 //!   the TCP codec and the UDP/TCP transport.
 //!
-//! The proxy core (transactions), probes and the registrar come next; see README.md.
+//! * [`health`]: OPTIONS health probes ([`Health`]), folded into
+//!   [`Node::up`] by [`FarmSnapshot::build_with`].
+//!
+//! The proxy core (transactions) and the registrar come next; see README.md.
 
 pub mod config;
 pub mod engine;
 mod features;
+pub mod health;
 pub mod inflight;
 mod locality;
 pub mod rendezvous;
@@ -30,6 +34,7 @@ pub mod sync;
 pub use config::{Algorithm, ConfigError, RoutingConfig, SyncConfig};
 pub use engine::Engine;
 pub use features::Feature;
+pub use health::{Health, HealthConfig};
 pub use inflight::InFlight;
 pub use request::{Decision, Method, RouteRequest, Rule, Source};
 pub use snapshot::{FarmSnapshot, Node};

@@ -13,8 +13,21 @@ use crate::config::RoutingConfig;
 use crate::rendezvous;
 
 impl FarmSnapshot {
-    /// The snapshot of `view` at `now_ms` (recorded as its build time).
+    /// The snapshot of `view` at `now_ms` (recorded as its build time),
+    /// without health probes (every node's probe counts as up).
     pub fn build(view: &FarmView, now_ms: u64, cfg: &RoutingConfig) -> Self {
+        Self::build_with(view, now_ms, cfg, &|_| true)
+    }
+
+    /// Like [`FarmSnapshot::build`], with `probe_up` (e.g.
+    /// [`crate::health::Health::is_up`]) folded into [`Node::up`]: agent nodes
+    /// need lease, ESL and probe; static nodes, having no agent, the probe alone.
+    pub fn build_with(
+        view: &FarmView,
+        now_ms: u64,
+        cfg: &RoutingConfig,
+        probe_up: &dyn Fn(&NodeId) -> bool,
+    ) -> Self {
         let mut snap = Self {
             built_ms: now_ms,
             ..Self::default()
@@ -25,7 +38,7 @@ impl FarmSnapshot {
             nodes.push(Node {
                 id: id.clone(),
                 sip_uri: s.sip_uri.clone(),
-                up: v.live && s.esl == EslLink::Up && !s.sip_uri.is_empty(),
+                up: v.live && s.esl == EslLink::Up && !s.sip_uri.is_empty() && probe_up(id),
                 draining: s.state == locus_schema::NodeState::Draining,
                 spare: s.role == NodeRole::Spare || cfg.is_spare(id),
                 agent: true,
@@ -44,7 +57,7 @@ impl FarmSnapshot {
             nodes.push(Node {
                 id: st.id.clone(),
                 sip_uri: st.sip_uri.clone(),
-                up: true,
+                up: probe_up(&st.id),
                 draining: false,
                 spare: cfg.is_spare(&st.id),
                 agent: false,
