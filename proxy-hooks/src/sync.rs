@@ -21,6 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RoutingConfig;
+use crate::health::{Health, targets_of};
 use crate::inflight::InFlight;
 use crate::snapshot::FarmSnapshot;
 
@@ -33,6 +34,9 @@ pub struct FarmSync {
     inflight: Arc<InFlight>,
     rebuilds: AtomicU64,
     failures: AtomicU64,
+    /// OPTIONS probes: a node is up only when its probe is (and, for agent
+    /// nodes, its lease and ESL link). `None`: leases alone decide.
+    health: Option<Health>,
 }
 
 fn now_ms() -> u64 {
@@ -40,6 +44,13 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default()
+}
+
+async fn probe_flip(health: Option<&Health>) {
+    match health {
+        Some(h) => h.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_notice(rx: Option<&mut mpsc::Receiver<String>>) -> Option<String> {
@@ -61,7 +72,15 @@ impl FarmSync {
             inflight: Arc::new(InFlight::new()),
             rebuilds: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            health: None,
         }
+    }
+
+    /// Folds OPTIONS probe results into every snapshot, keeps the prober's
+    /// targets in step with the farm, and rebuilds when a probe flips.
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.health = Some(health);
+        self
     }
 
     /// The current snapshot (lock-free; keep it for one decision).
@@ -134,6 +153,12 @@ impl FarmSync {
                     }
                     continue;
                 }
+                () = probe_flip(self.health.as_ref()) => {
+                    if due.is_none() {
+                        due = Some((last + coalesce).max(Instant::now()));
+                    }
+                    continue;
+                }
                 () = tokio::time::sleep_until(wait), if due.is_some() => {}
             }
             // A tick or a due rebuild: read the farm (cancellable).
@@ -158,7 +183,17 @@ impl FarmSync {
     pub async fn refresh(&self, store: &dyn Store) -> bool {
         match store.read_farm().await {
             Ok(view) => {
-                let snap = FarmSnapshot::build(&view, now_ms(), &self.cfg);
+                let snap = match &self.health {
+                    Some(h) => {
+                        let snap =
+                            FarmSnapshot::build_with(&view, now_ms(), &self.cfg, &|id| h.is_up(id));
+                        for e in h.set_targets(targets_of(&snap)) {
+                            tracing::debug!(error = %e, "node not probed");
+                        }
+                        snap
+                    }
+                    None => FarmSnapshot::build(&view, now_ms(), &self.cfg),
+                };
                 self.inflight.sync(&snap);
                 self.current.store(Arc::new(snap));
                 self.rebuilds.fetch_add(1, Ordering::Relaxed);

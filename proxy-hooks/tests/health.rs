@@ -411,3 +411,47 @@ async fn sipp_uas_is_probed_up_and_down_once_it_exits() {
     assert!(until(|| !p.health.is_up(&id("sipp"))).await);
     p.cancel.cancel();
 }
+
+/// The probe verdict reaches routing: `FarmSync` with `Health` marks a
+/// live agent node up only while its box answers OPTIONS, and a flip is
+/// seen without waiting for the periodic re-read.
+#[tokio::test]
+async fn farm_sync_routes_only_to_nodes_whose_probe_is_up() {
+    use locus_proxy::FarmSync;
+    use locus_schema::store::memory::MemStore;
+    use locus_schema::{EslLink, Keys, NodeStatus, Store};
+
+    let b = responder(200).await;
+    let p = proxy(fast()).await;
+    let store = Arc::new(MemStore::new(Keys::default()));
+    let status = NodeStatus {
+        sip_uri: format!("sip:{}", b.t.udp_addrs()[0]),
+        esl: EslLink::Up,
+        ..NodeStatus::default()
+    };
+    store
+        .lease(&id("fs1"), &status, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut cfg = RoutingConfig::default();
+    cfg.sync.refresh = Duration::from_secs(30);
+    let sync = Arc::new(FarmSync::new(Arc::new(cfg)).with_health(p.health.clone()));
+    let token = CancellationToken::new();
+    let (s, st, t) = (sync.clone(), store.clone() as Arc<dyn Store>, token.clone());
+    tokio::spawn(async move { s.run(st, t).await });
+    let up = |sync: &FarmSync| {
+        let snap = sync.snapshot();
+        snap.find(&id("fs1"))
+            .and_then(|ix| snap.node(ix))
+            .is_some_and(|n| n.up)
+    };
+    assert!(until(|| up(&sync)).await, "probe answered: node routable");
+    b.status.store(0, Ordering::Relaxed);
+    assert!(
+        until(|| !up(&sync)).await,
+        "silent box: not routable, long before the 30 s re-read"
+    );
+    token.cancel();
+    p.cancel.cancel();
+    b.cancel.cancel();
+}

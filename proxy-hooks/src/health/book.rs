@@ -19,6 +19,14 @@ pub struct Health {
     pub(super) inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("cfg", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
 pub(super) struct Inner {
     pub(super) cfg: HealthConfig,
     pub(super) transport: SipTransport,
