@@ -195,10 +195,19 @@ async fn follow(
                     .events
                     .get_or_create(&EventLabel { event: label })
                     .inc();
+                let origin_us = origin_us(&ev);
                 let up = model.apply(&ev, now_ms());
                 metrics.calls.set(model.call_count() as i64);
                 metrics.channels.set(model.channel_count() as i64);
-                dispatch(up, handle, tx, lookups, &cfg.model.caller_group_var).await;
+                dispatch(
+                    up,
+                    origin_us,
+                    handle,
+                    tx,
+                    lookups,
+                    &cfg.model.caller_group_var,
+                )
+                .await;
             }
             Some(EslItem::Overflow { dropped }) => {
                 metrics.events_dropped.inc_by(dropped);
@@ -235,10 +244,22 @@ async fn resnapshot(
     Ok(())
 }
 
+/// When FreeSWITCH created the event: `Event-Date-Timestamp`, microseconds
+/// since the epoch, stamped by `switch_event_prep_for_delivery` before the
+/// event is queued to listeners. A missing or unreadable stamp just leaves
+/// the event out of the latency metric.
+fn origin_us(ev: &locus_esl::Event) -> Option<u64> {
+    ev.get("Event-Date-Timestamp")?
+        .parse()
+        .ok()
+        .filter(|&us| us > 0)
+}
+
 /// Sends an update's change and membership to the publisher; membership
 /// lookups (`user_data`) run beside, bounded, never blocking the model.
 async fn dispatch(
     up: Update,
+    origin_us: Option<u64>,
     handle: &EslHandle,
     tx: &mpsc::Sender<Publish>,
     lookups: &Arc<Semaphore>,
@@ -246,7 +267,7 @@ async fn dispatch(
 ) {
     let Update { change, members } = up;
     if !change.is_empty() {
-        let _ = tx.send(Publish::Change(change)).await;
+        let _ = tx.send(Publish::Change { change, origin_us }).await;
     }
     for m in members {
         match m {
@@ -290,7 +311,12 @@ async fn dispatch(
 
 async fn send(tx: &mpsc::Sender<Publish>, up: Update) {
     if !up.change.is_empty() {
-        let _ = tx.send(Publish::Change(up.change)).await;
+        let _ = tx
+            .send(Publish::Change {
+                change: up.change,
+                origin_us: None,
+            })
+            .await;
     }
 }
 
