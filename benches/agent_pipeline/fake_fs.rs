@@ -71,9 +71,14 @@ pub enum Feed {
         /// Probe announcements.
         probes: Option<Probes>,
     },
-    /// Chunks made on the fly (too many to hold at once), as fast as the
-    /// socket takes them.
-    Stream(Box<dyn Iterator<Item = Vec<u8>> + Send>),
+    /// Chunks made on the fly (too many to hold at once), at most
+    /// `per_sec` a second (or as fast as the socket takes them).
+    Stream {
+        /// The chunks.
+        chunks: Box<dyn Iterator<Item = Vec<u8>> + Send>,
+        /// Chunks per second at most.
+        per_sec: Option<f64>,
+    },
 }
 
 /// What the feed did.
@@ -238,9 +243,13 @@ fn run_feed(w: &Shared, feed: Feed, started: &Sender<Instant>) -> io::Result<Sen
             rate,
             probes,
         } => paced(w, &mut frames, rate, probes.as_ref())?,
-        Feed::Stream(chunks) => {
+        Feed::Stream { chunks, per_sec } => {
             let mut n = 0;
             for c in chunks {
+                if let Some(r) = per_sec {
+                    let due = first + Duration::from_secs_f64(n as f64 / r);
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
                 write(w, &c)?;
                 n += 1;
             }

@@ -24,6 +24,16 @@ use locus_esl::capture;
 use crate::stats::median;
 use crate::throughput::Setup;
 
+/// The system allocator, counting live heap bytes (the model's own
+/// footprint, apart from what the C allocator keeps).
+#[global_allocator]
+static ALLOC: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+/// Heap bytes allocated and not yet freed in this process.
+pub fn heap_bytes() -> usize {
+    ALLOC.allocated()
+}
+
 /// Options from the command line.
 struct Opts {
     sections: Vec<String>,
@@ -35,6 +45,7 @@ struct Opts {
     latency_secs: f64,
     rates: Vec<f64>,
     calls: usize,
+    calls_per_sec: f64,
 }
 
 fn opts() -> anyhow::Result<Opts> {
@@ -48,6 +59,7 @@ fn opts() -> anyhow::Result<Opts> {
         latency_secs: 10.0,
         rates: vec![1_000.0, 10_000.0],
         calls: 10_000,
+        calls_per_sec: 250.0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -68,6 +80,7 @@ fn opts() -> anyhow::Result<Opts> {
                     .collect::<Result<_, _>>()?
             }
             "--calls" => o.calls = val()?.parse()?,
+            "--calls-per-sec" => o.calls_per_sec = val()?.parse()?,
             s if !s.starts_with('-') => o.sections.push(s.to_owned()),
             other => anyhow::bail!("unknown option {other}"),
         }
@@ -98,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         match s.as_str() {
             "throughput" => throughput_section(&o, &templates)?,
             "latency" => latency::section(&templates, o.runs, o.latency_secs, &o.rates)?,
-            "rss" => rss::section(&templates, o.runs, o.calls)?,
+            "rss" => rss::section(&templates, o.runs, o.calls, o.calls_per_sec)?,
             other => anyhow::bail!("unknown section {other}"),
         }
     }

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::BytesMut;
+use locus_agent::model::{Model, ModelConfig};
+use locus_agent::publisher::apply_to_mirror;
 use locus_esl::{Event, Frame};
 use locus_schema::testing::RedisServer;
+use locus_schema::{NodeImage, NodeStatus};
 
 use crate::fake_fs::{FakeFs, Feed};
 use crate::harness::{self, NODE, calls_key, metric};
@@ -22,8 +25,14 @@ use crate::stats::median;
 /// Longest the feed of all calls may take.
 const FEED_LIMIT: Duration = Duration::from_secs(600);
 
-/// Runs `runs` times with `calls` live calls; prints each run and medians.
-pub fn section(templates: &[Template], runs: usize, calls: usize) -> anyhow::Result<()> {
+/// Runs `runs` times with `calls` live calls set up at `per_sec` calls a
+/// second (and once as fast as possible); prints each run and medians.
+pub fn section(
+    templates: &[Template],
+    runs: usize,
+    calls: usize,
+    per_sec: f64,
+) -> anyhow::Result<()> {
     let basic = &templates[0];
     let answered = cut(basic, ending);
     let ringing = cut(basic, |ev| {
@@ -34,9 +43,31 @@ pub fn section(templates: &[Template], runs: usize, calls: usize) -> anyhow::Res
         answered.len(),
         ringing.len()
     );
+    let (kb, heap, payload) = model_only(basic, &answered, &ringing, calls)?;
+    println!(
+        "in process, model + publisher mirror alone: +{:.1} MB RSS, +{:.1} MB live heap; published fields {:.1} MB",
+        kb as f64 / 1024.0,
+        heap as f64 / 1048576.0,
+        payload as f64 / 1e6
+    );
     let (mut before, mut after, mut hwm) = (vec![], vec![], vec![]);
-    for _ in 0..runs {
-        let r = one(basic, &answered, &ringing, calls)?;
+    for i in 0..=runs {
+        // The last run: the same calls as fast as the socket takes them.
+        let rate = (i < runs).then_some(per_sec);
+        let r = one(basic, &answered, &ringing, calls, rate)?;
+        if rate.is_none() {
+            println!(
+                "unpaced: VmRSS {:.1} MB (VmHWM {:.1} MB) with {} calls; fed in {:.1} s; dropped {} resyncs {}; load {}",
+                r.after_kb as f64 / 1024.0,
+                r.hwm_kb as f64 / 1024.0,
+                r.calls,
+                r.feed_secs,
+                r.dropped,
+                r.resyncs,
+                r.load
+            );
+            continue;
+        }
         println!(
             "VmRSS idle {:.1} MB -> {:.1} MB with {} calls / {} channels (VmHWM {:.1} MB); fed in {:.1} s; dropped {} resyncs {}; load {}",
             r.before_kb as f64 / 1024.0,
@@ -94,7 +125,13 @@ struct Run {
     load: String,
 }
 
-fn one(tpl: &Template, answered: &[Event], ringing: &[Event], calls: usize) -> anyhow::Result<Run> {
+fn one(
+    tpl: &Template,
+    answered: &[Event],
+    ringing: &[Event],
+    calls: usize,
+    per_sec: Option<f64>,
+) -> anyhow::Result<Run> {
     let redis = RedisServer::start()?;
     // Copies are made on the fly: 10,000 calls are ~1.5 GB of frames.
     let (tpl, a, r) = (tpl.clone(), answered.to_vec(), ringing.to_vec());
@@ -108,7 +145,10 @@ fn one(tpl: &Template, answered: &[Event], ringing: &[Event], calls: usize) -> a
         }
         buf.to_vec()
     });
-    let fs = FakeFs::start(Feed::Stream(Box::new(chunks)))?;
+    let fs = FakeFs::start(Feed::Stream {
+        chunks: Box::new(chunks),
+        per_sec,
+    })?;
     let http = free_port()?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
         .args([
@@ -168,6 +208,73 @@ fn measure(
         feed_secs: sent.last.duration_since(started).as_secs_f64(),
         load: harness::load(),
     })
+}
+
+/// The same calls through a model and a publisher mirror in this process:
+/// (RSS growth in kB, live heap growth in bytes, bytes of the published
+/// fields).
+fn model_only(
+    tpl: &Template,
+    answered: &[Event],
+    ringing: &[Event],
+    calls: usize,
+) -> anyhow::Result<(u64, usize, usize)> {
+    let pid = std::process::id();
+    let before = status_kb(pid, "VmRSS")?;
+    let heap = crate::heap_bytes();
+    let mut model = Model::new(ModelConfig::default(), NodeStatus::default());
+    for k in 0..calls {
+        let flow = if k % 2 == 0 { answered } else { ringing };
+        for ev in flow {
+            model.apply(&tpl.rename(ev, k), 1);
+        }
+    }
+    anyhow::ensure!(model.call_count() == calls, "{} calls", model.call_count());
+    let model_heap = crate::heap_bytes().saturating_sub(heap);
+    // What the publisher mirrors: the image, as a resync publishes it.
+    let mut mirror = NodeImage::default();
+    apply_to_mirror(
+        &mut mirror,
+        &locus_schema::NodeChange {
+            ops: model
+                .image()
+                .tables
+                .into_iter()
+                .flat_map(|(table, t)| {
+                    t.into_iter().map(move |(field, v)| locus_schema::HashOp {
+                        table,
+                        field,
+                        value: Some(v),
+                    })
+                })
+                .collect(),
+            status: None,
+        },
+    );
+    let after = status_kb(pid, "VmRSS")?;
+    let heap = crate::heap_bytes().saturating_sub(heap);
+    for (t, fields) in &mirror.tables {
+        let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+        println!(
+            "  published {}: {} fields, {:.0} B each",
+            t.as_str(),
+            fields.len(),
+            bytes as f64 / fields.len().max(1) as f64
+        );
+    }
+    println!(
+        "  live heap: model {:.1} MB, publisher mirror {:.1} MB",
+        model_heap as f64 / 1048576.0,
+        (heap - model_heap) as f64 / 1048576.0
+    );
+    let payload = mirror
+        .tables
+        .values()
+        .flat_map(|t| t.iter())
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    drop((model, mirror));
+    Ok((after.saturating_sub(before), heap, payload))
 }
 
 /// A `kB` field of `/proc/<pid>/status`.
