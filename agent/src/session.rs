@@ -54,6 +54,9 @@ pub const SUBSCRIPTION: &[&str] = &[
 /// Concurrent `user_data` lookups at most.
 const LOOKUPS: usize = 4;
 
+/// Events the model takes in a row before letting other tasks run.
+const DRAIN: usize = 1024;
+
 /// Why one session ended.
 enum End {
     Cancelled,
@@ -179,12 +182,23 @@ async fn follow(
         channels = model.channel_count(),
         "ESL connected and reconciled"
     );
+    let mut in_a_row = 0;
     loop {
         let item = tokio::select! {
             biased;
             _ = token.cancelled() => return Ok(End::Cancelled),
-            item = events.recv() => item,
+            // Unconstrained by tokio's task budget: on one core the budget
+            // let the socket reader (which never waits, by design) queue
+            // events faster than this loop took them, until the queue
+            // overflowed and forced resyncs (docs/performance.md). Fairness
+            // comes from the yield below instead.
+            item = tokio::task::unconstrained(events.recv()) => item,
         };
+        in_a_row += 1;
+        if in_a_row >= DRAIN {
+            in_a_row = 0;
+            tokio::task::yield_now().await;
+        }
         match item {
             Some(EslItem::Event(ev)) => {
                 let label = match ev.subclass() {

@@ -43,10 +43,9 @@ pub fn section(
         answered.len(),
         ringing.len()
     );
-    let (kb, heap, payload) = model_only(basic, &answered, &ringing, calls)?;
+    let (heap, payload) = model_only(basic, &answered, &ringing, calls)?;
     println!(
-        "in process, model + publisher mirror alone: +{:.1} MB RSS, +{:.1} MB live heap; published fields {:.1} MB",
-        kb as f64 / 1024.0,
+        "in process, model + publisher mirror alone: {:.1} MB live heap; published fields {:.1} MB",
         heap as f64 / 1048576.0,
         payload as f64 / 1e6
     );
@@ -211,16 +210,14 @@ fn measure(
 }
 
 /// The same calls through a model and a publisher mirror in this process:
-/// (RSS growth in kB, live heap growth in bytes, bytes of the published
-/// fields).
+/// (live heap growth in bytes, bytes of the published fields). RSS would
+/// not tell: this process reuses the heap of earlier sections.
 fn model_only(
     tpl: &Template,
     answered: &[Event],
     ringing: &[Event],
     calls: usize,
-) -> anyhow::Result<(u64, usize, usize)> {
-    let pid = std::process::id();
-    let before = status_kb(pid, "VmRSS")?;
+) -> anyhow::Result<(usize, usize)> {
     let heap = crate::heap_bytes();
     let mut model = Model::new(ModelConfig::default(), NodeStatus::default());
     for k in 0..calls {
@@ -251,7 +248,6 @@ fn model_only(
             status: None,
         },
     );
-    let after = status_kb(pid, "VmRSS")?;
     let heap = crate::heap_bytes().saturating_sub(heap);
     for (t, fields) in &mirror.tables {
         let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
@@ -274,7 +270,7 @@ fn model_only(
         .map(|(k, v)| k.len() + v.len())
         .sum();
     drop((model, mirror));
-    Ok((after.saturating_sub(before), heap, payload))
+    Ok((heap, payload))
 }
 
 /// A `kB` field of `/proc/<pid>/status`.
