@@ -33,6 +33,14 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Microseconds since the Unix epoch (the unit of `Event-Date-Timestamp`).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Runs the agent until `token` is cancelled.
 pub async fn run(
     cfg: AgentConfig,

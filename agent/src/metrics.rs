@@ -1,9 +1,10 @@
 //! Prometheus metrics and health of the agent, served on `/metrics` and
-//! `/healthz` (axum).
+//! `/healthz` (axum), including the end-to-end figure that matters to the
+//! proxy: how old an event is when its change is acknowledged by the store.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -14,6 +15,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +25,12 @@ pub struct EventLabel {
     /// Event-Name (or the CUSTOM subclass).
     pub event: String,
 }
+
+/// Buckets of the publish latency histogram (seconds): 1-2-5 steps from
+/// 100 us to 1 s, fine where the target is (a few ms) and coarse beyond.
+pub const PUBLISH_LATENCY_BUCKETS: [f64; 13] = [
+    0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+];
 
 /// Every metric of the agent.
 pub struct Metrics {
@@ -45,6 +53,11 @@ pub struct Metrics {
     pub calls: Gauge,
     /// Live channels in the model.
     pub channels: Gauge,
+    /// Age of each event (now minus its `Event-Date-Timestamp`) when the
+    /// store acknowledged the write carrying its change.
+    pub publish_latency: Histogram,
+    /// Raw latencies (us) for benchmarks; `None` in production.
+    samples: Option<Mutex<Samples>>,
     esl_up: AtomicBool,
     store_up: AtomicBool,
 }
@@ -52,6 +65,17 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Arc<Self> {
+        Self::build(None)
+    }
+
+    /// Like [`Metrics::new`], and also keeps up to `cap` raw publish
+    /// latencies for [`Metrics::take_latency_samples`] (benchmarks: exact
+    /// percentiles rather than bucket bounds). Later samples are not kept.
+    pub fn with_latency_samples(cap: usize) -> Arc<Self> {
+        Self::build(Some(cap))
+    }
+
+    fn build(sample_cap: Option<usize>) -> Arc<Self> {
         let mut registry = Registry::with_prefix("locus_agent");
         let m = Metrics {
             events: Family::default(),
@@ -63,6 +87,13 @@ impl Metrics {
             store_writes: Counter::default(),
             calls: Gauge::default(),
             channels: Gauge::default(),
+            publish_latency: Histogram::new(PUBLISH_LATENCY_BUCKETS),
+            samples: sample_cap.map(|cap| {
+                Mutex::new(Samples {
+                    cap,
+                    us: Vec::new(),
+                })
+            }),
             esl_up: AtomicBool::new(false),
             store_up: AtomicBool::new(false),
             registry: Registry::default(),
@@ -96,7 +127,42 @@ impl Metrics {
         );
         registry.register("calls", "Live calls on the box", m.calls.clone());
         registry.register("channels", "Live channels on the box", m.channels.clone());
+        registry.register(
+            "publish_latency_seconds",
+            "Event age (now - Event-Date-Timestamp) when the store acknowledged its change",
+            m.publish_latency.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Records, for each event origin (microseconds since the epoch, as
+    /// FreeSWITCH stamps `Event-Date-Timestamp`), its age at `now_us`. An
+    /// origin in the future (clocks of two hosts) counts as zero.
+    pub fn observe_publish_latency(&self, now_us: u64, origins: &[u64]) {
+        if origins.is_empty() {
+            return;
+        }
+        for &o in origins {
+            self.publish_latency
+                .observe(now_us.saturating_sub(o) as f64 / 1e6);
+        }
+        if let Some(samples) = &self.samples {
+            let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
+            let room = s.cap.saturating_sub(s.us.len());
+            let ages = origins.iter().take(room).map(|&o| now_us.saturating_sub(o));
+            s.us.extend(ages);
+        }
+    }
+
+    /// Takes the raw latencies (us) kept so far (empty unless built with
+    /// [`Metrics::with_latency_samples`]).
+    pub fn take_latency_samples(&self) -> Vec<u64> {
+        match &self.samples {
+            Some(samples) => {
+                std::mem::take(&mut samples.lock().unwrap_or_else(|e| e.into_inner()).us)
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Records the ESL link state.
@@ -133,6 +199,12 @@ impl Metrics {
         prometheus_client::encoding::text::encode_eof(&mut out).ok();
         out
     }
+}
+
+/// Raw latency samples kept for benchmarks.
+struct Samples {
+    cap: usize,
+    us: Vec<u64>,
 }
 
 /// Serves `/metrics` and `/healthz` until cancelled.

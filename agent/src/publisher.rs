@@ -2,7 +2,9 @@
 //! from the model task, merges whatever is queued into one atomic write
 //! (each event stays whole, so no reader sees half a call), keeps a mirror
 //! of everything published, refreshes the lease, and after any failed write
-//! or a store that lost our keys, republishes the mirror whole.
+//! or a store that lost our keys, republishes the mirror whole. When a
+//! write is acknowledged it records how old each event in it was
+//! (`locus_agent_publish_latency_seconds`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -15,13 +17,19 @@ use tracing::{debug, info, warn};
 
 use crate::metrics::Metrics;
 use crate::model::MemberOp;
-use crate::now_ms;
+use crate::{now_ms, now_us};
 
 /// What the model task sends.
 #[derive(Debug)]
 pub enum Publish {
     /// Incremental change from one event.
-    Change(NodeChange),
+    Change {
+        /// The writes.
+        change: NodeChange,
+        /// When the event was created (`Event-Date-Timestamp`, us since
+        /// the epoch); `None` for changes no event caused.
+        origin_us: Option<u64>,
+    },
     /// Full content after a resync: replaces everything.
     Replace(NodeImage),
     /// Pickup-group membership.
@@ -35,6 +43,10 @@ const MAX_BATCH: usize = 1024;
 const RETRY: Duration = Duration::from_millis(200);
 /// Most membership writes kept while the store is down.
 const MAX_PENDING_MEMBERS: usize = 10_000;
+/// Most event origins kept for the latency metric while the store is down;
+/// past that, further events of the outage go unmeasured (they are still
+/// published).
+const MAX_PENDING_ORIGINS: usize = 65_536;
 
 /// Publisher settings.
 #[derive(Clone, Debug)]
@@ -62,6 +74,7 @@ pub async fn run(
         store,
         mirror: NodeImage::default(),
         pending: NodeChange::default(),
+        origins: Vec::new(),
         dirty: false,
         lease_due: false,
         members: VecDeque::new(),
@@ -113,6 +126,8 @@ struct Publisher {
     mirror: NodeImage,
     /// Ops absorbed but not yet written.
     pending: NodeChange,
+    /// Origin stamps (us) of the events whose changes are not yet written.
+    origins: Vec<u64>,
     /// The store may differ from the mirror: write it whole.
     dirty: bool,
     /// A store operation failed: renew the lease before writing again.
@@ -132,7 +147,15 @@ struct Publisher {
 impl Publisher {
     fn absorb(&mut self, item: Publish) {
         match item {
-            Publish::Change(c) => {
+            Publish::Change {
+                change: c,
+                origin_us,
+            } => {
+                if let Some(o) = origin_us
+                    && self.origins.len() < MAX_PENDING_ORIGINS
+                {
+                    self.origins.push(o);
+                }
                 apply_to_mirror(&mut self.mirror, &c);
                 self.pending.ops.extend(c.ops);
                 if c.status.is_some() {
@@ -216,6 +239,7 @@ impl Publisher {
                     self.dirty = false;
                     self.pending = NodeChange::default();
                     self.metrics.store_writes.inc();
+                    self.acknowledged();
                     self.mark(true, None);
                 }
                 Err(e) => return self.mark(false, Some(&e)),
@@ -225,6 +249,7 @@ impl Publisher {
             match self.store.apply(&self.cfg.node, &change).await {
                 Ok(()) => {
                     self.metrics.store_writes.inc();
+                    self.acknowledged();
                     self.mark(true, None);
                 }
                 Err(e) => {
@@ -251,6 +276,15 @@ impl Publisher {
                 }
                 Err(e) => return self.mark(false, Some(&e)),
             }
+        }
+    }
+
+    /// The store holds every absorbed change: their events are published.
+    fn acknowledged(&mut self) {
+        if !self.origins.is_empty() {
+            self.metrics
+                .observe_publish_latency(now_us(), &self.origins);
+            self.origins.clear();
         }
     }
 
@@ -332,5 +366,64 @@ pub fn apply_to_mirror(image: &mut NodeImage, c: &NodeChange) {
     }
     if let Some(s) = &c.status {
         image.status = s.clone();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use locus_schema::store::memory::MemStore;
+    use locus_schema::{HashOp, Keys, Table};
+
+    use super::*;
+
+    fn change(field: &str) -> NodeChange {
+        NodeChange {
+            ops: vec![HashOp {
+                table: Table::Calls,
+                field: field.into(),
+                value: Some("{}".into()),
+            }],
+            status: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn acknowledged_writes_record_event_age() {
+        let metrics = Metrics::with_latency_samples(16);
+        let store = Arc::new(MemStore::new(Keys::new("t:")));
+        let (tx, rx) = mpsc::channel(8);
+        let cfg = PublisherConfig {
+            node: NodeId::new("fs1").unwrap(),
+            lease: Duration::from_secs(10),
+            refresh: Duration::from_secs(5),
+            reap_after: Duration::from_secs(60),
+        };
+        let origin = now_us() - 7_000;
+        tx.send(Publish::Change {
+            change: change("a"),
+            origin_us: Some(origin),
+        })
+        .await
+        .unwrap();
+        tx.send(Publish::Change {
+            change: change("b"),
+            origin_us: None,
+        })
+        .await
+        .unwrap();
+        drop(tx);
+        run(cfg, store, rx, metrics.clone(), CancellationToken::new()).await;
+        let samples = metrics.take_latency_samples();
+        assert_eq!(samples.len(), 1, "{samples:?}");
+        assert!((7_000..60_000_000).contains(&samples[0]), "{samples:?}");
+        // 7 ms and a little: above the 5 ms bucket, inside the 1 s one.
+        let text = metrics.encode();
+        assert!(
+            text.contains("locus_agent_publish_latency_seconds_count 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("_bucket{le=\"0.005\"} 0\n"), "{text}");
+        assert!(text.contains("_bucket{le=\"1.0\"} 1\n"), "{text}");
     }
 }

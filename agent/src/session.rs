@@ -57,6 +57,9 @@ const STABLE_SESSION: std::time::Duration = std::time::Duration::from_secs(10);
 /// Concurrent `user_data` lookups at most.
 const LOOKUPS: usize = 4;
 
+/// Events the model takes in a row before letting other tasks run.
+const DRAIN: usize = 1024;
+
 /// Why one session ended.
 enum End {
     Cancelled,
@@ -188,12 +191,23 @@ async fn follow(
         channels = model.channel_count(),
         "ESL connected and reconciled"
     );
+    let mut in_a_row = 0;
     loop {
         let item = tokio::select! {
             biased;
             _ = token.cancelled() => return Ok(End::Cancelled),
-            item = events.recv() => item,
+            // Unconstrained by tokio's task budget: on one core the budget
+            // let the socket reader (which never waits, by design) queue
+            // events faster than this loop took them, until the queue
+            // overflowed and forced resyncs (docs/performance.md). Fairness
+            // comes from the yield below instead.
+            item = tokio::task::unconstrained(events.recv()) => item,
         };
+        in_a_row += 1;
+        if in_a_row >= DRAIN {
+            in_a_row = 0;
+            tokio::task::yield_now().await;
+        }
         match item {
             Some(EslItem::Event(ev)) => {
                 let label = match ev.subclass() {
@@ -204,10 +218,19 @@ async fn follow(
                     .events
                     .get_or_create(&EventLabel { event: label })
                     .inc();
+                let origin_us = origin_us(&ev);
                 let up = model.apply(&ev, now_ms());
                 metrics.calls.set(model.call_count() as i64);
                 metrics.channels.set(model.channel_count() as i64);
-                dispatch(up, handle, tx, lookups, &cfg.model.caller_group_var).await;
+                dispatch(
+                    up,
+                    origin_us,
+                    handle,
+                    tx,
+                    lookups,
+                    &cfg.model.caller_group_var,
+                )
+                .await;
             }
             Some(EslItem::Overflow { dropped }) => {
                 metrics.events_dropped.inc_by(dropped);
@@ -244,10 +267,22 @@ async fn resnapshot(
     Ok(())
 }
 
+/// When FreeSWITCH created the event: `Event-Date-Timestamp`, microseconds
+/// since the epoch, stamped by `switch_event_prep_for_delivery` before the
+/// event is queued to listeners. A missing or unreadable stamp just leaves
+/// the event out of the latency metric.
+fn origin_us(ev: &locus_esl::Event) -> Option<u64> {
+    ev.get("Event-Date-Timestamp")?
+        .parse()
+        .ok()
+        .filter(|&us| us > 0)
+}
+
 /// Sends an update's change and membership to the publisher; membership
 /// lookups (`user_data`) run beside, bounded, never blocking the model.
 async fn dispatch(
     up: Update,
+    origin_us: Option<u64>,
     handle: &EslHandle,
     tx: &mpsc::Sender<Publish>,
     lookups: &Arc<Semaphore>,
@@ -255,7 +290,7 @@ async fn dispatch(
 ) {
     let Update { change, members } = up;
     if !change.is_empty() {
-        let _ = tx.send(Publish::Change(change)).await;
+        let _ = tx.send(Publish::Change { change, origin_us }).await;
     }
     for m in members {
         match m {
@@ -299,7 +334,12 @@ async fn dispatch(
 
 async fn send(tx: &mpsc::Sender<Publish>, up: Update) {
     if !up.change.is_empty() {
-        let _ = tx.send(Publish::Change(up.change)).await;
+        let _ = tx
+            .send(Publish::Change {
+                change: up.change,
+                origin_us: None,
+            })
+            .await;
     }
 }
 

@@ -5,11 +5,19 @@
 //! arrays (`variable_DP_MATCH`), and plain events are percent-encoded. So an
 //! [`Event`] keeps headers in wire order, duplicates included, and stores
 //! array values in FreeSWITCH's own plain form `ARRAY::a|:b`.
+//!
+//! A channel event carries ~200 headers and a busy box sends thousands a
+//! second, so the headers live in one string with their offsets beside it:
+//! a few allocations per event instead of two per header (allocation was
+//! half of the agent's time per event, see `docs/performance.md`). JSON
+//! parsing is in `json`.
+
+mod json;
 
 use std::fmt;
+use std::ops::Range;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Characters FreeSWITCH leaves raw in plain events (checked against the
 /// captures): alphanumerics and `- . _ ~ , / ( ) ' * !`.
@@ -44,11 +52,32 @@ pub enum EventError {
 }
 
 /// A FreeSWITCH event: headers in wire order and an optional body.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Event {
-    headers: Vec<(String, String)>,
+    /// Every header name and value, back to back (values replaced by
+    /// [`Event::set`] stay behind, unreferenced).
+    text: String,
+    /// Where each header's name and value are in `text`, in wire order.
+    spans: Vec<Span>,
     body: Option<String>,
 }
+
+#[derive(Clone, Debug)]
+struct Span {
+    name: Range<usize>,
+    value: Range<usize>,
+}
+
+impl PartialEq for Event {
+    /// Same headers in the same order and the same body.
+    fn eq(&self, other: &Self) -> bool {
+        self.spans.len() == other.spans.len()
+            && self.headers().eq(other.headers())
+            && self.body == other.body
+    }
+}
+
+impl Eq for Event {}
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,7 +85,7 @@ impl fmt::Debug for Event {
             .field("name", &self.name())
             .field("subclass", &self.subclass())
             .field("unique_id", &self.get("Unique-ID"))
-            .field("headers", &self.headers.len())
+            .field("headers", &self.spans.len())
             .finish()
     }
 }
@@ -71,26 +100,51 @@ impl Event {
 
     /// Appends a header (duplicates allowed, as on the wire).
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.headers.push((name.into(), value.into()));
+        self.push_str(&name.into(), &value.into());
+    }
+
+    fn push_str(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let mid = self.text.len();
+        self.text.push_str(value);
+        self.spans.push(Span {
+            name: start..mid,
+            value: mid..self.text.len(),
+        });
+    }
+
+    /// Appends a value to `text`; its range.
+    fn append(&mut self, value: &str) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(value);
+        start..self.text.len()
+    }
+
+    fn name_of(&self, span: &Span) -> &str {
+        &self.text[span.name.clone()]
+    }
+
+    fn value_of(&self, span: &Span) -> &str {
+        &self.text[span.value.clone()]
     }
 
     /// Replaces every occurrence of `name` with one header, or appends it.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
-        if let Some(pos) = self.headers.iter().position(|(k, _)| k == name) {
-            self.headers[pos].1 = value;
-            let mut seen = false;
-            self.headers.retain(|(k, _)| {
-                if k != name {
-                    return true;
-                }
-                let keep = !seen;
-                seen = true;
-                keep
-            });
-        } else {
-            self.headers.push((name.to_owned(), value));
-        }
+        let Some(pos) = self.spans.iter().position(|s| self.name_of(s) == name) else {
+            self.push_str(name, &value);
+            return;
+        };
+        let range = self.append(&value);
+        self.spans[pos].value = range;
+        let text = &self.text;
+        let mut i = 0;
+        self.spans.retain(|s| {
+            let keep = i <= pos || &text[s.name.clone()] != name;
+            i += 1;
+            keep
+        });
     }
 
     /// Sets the body (`_body` in JSON, the raw tail in plain).
@@ -100,10 +154,7 @@ impl Event {
 
     /// First value of a header, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// First value of a header that is present and non-empty.
@@ -113,10 +164,9 @@ impl Event {
 
     /// A channel variable (`variable_<name>`), non-empty.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(k, v)| !v.is_empty() && k.strip_prefix("variable_") == Some(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// `Event-Name`.
@@ -141,16 +191,15 @@ impl Event {
 
     /// All headers in wire order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.spans
+            .iter()
+            .map(|s| (self.name_of(s), self.value_of(s)))
     }
 
     /// Parses a `text/event-json` body. Duplicate keys are kept; array
     /// values become `ARRAY::a|:b`; `_body` becomes the body.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EventError> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let ev = de.deserialize_map(EventVisitor)?;
-        de.end()?;
-        Ok(ev)
+        json::parse(bytes)
     }
 
     /// Parses a `text/event-plain` body: `Name: value` lines with
@@ -162,7 +211,10 @@ impl Event {
             Some(i) => (&text[..i], &text[i + 2..]),
             None => (text.trim_end_matches('\n'), ""),
         };
-        let mut ev = Event::default();
+        let mut ev = Event {
+            text: String::with_capacity(head.len()),
+            ..Event::default()
+        };
         for line in head.split('\n').filter(|l| !l.is_empty()) {
             let (k, v) = line
                 .split_once(": ")
@@ -171,7 +223,7 @@ impl Event {
             let v = percent_decode_str(v)
                 .decode_utf8()
                 .map_err(|_| EventError::Utf8)?;
-            ev.headers.push((k.to_owned(), v.into_owned()));
+            ev.push_str(k, &v);
         }
         if let Some(len) = ev
             .get("Content-Length")
@@ -187,7 +239,7 @@ impl Event {
     /// trailing newline, duplicates kept, `ARRAY::` values as JSON arrays,
     /// the body under `_body` after a `Content-Length` header.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(64 * self.headers.len() + 2);
+        let mut out = String::with_capacity(self.text.len() + 6 * self.spans.len() + 2);
         out.push('{');
         let mut first = true;
         let mut push = |out: &mut String, k: &str, v: &str| {
@@ -211,7 +263,7 @@ impl Event {
                 None => push_json_str(out, v),
             }
         };
-        for (k, v) in &self.headers {
+        for (k, v) in self.headers() {
             if self.body.is_some() && k == "Content-Length" {
                 continue;
             }
@@ -229,8 +281,8 @@ impl Event {
     /// `Name: value` lines, a blank line, then the raw body if any (with an
     /// inner `Content-Length`).
     pub fn to_plain(&self) -> String {
-        let mut out = String::with_capacity(64 * self.headers.len() + 2);
-        for (k, v) in &self.headers {
+        let mut out = String::with_capacity(self.text.len() + 4 * self.spans.len() + 2);
+        for (k, v) in self.headers() {
             if self.body.is_some() && k == "Content-Length" {
                 continue;
             }
@@ -256,81 +308,6 @@ fn push_json_str(out: &mut String, s: &str) {
     match serde_json::to_string(s) {
         Ok(q) => out.push_str(&q),
         Err(_) => out.push_str("\"\""),
-    }
-}
-
-struct EventVisitor;
-
-impl<'de> Visitor<'de> for EventVisitor {
-    type Value = Event;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object of FreeSWITCH event headers")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
-        let mut ev = Event::default();
-        while let Some(key) = map.next_key::<String>()? {
-            let HeaderValue(value) = map.next_value()?;
-            if key == "_body" {
-                ev.body = Some(value);
-            } else {
-                ev.headers.push((key, value));
-            }
-        }
-        Ok(ev)
-    }
-}
-
-/// A header value: a string, a scalar, or an array (joined as `ARRAY::`).
-struct HeaderValue(String);
-
-impl<'de> de::Deserialize<'de> for HeaderValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor).map(HeaderValue)
-    }
-}
-
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = String;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, number, bool, null or array of strings")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_owned())
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-        Ok(v)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Ok(String::new())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
-        let mut out = String::from(ARRAY_PREFIX);
-        let mut first = true;
-        while let Some(HeaderValue(item)) = seq.next_element()? {
-            if !first {
-                out.push_str("|:");
-            }
-            first = false;
-            out.push_str(&item);
-        }
-        Ok(out)
     }
 }
 
@@ -365,6 +342,57 @@ mod tests {
         let back = Event::from_plain(plain.as_bytes()).unwrap();
         assert_eq!(back.get("Job-Command-Arg"), Some("a b:c@d=e%f+g"));
         assert_eq!(back.body(), Some("+OK 1234\n"));
+    }
+
+    #[test]
+    fn set_replaces_all_and_equality_ignores_leftovers() {
+        let mut ev = Event::new("CUSTOM");
+        ev.push("A", "1");
+        ev.push("B", "2");
+        ev.push("A", "3");
+        ev.set("A", "long replacement value");
+        assert_eq!(
+            ev.headers().collect::<Vec<_>>(),
+            [
+                ("Event-Name", "CUSTOM"),
+                ("A", "long replacement value"),
+                ("B", "2")
+            ]
+        );
+        ev.set("C", "4");
+        assert_eq!(ev.get("C"), Some("4"));
+        let mut fresh = Event::new("CUSTOM");
+        fresh.push("A", "long replacement value");
+        fresh.push("B", "2");
+        fresh.push("C", "4");
+        assert_eq!(ev, fresh);
+        fresh.push("D", "");
+        assert_ne!(ev, fresh);
+    }
+
+    #[test]
+    fn json_scalars_escapes_and_body() {
+        let ev = Event::from_json(
+            br#"{"Event-Name":"BACKGROUND_JOB","n":42,"neg":-1,"f":1.5,"t":true,"z":null,"e":"a\"b\u00e9\r\n","arr":[],"_body":"+OK x\n","Content-Length":"6"}"#,
+        )
+        .unwrap();
+        let got: Vec<_> = ev.headers().collect();
+        assert_eq!(
+            got,
+            [
+                ("Event-Name", "BACKGROUND_JOB"),
+                ("n", "42"),
+                ("neg", "-1"),
+                ("f", "1.5"),
+                ("t", "true"),
+                ("z", ""),
+                ("e", "a\"b\u{e9}\r\n"),
+                ("arr", "ARRAY::"),
+                ("Content-Length", "6"),
+            ]
+        );
+        assert_eq!(ev.body(), Some("+OK x\n"));
+        assert!(Event::from_json(b"{\"a\":\"\xff\"}").is_err());
     }
 
     #[test]
