@@ -120,10 +120,8 @@ fn json_error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
 impl Shared {
     /// Routes a parsed request; counts it, and counts a standard placement
     /// in flight so `least_calls` spreads bursts between agent updates.
-    fn decide(&self, req: Result<HookRequest, HookError>) -> Result<(Decision, bool), Response> {
-        let checked = req
-            .and_then(HookRequest::check)
-            .map_err(|e| json_error(StatusCode::BAD_REQUEST, e))?;
+    fn decide(&self, req: Result<HookRequest, HookError>) -> Result<(Decision, bool), HookError> {
+        let checked = req.and_then(HookRequest::check)?;
         let req = checked.request();
         let sync = &self.hook.sync;
         let d = self
@@ -155,7 +153,7 @@ impl Shared {
     fn answer(&self, req: Result<HookRequest, HookError>) -> Response {
         let (d, stale) = match self.decide(req) {
             Ok(v) => v,
-            Err(r) => return r,
+            Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
         };
         let code = if d.targets.is_empty() && d.rule != Rule::InDialog {
             StatusCode::SERVICE_UNAVAILABLE
@@ -180,7 +178,7 @@ async fn route_get(State(s): State<Shared>, RawQuery(q): RawQuery) -> Response {
 async fn route_du(State(s): State<Shared>, RawQuery(q): RawQuery) -> Response {
     let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
     match s.decide(HookRequest::from_query(q.as_deref().unwrap_or_default())) {
-        Err(r) => r,
+        Err(e) => json_error(StatusCode::BAD_REQUEST, e),
         Ok((d, _)) => match d.primary() {
             Some(n) => (StatusCode::OK, plain, n.sip_uri.clone()).into_response(),
             None => (StatusCode::NOT_FOUND, plain, String::new()).into_response(),
