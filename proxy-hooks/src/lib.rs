@@ -16,12 +16,15 @@
 //! * [`health`]: OPTIONS health probes ([`Health`]), folded into
 //!   [`Node::up`] by [`FarmSnapshot::build_with`].
 //!
+//! * [`hook`]: the HTTP route hook for Kamailio/OpenSIPS ([`hook::router`]).
+//!
 //! The proxy core (transactions) and the registrar come next; see README.md.
 
 pub mod config;
 pub mod engine;
 mod features;
 pub mod health;
+pub mod hook;
 pub mod inflight;
 mod locality;
 pub mod rendezvous;
