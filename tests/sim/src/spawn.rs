@@ -17,13 +17,7 @@ impl Core {
     /// into the dialplan: CS_NEW, the digest-auth sofia events, CS_INIT,
     /// CHANNEL_CREATE, RINGING, CS_ROUTING, presence, CS_EXECUTE.
     pub fn new_inbound(&mut self, user: &str, dest: &str) -> Result<String, SimError> {
-        if self.cfg.directory.get(user).is_none() {
-            return Err(SimError::NoSuchUser(user.to_owned()));
-        }
-        self.check_capacity()?;
-        let uuid = stamp::uuid();
-        let now = stamp::now_us();
-        let session = self.next_session();
+        let NewLeg { uuid, now, session } = self.new_leg(user)?;
         let host = self.cfg.from_host().to_owned();
         let name = format!("sofia/internal/{user}@{host}");
         self.chans
@@ -85,13 +79,7 @@ impl Core {
         user: &str,
         cid: (&str, &str),
     ) -> Result<String, SimError> {
-        if self.cfg.directory.get(user).is_none() {
-            return Err(SimError::NoSuchUser(user.to_owned()));
-        }
-        self.check_capacity()?;
-        let uuid = stamp::uuid();
-        let now = stamp::now_us();
-        let session = self.next_session();
+        let NewLeg { uuid, now, session } = self.new_leg(user)?;
         let name = match self.feat.regs.get(user) {
             Some(r) if !self.cfg.behind_proxy() => format!("sofia/internal/{user}@{}", r.contact),
             _ => format!("sofia/internal/{user}@{}", self.cfg.domain),
@@ -205,12 +193,33 @@ impl Core {
         Ok(uuid)
     }
 
+    /// What every new leg starts from, once `user` is known and the box has
+    /// room (FreeSWITCH refuses past `max-sessions` before any event).
+    fn new_leg(&mut self, user: &str) -> Result<NewLeg, SimError> {
+        if self.cfg.directory.get(user).is_none() {
+            return Err(SimError::NoSuchUser(user.to_owned()));
+        }
+        self.check_capacity()?;
+        Ok(NewLeg {
+            uuid: stamp::uuid(),
+            now: stamp::now_us(),
+            session: self.next_session(),
+        })
+    }
+
     fn check_capacity(&self) -> Result<(), SimError> {
         if self.session_count() >= u64::from(self.cfg.max_sessions) {
             return Err(SimError::Capacity(self.cfg.max_sessions));
         }
         Ok(())
     }
+}
+
+/// A leg's identity, creation time and session number.
+struct NewLeg {
+    uuid: String,
+    now: i64,
+    session: u64,
 }
 
 /// Names the vanilla dialplan exports (static for the `'static` var list).
