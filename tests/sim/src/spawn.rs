@@ -42,17 +42,7 @@ impl Core {
             network_addr: "127.0.0.1".into(),
             ani: user.into(),
             destination: dest.into(),
-            uuid: uuid.clone(),
-            source: "mod_sofia".into(),
-            context: "default".into(),
-            chan_name: name,
-            index: Some(1),
-            times: Times {
-                profile_created: now,
-                created: now,
-                ..Times::default()
-            },
-            ..Profile::default()
+            ..sofia_profile(&uuid, &name, now)
         };
         self.with_chan(&uuid, |c| {
             c.vars.extend(vars);
@@ -113,17 +103,7 @@ impl Core {
             network_addr: addr.into(),
             ani: cid.1.into(),
             destination: user.into(),
-            uuid: uuid.clone(),
-            source: "mod_sofia".into(),
-            context: "default".into(),
-            chan_name: name.clone(),
-            index: Some(1),
-            times: Times {
-                profile_created: now,
-                created: now,
-                ..Times::default()
-            },
-            ..Profile::default()
+            ..sofia_profile(&uuid, &name, now)
         });
         ch.other = other.map(|mut p| {
             p.index = None;
@@ -220,6 +200,24 @@ struct NewLeg {
     uuid: String,
     now: i64,
     session: u64,
+}
+
+/// The profile fields every new sofia leg starts with, whichever way it
+/// goes.
+fn sofia_profile(uuid: &str, name: &str, now: i64) -> Profile {
+    Profile {
+        uuid: uuid.into(),
+        source: "mod_sofia".into(),
+        context: "default".into(),
+        chan_name: name.into(),
+        index: Some(1),
+        times: Times {
+            profile_created: now,
+            created: now,
+            ..Times::default()
+        },
+        ..Profile::default()
+    }
 }
 
 /// Names the vanilla dialplan exports (static for the `'static` var list).
