@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -18,7 +18,7 @@ use locus_proxy::health::{HealthError, ProbeState, targets_of};
 use locus_proxy::sip::{Inbound, SipMessage, SipTransport, Transport, TransportConfig, Uri};
 use locus_proxy::{FarmSnapshot, Health, HealthConfig, RoutingConfig};
 use locus_schema::NodeId;
-use support::{Farm, id};
+use support::{Farm, id, sipp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -356,17 +356,6 @@ fn build_with_folds_probes_into_node_up() {
         .map(|(n, _)| n.as_str().to_string())
         .collect();
     assert_eq!(names, ["fs1", "fs2", "fs3", "st1", "st2"]);
-}
-
-fn sipp() -> Option<PathBuf> {
-    let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
-    }
-    found
 }
 
 #[tokio::test]

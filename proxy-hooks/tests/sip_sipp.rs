@@ -3,23 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use locus_proxy::sip::{Inbound, SipTransport, Transport, TransportConfig};
+use support::sipp;
 use tokio_util::sync::CancellationToken;
-
-fn sipp() -> Option<PathBuf> {
-    let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
-    }
-    found
-}
 
 async fn responder(
     t: SipTransport,

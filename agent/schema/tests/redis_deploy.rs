@@ -131,12 +131,7 @@ async fn sentinel_url_reaches_the_master() {
         let store = locus_schema::store::open(&url, Keys::default(), TIMEOUT)
             .await
             .unwrap_or_else(|e| panic!("{url}: {e}"));
-        let n = id("fs1");
-        store.lease(&n, &status(1), LONG_TTL).await.unwrap();
-        store
-            .apply(&n, &ops(vec![set(Table::Calls, "u", "{}")]))
-            .await
-            .unwrap();
+        let n = suite::node_with_one_call(&*store).await;
         let mut rx = store.subscribe().await.unwrap();
         store.set_node_state(&n, NodeState::Draining).await.unwrap();
         assert_eq!(suite::recv(&mut rx).await.node, n);

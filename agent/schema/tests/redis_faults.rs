@@ -151,12 +151,7 @@ async fn a_paused_server_times_out_then_recovers() {
 async fn store_recovers_after_redis_restarts() {
     let mut srv = server();
     let store = connect(&srv.url()).await.unwrap();
-    let n = id("fs1");
-    store.lease(&n, &status(1), LONG_TTL).await.unwrap();
-    store
-        .apply(&n, &ops(vec![set(Table::Calls, "u", "{}")]))
-        .await
-        .unwrap();
+    let n = suite::node_with_one_call(&store).await;
 
     srv.stop();
     let t0 = Instant::now();

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // each test binary uses part of it
 #![allow(clippy::unwrap_used)] // test helpers may unwrap
 
+use std::path::PathBuf;
+
 use locus_proxy::{Engine, FarmSnapshot, InFlight, RouteRequest, RoutingConfig};
 use locus_schema::{
     CallState, EslLink, FarmView, GroupEntry, NodeId, NodeRole, NodeState, NodeView, RingEntry,
@@ -210,4 +212,17 @@ impl Setup {
     pub fn route(&self, req: &RouteRequest<'_>) -> locus_proxy::Decision {
         self.engine.route(&self.snap, req, &self.inflight)
     }
+}
+
+/// The installed `sipp`, if any; tests that need it skip, saying so, when
+/// it is missing.
+pub fn sipp() -> Option<PathBuf> {
+    let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
+    }
+    found
 }

@@ -87,6 +87,13 @@ impl Shared {
     }
 }
 
+/// The next value of the listening switch, or `None` once the handle that
+/// flips it is gone (the simulator is shutting down).
+async fn next_listening(rx: &mut watch::Receiver<bool>) -> Option<bool> {
+    rx.changed().await.ok()?;
+    Some(*rx.borrow_and_update())
+}
+
 /// Accepts connections until `shared.stop`, following `shared.listening`.
 pub async fn accept_loop(shared: Arc<Shared>, first: TcpListener) {
     let mut listening = shared.listening.subscribe();
@@ -96,29 +103,25 @@ pub async fn accept_loop(shared: Arc<Shared>, first: TcpListener) {
             tokio::select! {
                 biased;
                 () = shared.stop.cancelled() => return,
-                changed = listening.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    if *listening.borrow_and_update() {
-                        listener = rebind(&shared).await;
-                    }
-                }
+                now = next_listening(&mut listening) => match now {
+                    None => return,
+                    Some(true) => listener = rebind(&shared).await,
+                    Some(false) => {}
+                },
             }
             continue;
         };
         tokio::select! {
             biased;
             () = shared.stop.cancelled() => return,
-            changed = listening.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                if !*listening.borrow_and_update() {
+            now = next_listening(&mut listening) => match now {
+                None => return,
+                Some(false) => {
                     tracing::info!(esl.addr = %shared.addr, "esl listener closed");
                     listener = None;
                 }
-            }
+                Some(true) => {}
+            },
             accepted = l.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let token = shared.conn_token();

@@ -17,13 +17,7 @@ impl Core {
     /// into the dialplan: CS_NEW, the digest-auth sofia events, CS_INIT,
     /// CHANNEL_CREATE, RINGING, CS_ROUTING, presence, CS_EXECUTE.
     pub fn new_inbound(&mut self, user: &str, dest: &str) -> Result<String, SimError> {
-        if self.cfg.directory.get(user).is_none() {
-            return Err(SimError::NoSuchUser(user.to_owned()));
-        }
-        self.check_capacity()?;
-        let uuid = stamp::uuid();
-        let now = stamp::now_us();
-        let session = self.next_session();
+        let NewLeg { uuid, now, session } = self.new_leg(user)?;
         let host = self.cfg.from_host().to_owned();
         let name = format!("sofia/internal/{user}@{host}");
         self.chans
@@ -48,17 +42,7 @@ impl Core {
             network_addr: "127.0.0.1".into(),
             ani: user.into(),
             destination: dest.into(),
-            uuid: uuid.clone(),
-            source: "mod_sofia".into(),
-            context: "default".into(),
-            chan_name: name,
-            index: Some(1),
-            times: Times {
-                profile_created: now,
-                created: now,
-                ..Times::default()
-            },
-            ..Profile::default()
+            ..sofia_profile(&uuid, &name, now)
         };
         self.with_chan(&uuid, |c| {
             c.vars.extend(vars);
@@ -85,13 +69,7 @@ impl Core {
         user: &str,
         cid: (&str, &str),
     ) -> Result<String, SimError> {
-        if self.cfg.directory.get(user).is_none() {
-            return Err(SimError::NoSuchUser(user.to_owned()));
-        }
-        self.check_capacity()?;
-        let uuid = stamp::uuid();
-        let now = stamp::now_us();
-        let session = self.next_session();
+        let NewLeg { uuid, now, session } = self.new_leg(user)?;
         let name = match self.feat.regs.get(user) {
             Some(r) if !self.cfg.behind_proxy() => format!("sofia/internal/{user}@{}", r.contact),
             _ => format!("sofia/internal/{user}@{}", self.cfg.domain),
@@ -125,17 +103,7 @@ impl Core {
             network_addr: addr.into(),
             ani: cid.1.into(),
             destination: user.into(),
-            uuid: uuid.clone(),
-            source: "mod_sofia".into(),
-            context: "default".into(),
-            chan_name: name.clone(),
-            index: Some(1),
-            times: Times {
-                profile_created: now,
-                created: now,
-                ..Times::default()
-            },
-            ..Profile::default()
+            ..sofia_profile(&uuid, &name, now)
         });
         ch.other = other.map(|mut p| {
             p.index = None;
@@ -205,11 +173,50 @@ impl Core {
         Ok(uuid)
     }
 
+    /// What every new leg starts from, once `user` is known and the box has
+    /// room (FreeSWITCH refuses past `max-sessions` before any event).
+    fn new_leg(&mut self, user: &str) -> Result<NewLeg, SimError> {
+        if self.cfg.directory.get(user).is_none() {
+            return Err(SimError::NoSuchUser(user.to_owned()));
+        }
+        self.check_capacity()?;
+        Ok(NewLeg {
+            uuid: stamp::uuid(),
+            now: stamp::now_us(),
+            session: self.next_session(),
+        })
+    }
+
     fn check_capacity(&self) -> Result<(), SimError> {
         if self.session_count() >= u64::from(self.cfg.max_sessions) {
             return Err(SimError::Capacity(self.cfg.max_sessions));
         }
         Ok(())
+    }
+}
+
+/// A leg's identity, creation time and session number.
+struct NewLeg {
+    uuid: String,
+    now: i64,
+    session: u64,
+}
+
+/// The profile fields every new sofia leg starts with, whichever way it
+/// goes.
+fn sofia_profile(uuid: &str, name: &str, now: i64) -> Profile {
+    Profile {
+        uuid: uuid.into(),
+        source: "mod_sofia".into(),
+        context: "default".into(),
+        chan_name: name.into(),
+        index: Some(1),
+        times: Times {
+            profile_created: now,
+            created: now,
+            ..Times::default()
+        },
+        ..Profile::default()
     }
 }
 

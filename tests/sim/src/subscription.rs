@@ -65,52 +65,33 @@ impl Subscription {
         if let Some(f) = format {
             self.format = f;
         }
-        let mut keys = 0;
-        let mut custom = false;
-        for w in names {
-            if custom {
-                self.subclasses.insert(w.to_owned());
-                continue;
-            }
-            let upper = w.to_ascii_uppercase();
-            if !KNOWN.contains(&upper.as_str()) {
-                continue;
-            }
-            keys += 1;
+        let (keywords, subclasses) = split_words(names);
+        if keywords.is_empty() {
+            return "-ERR no keywords supplied".into();
+        }
+        for upper in keywords {
             match upper.as_str() {
                 "ALL" => self.all = true,
-                "CUSTOM" => {
-                    custom = true;
-                    self.names.insert(upper);
-                }
                 _ => {
                     self.names.insert(upper);
                 }
             }
         }
-        if keys == 0 {
-            return "-ERR no keywords supplied".into();
-        }
+        self.subclasses
+            .extend(subclasses.into_iter().map(str::to_owned));
         self.enabled = true;
         format!("+OK event listener enabled {}", self.format.as_str())
     }
 
     /// Applies `nixevent <words>`; returns the reply text.
     pub fn nixevent(&mut self, words: &str) -> String {
-        let mut keys = 0;
-        let mut custom = false;
-        for w in words.split(' ').filter(|w| !w.is_empty()) {
-            if custom {
-                self.subclasses.remove(w);
-                continue;
-            }
-            let upper = w.to_ascii_uppercase();
-            if !KNOWN.contains(&upper.as_str()) {
-                continue;
-            }
-            keys += 1;
+        let (keywords, subclasses) = split_words(words.split(' ').filter(|w| !w.is_empty()));
+        if keywords.is_empty() {
+            return "-ERR no keywords supplied".into();
+        }
+        for upper in keywords {
             match upper.as_str() {
-                "CUSTOM" => custom = true,
+                "CUSTOM" => {}
                 "ALL" => {
                     self.all = false;
                     self.names.clear();
@@ -126,8 +107,8 @@ impl Subscription {
                 }
             }
         }
-        if keys == 0 {
-            return "-ERR no keywords supplied".into();
+        for w in subclasses {
+            self.subclasses.remove(w);
         }
         self.enabled = true;
         "+OK events nixed".into()
@@ -191,6 +172,28 @@ impl Subscription {
             .iter()
             .any(|(k, v)| ev.get(k).is_some_and(|hv| hv.eq_ignore_ascii_case(v)))
     }
+}
+
+/// Splits the words of `event`/`nixevent` as mod_event_socket reads them:
+/// known event names (upper-cased, unknown words dropped) up to and
+/// including `CUSTOM`, then every later word as a subclass, verbatim.
+fn split_words<'a>(words: impl IntoIterator<Item = &'a str>) -> (Vec<String>, Vec<&'a str>) {
+    let mut keywords = Vec::new();
+    let mut subclasses = Vec::new();
+    let mut custom = false;
+    for w in words {
+        if custom {
+            subclasses.push(w);
+            continue;
+        }
+        let upper = w.to_ascii_uppercase();
+        if !KNOWN.contains(&upper.as_str()) {
+            continue;
+        }
+        custom = upper == "CUSTOM";
+        keywords.push(upper);
+    }
+    (keywords, subclasses)
 }
 
 #[cfg(test)]

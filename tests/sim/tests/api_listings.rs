@@ -6,17 +6,7 @@
 
 mod support;
 
-use locus_sim::{Sim, SimConfig, SimHandle};
 use support::*;
-
-async fn sim() -> SimHandle {
-    Sim::start(SimConfig {
-        heartbeat: None,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// Replaces uuids and digit runs, so bodies compare by shape.
 fn shape(s: &str) -> String {
@@ -48,16 +38,6 @@ fn shape(s: &str) -> String {
         }
     }
     out
-}
-
-fn keys(json: &str) -> Vec<Vec<String>> {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_object().unwrap().keys().cloned().collect())
-        .collect()
 }
 
 #[tokio::test]

@@ -6,27 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use locus_sim::{Activity, CallState, Load, Sim, SimConfig, SimError, SimHandle};
+use locus_sim::{Activity, CallState, Load, Sim, SimConfig, SimError};
 use support::*;
-
-async fn sim() -> SimHandle {
-    Sim::start(SimConfig {
-        heartbeat: None,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-fn keys(json: &str) -> Vec<Vec<String>> {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_object().unwrap().keys().cloned().collect())
-        .collect()
-}
 
 #[tokio::test]
 async fn pickup_hash_keys_as_the_vanilla_dialplan_writes() {

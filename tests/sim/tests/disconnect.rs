@@ -5,17 +5,8 @@
 
 mod support;
 
-use locus_sim::{DisconnectKind, Sim, SimConfig, SimHandle};
+use locus_sim::{DisconnectKind, SimHandle};
 use support::*;
-
-async fn sim() -> SimHandle {
-    Sim::start(SimConfig {
-        heartbeat: None,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// Waits (bounded) until the simulator counts `n` clients.
 async fn clients(sim: &SimHandle, n: usize) {

@@ -13,15 +13,6 @@ use locus_esl::Event;
 use locus_sim::{Sim, SimConfig, SimHandle};
 use support::*;
 
-async fn sim() -> SimHandle {
-    Sim::start(SimConfig {
-        heartbeat: None,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
 fn assert_same(what: &str, diffs: Vec<String>) {
     assert!(
         diffs.is_empty(),

@@ -6,17 +6,7 @@
 mod support;
 
 use locus_esl::capture::{self, Direction};
-use locus_sim::{Sim, SimConfig};
 use support::*;
-
-async fn sim() -> locus_sim::SimHandle {
-    Sim::start(SimConfig {
-        heartbeat: None,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// Every byte the server sent in `01a` equals what the simulator sends for
 /// the same client bytes, then both close.

@@ -101,6 +101,18 @@ pub fn ops(ops: Vec<HashOp>) -> NodeChange {
     NodeChange { ops, status: None }
 }
 
+/// Leases node `fs1` and writes one call `u` to it: a live node with
+/// something to lose.
+pub async fn node_with_one_call<S: Store + ?Sized>(store: &S) -> NodeId {
+    let n = id("fs1");
+    store.lease(&n, &status(1), LONG_TTL).await.unwrap();
+    store
+        .apply(&n, &ops(vec![set(Table::Calls, "u", "{}")]))
+        .await
+        .unwrap();
+    n
+}
+
 /// Polls `check` every 50 ms until it holds; panics after [`PATIENCE`].
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where

@@ -154,12 +154,19 @@ impl Core {
         Ok(())
     }
 
+    /// Removes `user`'s registration; ending one that does not exist is the
+    /// caller's mistake, reported rather than ignored.
+    fn take_registration(&mut self, user: &str) -> Result<Registration, SimError> {
+        self.feat
+            .regs
+            .remove(user)
+            .ok_or_else(|| SimError::NoSuchCall(format!("registration of {user}")))
+    }
+
     /// A REGISTER with `Expires: 0`: pre_register, register_attempt,
     /// PRESENCE_IN Unregistered, unregister.
     pub fn unregister(&mut self, user: &str) -> Result<(), SimError> {
-        let Some(reg) = self.feat.regs.remove(user) else {
-            return Err(SimError::NoSuchCall(format!("registration of {user}")));
-        };
+        let reg = self.take_registration(user)?;
         let domain = self.cfg.domain.clone();
         let host = self.cfg.from_host_name().to_owned();
         self.auth_events(user, user, &reg.call_id, 0);
@@ -197,9 +204,7 @@ impl Core {
     /// The registration lapses: `sofia::expire` (its `expires` is the epoch
     /// it lapsed at), then PRESENCE_IN Unregistered.
     pub fn expire(&mut self, user: &str) -> Result<(), SimError> {
-        let Some(reg) = self.feat.regs.remove(user) else {
-            return Err(SimError::NoSuchCall(format!("registration of {user}")));
-        };
+        let reg = self.take_registration(user)?;
         let domain = self.cfg.domain.clone();
         let mut ev = self.custom("sofia::expire", at::EXPIRE);
         ev.push("profile-name", "internal");

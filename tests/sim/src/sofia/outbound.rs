@@ -16,7 +16,7 @@ pub fn outbound(
 ) -> VarList {
     let domain = cfg.domain.as_str();
     let url = name.strip_prefix("sofia/internal/").unwrap_or(name);
-    vec![
+    let mut v: VarList = vec![
         ("direction", "outbound".into()),
         ("is_outbound", "true".into()),
         ("uuid", uuid.into()),
@@ -44,20 +44,9 @@ pub fn outbound(
         ("advertised_media_ip", "127.0.0.1".into()),
         ("audio_media_flow", "sendrecv".into()),
         ("video_media_flow", "sendrecv".into()),
-        (
-            "sip_outgoing_contact_uri",
-            "<sip:mod_sofia@127.0.0.1:5060>".into(),
-        ),
-        ("sip_req_uri", url.into()),
-        (
-            "sip_to_host",
-            url.split('@').nth(1).unwrap_or(domain).into(),
-        ),
-        ("sip_from_host", domain.into()),
-        ("sofia_profile_name", "internal".into()),
-        ("recovery_profile_name", "internal".into()),
-        ("sofia_profile_url", "sip:mod_sofia@127.0.0.1:5060".into()),
-    ]
+    ];
+    v.extend(sip_addressing(url, domain));
+    v
 }
 
 /// Variables of a leg made by `originate` (no originator), with the
@@ -72,7 +61,7 @@ pub fn originated(
 ) -> VarList {
     let domain = cfg.domain.as_str();
     let url = name.strip_prefix("sofia/internal/").unwrap_or(name);
-    vec![
+    let mut v: VarList = vec![
         ("direction", "outbound".into()),
         ("is_outbound", "true".into()),
         ("uuid", uuid.into()),
@@ -101,20 +90,9 @@ pub fn originated(
         ("advertised_media_ip", "127.0.0.1".into()),
         ("audio_media_flow", "sendrecv".into()),
         ("rtp_local_sdp_str", local_sdp(session)),
-        (
-            "sip_outgoing_contact_uri",
-            "<sip:mod_sofia@127.0.0.1:5060>".into(),
-        ),
-        ("sip_req_uri", url.into()),
-        (
-            "sip_to_host",
-            url.split('@').nth(1).unwrap_or(domain).into(),
-        ),
-        ("sip_from_host", domain.into()),
-        ("sofia_profile_name", "internal".into()),
-        ("recovery_profile_name", "internal".into()),
-        ("sofia_profile_url", "sip:mod_sofia@127.0.0.1:5060".into()),
-    ]
+    ];
+    v.extend(sip_addressing(url, domain));
+    v
 }
 
 /// SIP variables set when the phone answers the INVITE with 180 (B-leg).
@@ -170,4 +148,24 @@ pub fn progress(caller: &str, user: &str, domain: &str, session: u64, via_proxy:
         }
     }
     v
+}
+
+/// The contact, request-URI and profile variables every placed leg ends
+/// with; `url` is the channel name without `sofia/internal/`.
+fn sip_addressing(url: &str, domain: &str) -> VarList {
+    vec![
+        (
+            "sip_outgoing_contact_uri",
+            "<sip:mod_sofia@127.0.0.1:5060>".into(),
+        ),
+        ("sip_req_uri", url.into()),
+        (
+            "sip_to_host",
+            url.split('@').nth(1).unwrap_or(domain).into(),
+        ),
+        ("sip_from_host", domain.into()),
+        ("sofia_profile_name", "internal".into()),
+        ("recovery_profile_name", "internal".into()),
+        ("sofia_profile_url", "sip:mod_sofia@127.0.0.1:5060".into()),
+    ]
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use locus_esl::capture::{self, Direction, Record};
 use locus_esl::{EslCodec, Event};
+use locus_sim::{Sim, SimConfig, SimHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
@@ -200,6 +201,28 @@ impl Client {
     pub async fn expect_eof(&mut self) {
         assert!(self.try_frame().await.is_none(), "expected EOF");
     }
+}
+
+/// A simulator with the periodic heartbeat off, so tests see only the
+/// events they cause.
+pub async fn sim() -> SimHandle {
+    Sim::start(SimConfig {
+        heartbeat: None,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Column names of each row of a `show ... as json` body, in order.
+pub fn keys(json: &str) -> Vec<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_object().unwrap().keys().cloned().collect())
+        .collect()
 }
 
 /// Records of a fixture file.
