@@ -3,7 +3,6 @@
 //! proxy: how old an event is when its change is acknowledged by the store.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -58,8 +57,8 @@ pub struct Metrics {
     pub publish_latency: Histogram,
     /// Raw latencies (us) for benchmarks; `None` in production.
     samples: Option<Mutex<Samples>>,
-    esl_up: AtomicBool,
-    store_up: AtomicBool,
+    esl_up: Gauge,
+    store_up: Gauge,
 }
 
 impl Metrics {
@@ -94,11 +93,13 @@ impl Metrics {
                     us: Vec::new(),
                 })
             }),
-            esl_up: AtomicBool::new(false),
-            store_up: AtomicBool::new(false),
+            esl_up: Gauge::default(),
+            store_up: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("esl_events", "ESL events received", m.events.clone());
+        registry.register("esl_up", "ESL link to FreeSWITCH is up", m.esl_up.clone());
+        registry.register("store_up", "Redis answers", m.store_up.clone());
         registry.register(
             "esl_events_dropped",
             "ESL events dropped (queue full; resync follows)",
@@ -167,37 +168,26 @@ impl Metrics {
 
     /// Records the ESL link state.
     pub fn set_esl_up(&self, up: bool) {
-        self.esl_up.store(up, Ordering::Relaxed);
+        self.esl_up.set(i64::from(up));
     }
 
     /// Records the store state.
     pub fn set_store_up(&self, up: bool) {
-        self.store_up.store(up, Ordering::Relaxed);
+        self.store_up.set(i64::from(up));
     }
 
     /// (esl up, store up).
     pub fn health(&self) -> (bool, bool) {
-        (
-            self.esl_up.load(Ordering::Relaxed),
-            self.store_up.load(Ordering::Relaxed),
-        )
+        (self.esl_up.get() == 1, self.store_up.get() == 1)
     }
 
     /// Text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let (esl, store) = self.health();
-        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
-            return String::new();
+        match prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            Ok(()) => out,
+            Err(_) => String::new(),
         }
-        out.push_str(&format!(
-            "# HELP locus_agent_esl_up ESL link to FreeSWITCH is up.\n# TYPE locus_agent_esl_up gauge\nlocus_agent_esl_up {}\n\
-             # HELP locus_agent_store_up Redis answers.\n# TYPE locus_agent_store_up gauge\nlocus_agent_store_up {}\n",
-            u8::from(esl),
-            u8::from(store)
-        ));
-        prometheus_client::encoding::text::encode_eof(&mut out).ok();
-        out
     }
 }
 
