@@ -27,6 +27,7 @@ pub mod health;
 pub mod hook;
 pub mod inflight;
 mod locality;
+pub mod proxy;
 pub mod rendezvous;
 pub mod request;
 pub mod sip;
