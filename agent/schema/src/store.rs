@@ -56,6 +56,9 @@ pub struct FarmView {
     pub nodes: BTreeMap<NodeId, NodeView>,
     /// `member:{domain}:{ext}` -> groups.
     pub members: BTreeMap<(String, String), Vec<String>>,
+    /// `tenant:{domain}` -> pinned node (multi-tenant mode; written by
+    /// operators, read by proxies; config pins take precedence).
+    pub tenants: BTreeMap<String, NodeId>,
 }
 
 /// Backend of the published farm state (see `docs/redis-schema.md`).

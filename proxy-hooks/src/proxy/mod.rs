@@ -3,4 +3,4 @@
 
 pub mod router;
 
-pub use router::{Dest, Flow, Fork, Label, Router, Target, Verdict};
+pub use router::{Dest, Flow, Fork, Label, Location, Router, Target, Verdict};

@@ -177,6 +177,32 @@ impl Label {
     }
 }
 
+/// The registrar half the farm router delegates to (REGISTER with `Path`,
+/// `reg:` mirroring, rule 7 lookups). Implemented by `registrar::Registrar`.
+#[async_trait]
+pub trait Location: Send + Sync + 'static {
+    /// Before a REGISTER from `flow` is forwarded: add our `Path`
+    /// (RFC 3327) carrying the flow token, so a box reaches the phone
+    /// back through this proxy and this flow.
+    fn prepare_register(&self, req: &mut SipMessage, flow: &Flow);
+
+    /// A final response to a REGISTER we forwarded to `target`: on 2xx,
+    /// mirror the accepted bindings (and removals) into `reg:`.
+    async fn on_register_final(
+        &self,
+        req: &SipMessage,
+        flow: &Flow,
+        target: &Target,
+        resp: &SipMessage,
+    );
+
+    /// The live bindings of `user@domain` as branches (rule 7): R-URI =
+    /// the contact, sent over the flow it registered from (or through the
+    /// proxy that owns that flow). Empty when unknown or on a store error
+    /// (logged).
+    async fn lookup(&self, user: &str, domain: &str) -> Vec<Target>;
+}
+
 /// The farm logic the core asks. Calls are made from the core's request
 /// task; keep them fast (`route` may read Redis for a location lookup,
 /// with a short timeout).
