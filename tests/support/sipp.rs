@@ -1,0 +1,234 @@
+//! Real `sipp` for the farm tests: one bounded run (`-m`, `-timeout`, an
+//! outer timeout, killed on drop) of a scenario from `tests/sip/`, reporting
+//! its exit status and the successful/failed call counts of its statistics.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// The sipp binary, when installed (CI installs package `sip-tester`).
+pub fn sipp_bin() -> Option<PathBuf> {
+    ["/usr/bin/sipp", "/usr/local/bin/sipp"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// One sipp invocation.
+#[derive(Clone, Debug)]
+pub struct Sipp {
+    /// Scenario file name in `tests/sip/`.
+    pub scenario: &'static str,
+    /// Where requests go (the proxy).
+    pub remote: SocketAddr,
+    /// Local SIP address (port 0 = let sipp pick a free one).
+    pub local: SocketAddr,
+    /// `-s`: R-URI user.
+    pub service: String,
+    /// `-key NAME VALUE` pairs.
+    pub keys: Vec<(String, String)>,
+    /// Calls to make (`-m`).
+    pub calls: u32,
+    /// Calls per second (`-r`).
+    pub rate: u32,
+    /// Concurrent calls limit (`-l`).
+    pub limit: u32,
+    /// Pause of `<pause/>` (`-d`, ms).
+    pub hold_ms: u32,
+    /// `-t`: u1 (UDP) or t1 (TCP).
+    pub transport: &'static str,
+    /// Extra raw arguments (e.g. `-au`, `-ap`).
+    pub extra: Vec<String>,
+    /// Whole-run time limit.
+    pub limit_time: Duration,
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct SippResult {
+    /// Exit code (0: every call succeeded).
+    pub code: Option<i32>,
+    /// Successful calls (from `-trace_stat`).
+    pub ok: u64,
+    /// Failed calls.
+    pub failed: u64,
+    /// sipp's stderr, for assertions' messages.
+    pub log: String,
+}
+
+impl Sipp {
+    /// A UDP run of `scenario` against `remote`, one call.
+    pub fn new(scenario: &'static str, remote: SocketAddr) -> Self {
+        Sipp {
+            scenario,
+            remote,
+            local: "127.0.0.1:0".parse().expect("literal"),
+            service: "service".into(),
+            keys: Vec::new(),
+            calls: 1,
+            rate: 10,
+            limit: 100,
+            hold_ms: 100,
+            transport: "u1",
+            extra: Vec::new(),
+            limit_time: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets `-key name value`.
+    pub fn key(mut self, name: &str, value: &str) -> Self {
+        self.keys.push((name.into(), value.into()));
+        self
+    }
+
+    /// A phone `user@domain`.
+    pub fn phone(self, user: &str, domain: &str) -> Self {
+        self.key("user", user).key("domain", domain)
+    }
+
+    fn command(&self, dir: &Path) -> Command {
+        let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sip")
+            .join(self.scenario);
+        let mut cmd = Command::new(sipp_bin().unwrap_or_else(|| "sipp".into()));
+        cmd.arg(self.remote.to_string())
+            .arg("-sf")
+            .arg(scenario)
+            .args(["-i", &self.local.ip().to_string()])
+            .args(["-p", &self.local.port().to_string()])
+            .args(["-t", self.transport])
+            .args(["-s", &self.service])
+            .args(["-m", &self.calls.to_string()])
+            .args(["-r", &self.rate.to_string()])
+            .args(["-l", &self.limit.to_string()])
+            .args(["-d", &self.hold_ms.to_string()])
+            .args(["-timeout", &format!("{}s", self.limit_time.as_secs())])
+            .args(["-timeout_error", "-max_recv_loops", "1000", "-nostdin"])
+            .args(["-trace_stat", "-stf"])
+            .arg(dir.join("stat.csv"))
+            .arg("-trace_err")
+            .args(["-error_file"])
+            .arg(dir.join("errors.log"));
+        for (k, v) in &self.keys {
+            cmd.args(["-key", k, v]);
+        }
+        cmd.args(&self.extra)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs to the end (bounded) and reports.
+    pub async fn run(&self) -> SippResult {
+        let dir = tempdir();
+        let mut fg = self.command(&dir);
+        let out = tokio::time::timeout(self.limit_time + Duration::from_secs(10), fg.output()).await;
+        let (code, mut log) = match out {
+            Ok(Ok(o)) => (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned()),
+            Ok(Err(e)) => (None, format!("sipp did not start: {e}")),
+            Err(_) => (None, "sipp overran its time limit".into()),
+        };
+        if let Ok(errors) = std::fs::read_to_string(dir.join("errors.log")) {
+            log.push_str(&errors);
+        }
+        let (ok, failed) = stat_counts(&dir.join("stat.csv"));
+        let _ = std::fs::remove_dir_all(&dir);
+        SippResult {
+            code,
+            ok,
+            failed,
+            log,
+        }
+    }
+
+    /// Starts in the background (a phone waiting for a call); the run ends
+    /// with its scenario, its time limit, or when the handle is dropped.
+    pub fn spawn(&self) -> SippChild {
+        let dir = tempdir();
+        let mut fg = self.command(&dir);
+        let child = fg.spawn().expect("sipp starts");
+        SippChild { child, dir }
+    }
+}
+
+/// A background sipp.
+pub struct SippChild {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl SippChild {
+    /// Waits (bounded) for it to finish and reports.
+    pub async fn finish(mut self, limit: Duration) -> SippResult {
+        let code = match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(Ok(s)) => s.code(),
+            _ => {
+                let _ = self.child.kill().await;
+                None
+            }
+        };
+        let mut log = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = e.read_to_string(&mut log).await;
+        }
+        if let Ok(errors) = std::fs::read_to_string(self.dir.join("errors.log")) {
+            log.push_str(&errors);
+        }
+        let (ok, failed) = stat_counts(&self.dir.join("stat.csv"));
+        SippResult {
+            code,
+            ok,
+            failed,
+            log,
+        }
+    }
+}
+
+impl Drop for SippChild {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "locus-sipp-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Last row's `SuccessfulCall(C)` and `FailedCall(C)` of a `-trace_stat` file.
+fn stat_counts(path: &Path) -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return (0, 0);
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next() else {
+        return (0, 0);
+    };
+    let cols: Vec<&str> = header.split(';').collect();
+    let Some(last) = lines.last() else {
+        return (0, 0);
+    };
+    let vals: Vec<&str> = last.split(';').collect();
+    let get = |name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .and_then(|i| vals.get(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("SuccessfulCall(C)"), get("FailedCall(C)"))
+}
