@@ -4,6 +4,7 @@
 //! skipped with a debug line and counted, never a panic: Redis may hold
 //! anything.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use locus_schema::{EslLink, FarmView, GroupEntry, NodeId, NodeRole, RingEntry, Table};
@@ -11,6 +12,7 @@ use locus_schema::{EslLink, FarmView, GroupEntry, NodeId, NodeRole, RingEntry, T
 use super::{Count, FarmSnapshot, GroupCall, Node, NodeIx, Ring, key};
 use crate::config::RoutingConfig;
 use crate::rendezvous;
+use crate::sip::{Scheme, Uri};
 
 impl FarmSnapshot {
     /// The snapshot of `view` at `now_ms` (recorded as its build time),
@@ -77,8 +79,38 @@ impl FarmSnapshot {
         for ((domain, ext), groups) in &view.members {
             snap.members.insert(key(domain, ext), groups.clone());
         }
+        for (domain, node) in &view.tenants {
+            snap.tenants
+                .insert(domain.to_ascii_lowercase(), node.clone());
+        }
+        snap.index_addrs();
         snap.sort();
         snap
+    }
+
+    /// Nodes by the socket address of their `sip_uri`. A host name is
+    /// skipped: resolving it here would put DNS on the build path, and
+    /// nodes sharing a host differ only by port anyway.
+    fn index_addrs(&mut self) {
+        for (ix, n) in self.nodes.iter().enumerate() {
+            let Ok(uri) = Uri::parse(&n.sip_uri) else {
+                continue;
+            };
+            let Ok(ip) = uri.host.parse::<IpAddr>() else {
+                continue;
+            };
+            let port = uri.port.unwrap_or(match uri.scheme {
+                Scheme::Sip => 5060,
+                Scheme::Sips => 5061,
+            });
+            let addr = SocketAddr::new(ip.to_canonical(), port);
+            if let Some(&other) = self.addrs.get(&addr) {
+                tracing::debug!(node.id = %n.id, other = %self.nodes[other].id, %addr,
+                    "two nodes share a SIP address; the first by id is kept");
+                continue;
+            }
+            self.addrs.insert(addr, ix);
+        }
     }
 
     fn skip(&mut self, node: &NodeId, table: Table, field: &str) {
