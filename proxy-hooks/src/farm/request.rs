@@ -108,11 +108,22 @@ mod tests {
     #[test]
     fn reads_user_and_host() {
         for (v, want) in [
-            ("\"A\" <sip:1001@D.example.com>;tag=x", Some(("1001", "D.example.com"))),
-            ("<sips:1001:pw@[2001:db8::1]:5061;transport=tls>", Some(("1001", "2001:db8::1"))),
-            ("sip:+3906;npdi@10.0.0.1:5080;tag=1", Some(("+3906", "10.0.0.1"))),
+            (
+                "\"A\" <sip:1001@D.example.com>;tag=x",
+                Some(("1001", "D.example.com")),
+            ),
+            (
+                "<sips:1001:pw@[2001:db8::1]:5061;transport=tls>",
+                Some(("1001", "2001:db8::1")),
+            ),
+            (
+                "<sip:+3906;npdi@10.0.0.1:5080>;tag=1",
+                Some(("+3906", "10.0.0.1")),
+            ),
             ("<sip:d.example.com>", Some(("", "d.example.com"))),
             ("<sip:a@h?subject=x>", Some(("a", "h"))),
+            // RFC 3261 20.10: in an addr-spec, `;` starts header parameters.
+            ("sip:1001@h;tag=1", Some(("1001", "h"))),
             ("<tel:+123>", None),
             ("<sip:1001@", None),
             ("", None),
@@ -143,9 +154,18 @@ Content-Length: 0\r\n\r\n";
         let m = SipMessage::parse(raw.as_bytes()).unwrap();
         let r = route_request(&m, Source::Phone).unwrap();
         assert_eq!(r.method, Method::Invite);
-        assert_eq!((r.ruri_user, r.ruri_domain), ("+390612", "proxy.example.com"));
-        assert_eq!((r.from_user, r.to_user, r.to_domain), ("1001", "2000", "d.example.com"));
-        assert_eq!((r.call_id, r.replaces_call_id), ("c1@phone", Some("old@phone")));
+        assert_eq!(
+            (r.ruri_user, r.ruri_domain),
+            ("+390612", "proxy.example.com")
+        );
+        assert_eq!(
+            (r.from_user, r.to_user, r.to_domain),
+            ("1001", "2000", "d.example.com")
+        );
+        assert_eq!(
+            (r.call_id, r.replaces_call_id),
+            ("c1@phone", Some("old@phone"))
+        );
         assert!(!r.in_dialog);
     }
 }

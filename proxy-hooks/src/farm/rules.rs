@@ -60,9 +60,16 @@ impl FarmRouter {
     /// call in flight on the first (for `least_calls`, as the HTTP hook does).
     fn forward(&self, d: Decision, rr: &RouteRequest<'_>, label: Label) -> Verdict {
         let targets: Vec<Target> = d.targets.iter().filter_map(node_target).collect();
-        tracing::debug!(call.id = rr.call_id, route.rule = label.as_str(), route.reason = d.reason,
-            node.id = targets.first().and_then(|t| t.node.as_ref()).map(|n| n.as_str()),
-            "route decision");
+        tracing::debug!(
+            call.id = rr.call_id,
+            route.rule = label.as_str(),
+            route.reason = d.reason,
+            node.id = targets
+                .first()
+                .and_then(|t| t.node.as_ref())
+                .map(|n| n.as_str()),
+            "route decision"
+        );
         let Some(first) = targets.first() else {
             return reply(503, "No Node Available");
         };
@@ -82,7 +89,12 @@ impl FarmRouter {
     /// Rule 6, inbound: DID -> tenant domain -> rules 4-5.
     fn from_trunk(&self, snap: &FarmSnapshot, rr: &RouteRequest<'_>, trunk: &str) -> Verdict {
         let Some(domain) = self.policy.did(rr.ruri_user) else {
-            tracing::info!(trunk, did = rr.ruri_user, call.id = rr.call_id, "unknown DID");
+            tracing::info!(
+                trunk,
+                did = rr.ruri_user,
+                call.id = rr.call_id,
+                "unknown DID"
+            );
             return reply(404, "Not Found");
         };
         let placed = RouteRequest {
@@ -126,8 +138,13 @@ impl FarmRouter {
             if let Some(loc) = &self.location {
                 let targets = loc.lookup(user, domain).await;
                 if !targets.is_empty() {
-                    tracing::debug!(call.id = rr.call_id, user, domain, contacts = targets.len(),
-                        "to a registered user");
+                    tracing::debug!(
+                        call.id = rr.call_id,
+                        user,
+                        domain,
+                        contacts = targets.len(),
+                        "to a registered user"
+                    );
                     return Verdict::Forward {
                         targets,
                         fork: Fork::Parallel,
@@ -166,7 +183,11 @@ impl FarmRouter {
     fn to_gateways(&self, ruri: &Uri, rr: &RouteRequest<'_>) -> Verdict {
         let gws = self.policy.gateways();
         if gws.is_empty() {
-            tracing::info!(call.id = rr.call_id, user = rr.ruri_user, "no gateway configured");
+            tracing::info!(
+                call.id = rr.call_id,
+                user = rr.ruri_user,
+                "no gateway configured"
+            );
             return reply(503, "No Gateway Available");
         }
         let targets = gws

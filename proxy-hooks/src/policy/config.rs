@@ -75,8 +75,7 @@ pub enum PolicyError {
 
 /// A SIP host name or IP literal (no port), as in a URI.
 pub(crate) fn valid_host(h: &str) -> bool {
-    matches!(split_host_port(h), Some((_, None)))
-        || h.parse::<std::net::Ipv6Addr>().is_ok()
+    matches!(split_host_port(h), Some((_, None))) || h.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
 /// `+` then digits, or digits.
@@ -181,6 +180,27 @@ mod tests {
         assert_eq!(c.trunks[0].1.len(), 3);
         assert_eq!(c.gateways[1].port, None);
         assert!(c.outside.is_match("123456"));
+    }
+
+    #[test]
+    fn readme_sample_parses_once_uncommented() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n# [proxy.policy]").unwrap() + 8;
+        let len = readme[start..].find("```").unwrap();
+        let text: String = readme[start..start + len]
+            .lines()
+            .map(|l| l.strip_prefix('#').unwrap_or(l).trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let doc: toml::Table = toml::from_str(&text).unwrap();
+        let cfg: PolicyConfig = doc["proxy"]["policy"].clone().try_into().unwrap();
+        let c = cfg.compile().unwrap();
+        assert_eq!(cfg.outside, DEFAULT_OUTSIDE);
+        assert_eq!(
+            (cfg.domains.len(), cfg.dids.len(), c.trunks[0].1.len()),
+            (2, 2, 3)
+        );
+        assert_eq!(c.gateways.len(), 2);
     }
 
     #[test]

@@ -54,7 +54,11 @@ impl Policy {
             .iter()
             .map(|o| {
                 split_host_port(o)
-                    .or_else(|| o.parse::<std::net::Ipv6Addr>().ok().map(|a| (a.to_string(), None)))
+                    .or_else(|| {
+                        o.parse::<std::net::Ipv6Addr>()
+                            .ok()
+                            .map(|a| (a.to_string(), None))
+                    })
                     .map(|(h, p)| (h.to_ascii_lowercase(), p))
                     .ok_or_else(|| PolicyError::Invalid(format!("own address {o:?} unreadable")))
             })

@@ -50,7 +50,9 @@ impl Cidr {
                 IpAddr::V4((u32::from(a) & m).into())
             }
             IpAddr::V6(a) => {
-                let m = u128::MAX.checked_shl(128 - u32::from(self.len)).unwrap_or(0);
+                let m = u128::MAX
+                    .checked_shl(128 - u32::from(self.len))
+                    .unwrap_or(0);
                 IpAddr::V6((u128::from(a) & m).into())
             }
         }
@@ -99,7 +101,11 @@ mod tests {
         assert!(!c.contains(ip("2001:db8:11::1")));
         assert!(!c.contains(ip("10.0.0.1")));
         assert!(Cidr::parse("::/0").unwrap().contains(ip("::1")));
-        assert!(Cidr::parse("2001:db8::7/128").unwrap().contains(ip("2001:db8::7")));
+        assert!(
+            Cidr::parse("2001:db8::7/128")
+                .unwrap()
+                .contains(ip("2001:db8::7"))
+        );
     }
 
     #[test]

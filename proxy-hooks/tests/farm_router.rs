@@ -1,0 +1,564 @@
+//! `FarmRouter` end to end through the `Router` seam, on a farm kept in
+//! the in-memory store and a fake registrar: REGISTER with Path, carrier
+//! DIDs, rule 7, gateways, 480, 302 `X-Locus-Node`, in-flight counting.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use locus_proxy::policy::{Policy, PolicyConfig};
+use locus_proxy::proxy::{Dest, Flow, Fork, Label, Location, Router, Target, Verdict};
+use locus_proxy::sip::{SipMessage, Transport, Uri};
+use locus_proxy::{Engine, FarmRouter, FarmSync, RoutingConfig, Rule, rendezvous};
+use locus_schema::store::memory::MemStore;
+use locus_schema::{EslLink, Keys, NodeId, NodeImage, NodeStatus, Store, Table};
+
+const D: &str = "d.example.com";
+const PHONE: &str = "198.51.100.20:5060";
+const TRUNK: &str = "192.0.2.9:5060";
+
+fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+/// What the fake registrar saw.
+#[derive(Default)]
+struct Seen {
+    prepared: Vec<Flow>,
+    finals: Vec<(u16, Option<NodeId>)>,
+    lookups: Vec<String>,
+}
+
+/// A registrar with fixed bindings: `user@domain` -> contacts.
+#[derive(Default)]
+struct FakeLocation {
+    bindings: Vec<(String, Vec<Target>)>,
+    seen: Mutex<Seen>,
+}
+
+#[async_trait]
+impl Location for FakeLocation {
+    fn prepare_register(&self, req: &mut SipMessage, flow: &Flow) {
+        req.headers
+            .prepend("Path", &format!("<sip:proxy;lr;flow={}>", flow.token()));
+        self.seen.lock().unwrap().prepared.push(*flow);
+    }
+
+    async fn on_register_final(&self, _: &SipMessage, _: &Flow, t: &Target, r: &SipMessage) {
+        let s = (r.status().unwrap(), t.node.clone());
+        self.seen.lock().unwrap().finals.push(s);
+    }
+
+    async fn lookup(&self, user: &str, domain: &str) -> Vec<Target> {
+        let aor = format!("{user}@{domain}");
+        self.seen.lock().unwrap().lookups.push(aor.clone());
+        self.bindings
+            .iter()
+            .find(|(a, _)| *a == aor)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn contact(uri: &str, src: &str) -> Target {
+    Target {
+        dest: Dest::Flow(flow(src)),
+        ruri: Some(Uri::parse(uri).unwrap()),
+        node: None,
+        route: Vec::new(),
+    }
+}
+
+fn flow(src: &str) -> Flow {
+    Flow {
+        source: src.parse().unwrap(),
+        transport: Transport::Udp,
+        conn: None,
+        local: "10.0.0.100:5060".parse().unwrap(),
+    }
+}
+
+struct Rig {
+    store: MemStore,
+    router: FarmRouter,
+    sync: Arc<FarmSync>,
+    loc: Arc<FakeLocation>,
+}
+
+/// Nodes a (10.0.0.1:5080), b (10.0.0.1:5082), c (10.0.0.3:5080) with
+/// `calls`; `rooms` = (node, room) conferences.
+async fn rig(
+    calls: [u32; 3],
+    rooms: &[(&str, &str)],
+    routing: RoutingConfig,
+    policy: &str,
+    loc: FakeLocation,
+) -> Rig {
+    let store = MemStore::new(Keys::default());
+    let addrs = ["10.0.0.1:5080", "10.0.0.1:5082", "10.0.0.3:5080"];
+    for ((name, addr), calls) in ["a", "b", "c"].into_iter().zip(addrs).zip(calls) {
+        let mut status = NodeStatus {
+            sip_uri: format!("sip:{addr}"),
+            esl: EslLink::Up,
+            calls,
+            weight: 1,
+            ..NodeStatus::default()
+        };
+        status.updated_ms = 1;
+        store
+            .lease(&id(name), &status, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let mut image = NodeImage {
+            status,
+            ..NodeImage::default()
+        };
+        for (n, room) in rooms {
+            if *n == name {
+                image
+                    .tables
+                    .entry(Table::Rooms)
+                    .or_default()
+                    .insert(format!("{D}/{room}"), "2".into());
+            }
+        }
+        store.replace(&id(name), &image).await.unwrap();
+    }
+    let routing = Arc::new(routing);
+    let sync = Arc::new(FarmSync::new(routing.clone()));
+    assert!(sync.refresh(&store).await);
+    let cfg: PolicyConfig = toml::from_str(policy).unwrap();
+    let policy = Policy::new(&cfg, vec!["proxy.example.com".into()]).unwrap();
+    let engine = Arc::new(Engine::new(&routing).unwrap());
+    let loc = Arc::new(loc);
+    let router = FarmRouter::new(
+        policy,
+        engine,
+        sync.clone(),
+        Some(loc.clone() as Arc<dyn Location>),
+    );
+    Rig {
+        store,
+        router,
+        sync,
+        loc,
+    }
+}
+
+const POLICY: &str = r#"
+domains = ["d.example.com", "t1.example.com"]
+gateways = ["sip:gw1.carrier.example:5060", "sip:192.0.2.200:5070;transport=tcp"]
+[dids]
+"+3906" = "d.example.com"
+"+390612" = "t1.example.com"
+"3000" = "d.example.com"
+[[trunks]]
+name = "carrier"
+sources = ["192.0.2.0/24"]
+"#;
+
+async fn plain() -> Rig {
+    rig(
+        [0; 3],
+        &[],
+        RoutingConfig::default(),
+        POLICY,
+        FakeLocation::default(),
+    )
+    .await
+}
+
+fn msg(method: &str, ruri: &str, from: &str, to: &str, call_id: &str) -> SipMessage {
+    let raw = format!(
+        "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK1\r\n\
+From: <{from}>;tag=f1\r\nTo: <{to}>\r\nCall-ID: {call_id}\r\n\
+CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+    );
+    SipMessage::parse(raw.as_bytes()).unwrap()
+}
+
+fn invite(ruri: &str, call_id: &str) -> SipMessage {
+    msg("INVITE", ruri, "sip:1001@d.example.com", ruri, call_id)
+}
+
+fn response(status: u16, extra: &str) -> SipMessage {
+    let raw = format!(
+        "SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 10.9.9.9;branch=z9hG4bK1\r\n\
+From: <sip:1001@d.example.com>;tag=f1\r\nTo: <sip:2000@d.example.com>;tag=t\r\n\
+Call-ID: c\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+    );
+    SipMessage::parse(raw.as_bytes()).unwrap()
+}
+
+/// Targets' node ids, in order.
+fn nodes(v: &Verdict) -> Vec<&str> {
+    match v {
+        Verdict::Forward { targets, .. } => targets
+            .iter()
+            .map(|t| t.node.as_ref().map_or("-", |n| n.as_str()))
+            .collect(),
+        Verdict::Reply { .. } => Vec::new(),
+    }
+}
+
+fn label(v: &Verdict) -> Option<(Label, Fork)> {
+    match v {
+        Verdict::Forward { label, fork, .. } => Some((*label, *fork)),
+        Verdict::Reply { .. } => None,
+    }
+}
+
+fn status(v: &Verdict) -> Option<u16> {
+    match v {
+        Verdict::Reply { status, .. } => Some(*status),
+        Verdict::Forward { .. } => None,
+    }
+}
+
+#[tokio::test]
+async fn register_gets_path_and_goes_to_the_aors_node() {
+    let r = plain().await;
+    let f = flow(PHONE);
+    let mut req = msg(
+        "REGISTER",
+        "sip:d.example.com",
+        "sip:1001@d.example.com",
+        "sip:1001@d.example.com",
+        "reg1",
+    );
+    let v = r.router.route(&mut req, &f).await;
+    let all = [id("a"), id("b"), id("c")];
+    let want = rendezvous::pick("1001@d.example.com", all.iter()).unwrap();
+    assert_eq!(
+        label(&v),
+        Some((Label::Engine(Rule::Register), Fork::Serial))
+    );
+    assert_eq!(nodes(&v)[0], want.as_str());
+    assert_eq!(nodes(&v).len(), 3, "failover over every node");
+    let path = req.headers.get("Path").unwrap();
+    assert!(path.contains(&f.token()), "{path}");
+    assert_eq!(r.loc.seen.lock().unwrap().prepared, vec![f]);
+    // The box's 200 goes to the registrar, and is relayed (None).
+    let Verdict::Forward { targets, .. } = v else {
+        panic!()
+    };
+    let out = r
+        .router
+        .on_final(&req, &f, &targets[0], &response(200, ""))
+        .await;
+    assert!(out.is_none());
+    assert_eq!(
+        r.loc.seen.lock().unwrap().finals,
+        vec![(200, Some(want.clone()))]
+    );
+}
+
+#[tokio::test]
+async fn dids_go_to_the_tenants_box_by_longest_prefix() {
+    let mut routing = RoutingConfig::default();
+    routing
+        .tenants
+        .pins
+        .insert("t1.example.com".into(), id("c"));
+    let r = rig([0, 0, 0], &[], routing, POLICY, FakeLocation::default()).await;
+    let f = flow(TRUNK);
+    // +390612... -> t1 (longest prefix) -> pinned c.
+    let v = r
+        .router
+        .route(&mut invite("sip:+39061234@10.0.0.100", "did1"), &f)
+        .await;
+    assert_eq!(label(&v), Some((Label::Did, Fork::Serial)));
+    assert_eq!(nodes(&v), vec!["c"]);
+    // +3906... -> d, not pinned: a standard placement over every node,
+    // counted in flight on the first.
+    let v = r
+        .router
+        .route(&mut invite("sip:+39065555@10.0.0.100", "did2"), &f)
+        .await;
+    assert_eq!(label(&v), Some((Label::Did, Fork::Serial)));
+    assert_eq!(nodes(&v).len(), 3);
+    assert_eq!(r.sync.inflight().count(&id(nodes(&v)[0])), 1);
+    // Unknown DID.
+    let v = r
+        .router
+        .route(&mut invite("sip:+4930123@10.0.0.100", "did3"), &f)
+        .await;
+    assert_eq!(status(&v), Some(404));
+}
+
+#[tokio::test]
+async fn carrier_calls_never_use_feature_codes() {
+    // Conference 3000 lives on busy c; a DID "3000" from the carrier is a
+    // standard call (least calls: a or b), a phone dialling 3000 joins c.
+    let r = rig(
+        [0, 0, 50],
+        &[("c", "3000")],
+        RoutingConfig::default(),
+        POLICY,
+        FakeLocation::default(),
+    )
+    .await;
+    let v = r
+        .router
+        .route(&mut invite("sip:3000@10.0.0.100", "t1"), &flow(TRUNK))
+        .await;
+    assert_eq!(label(&v).unwrap().0, Label::Did);
+    assert_ne!(nodes(&v)[0], "c");
+    let v = r
+        .router
+        .route(&mut invite("sip:3000@d.example.com", "p1"), &flow(PHONE))
+        .await;
+    assert_eq!(label(&v).unwrap().0, Label::Engine(Rule::Conference));
+    assert_eq!(nodes(&v), vec!["c"]);
+}
+
+#[tokio::test]
+async fn a_node_calling_a_registered_user_forks_to_its_contacts() {
+    let contacts = vec![
+        contact("sip:2000@198.51.100.30:5060", "198.51.100.30:5060"),
+        contact("sip:2000@198.51.100.31:5062", "198.51.100.31:5062"),
+    ];
+    let loc = FakeLocation {
+        bindings: vec![("2000@d.example.com".into(), contacts.clone())],
+        ..FakeLocation::default()
+    };
+    let r = rig([0; 3], &[], RoutingConfig::default(), POLICY, loc).await;
+    let from_a = flow("10.0.0.1:5080");
+    let v = r
+        .router
+        .route(&mut invite("sip:2000@d.example.com", "n1"), &from_a)
+        .await;
+    let Verdict::Forward {
+        targets,
+        fork,
+        label,
+    } = v
+    else {
+        panic!("{v:?}")
+    };
+    assert_eq!(
+        (targets, fork, label),
+        (contacts.clone(), Fork::Parallel, Label::Location)
+    );
+    // A dial string pointing at the proxy: the To host names the domain.
+    let mut req = msg(
+        "INVITE",
+        "sip:2000@proxy.example.com",
+        "sip:1001@d.example.com",
+        "sip:2000@d.example.com",
+        "n2",
+    );
+    let v = r.router.route(&mut req, &from_a).await;
+    assert_eq!(label_of(&v), Some(Label::Location));
+    // The same INVITE from a phone is not rule 7: the engine places it.
+    let v = r
+        .router
+        .route(&mut invite("sip:2000@d.example.com", "p2"), &flow(PHONE))
+        .await;
+    assert_eq!(label_of(&v), Some(Label::Engine(Rule::Standard)));
+}
+
+fn label_of(v: &Verdict) -> Option<Label> {
+    label(v).map(|l| l.0)
+}
+
+#[tokio::test]
+async fn a_node_calling_outside_goes_to_the_gateways_in_order() {
+    let r = plain().await;
+    let from_b = flow("10.0.0.1:5082");
+    for ruri in [
+        "sip:+3902123456@d.example.com",
+        "sip:alice@elsewhere.example.org",
+    ] {
+        let v = r.router.route(&mut invite(ruri, "g1"), &from_b).await;
+        let Verdict::Forward {
+            targets,
+            fork,
+            label,
+        } = v
+        else {
+            panic!("{v:?}")
+        };
+        assert_eq!((fork, label), (Fork::Serial, Label::Gateway), "{ruri}");
+        let hosts: Vec<String> = targets
+            .iter()
+            .map(|t| match &t.dest {
+                Dest::Uri(u) => u.to_string(),
+                Dest::Flow(_) => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                "sip:gw1.carrier.example:5060",
+                "sip:192.0.2.200:5070;transport=tcp"
+            ]
+        );
+        let user = Uri::parse(ruri).unwrap().user;
+        let r0 = targets[0].ruri.as_ref().unwrap();
+        assert_eq!((&r0.user, r0.host.as_str()), (&user, "gw1.carrier.example"));
+        assert!(targets.iter().all(|t| t.node.is_none()));
+    }
+    // No gateway configured: 503.
+    let r = rig(
+        [0; 3],
+        &[],
+        RoutingConfig::default(),
+        "domains = [\"d.example.com\"]",
+        FakeLocation::default(),
+    )
+    .await;
+    let v = r
+        .router
+        .route(&mut invite("sip:+3902123456@d.example.com", "g2"), &from_b)
+        .await;
+    assert_eq!(status(&v), Some(503));
+}
+
+#[tokio::test]
+async fn a_node_calling_an_unknown_user_gets_480_and_feature_codes_still_route() {
+    let r = rig(
+        [0; 3],
+        &[("b", "3001")],
+        RoutingConfig::default(),
+        POLICY,
+        FakeLocation::default(),
+    )
+    .await;
+    let from_a = flow("10.0.0.1:5080");
+    let v = r
+        .router
+        .route(&mut invite("sip:2999@d.example.com", "u1"), &from_a)
+        .await;
+    assert_eq!(status(&v), Some(480));
+    assert!(
+        r.loc
+            .seen
+            .lock()
+            .unwrap()
+            .lookups
+            .contains(&"2999@d.example.com".to_string())
+    );
+    // A conference join through the proxy: the engine's rule 3.
+    let v = r
+        .router
+        .route(&mut invite("sip:3001@d.example.com", "u2"), &from_a)
+        .await;
+    assert_eq!(
+        (label_of(&v), nodes(&v)),
+        (Some(Label::Engine(Rule::Conference)), vec!["b"])
+    );
+}
+
+#[tokio::test]
+async fn a_302_with_x_locus_node_from_a_node_retargets() {
+    let r = plain().await;
+    let f = flow(PHONE);
+    let req = invite("sip:*8@d.example.com", "x1");
+    let a = Target::node(id("a"), Uri::parse("sip:10.0.0.1:5080").unwrap());
+    let out = r
+        .router
+        .on_final(&req, &f, &a, &response(302, "X-Locus-Node: c\r\n"))
+        .await;
+    let want = Target::node(id("c"), Uri::parse("sip:10.0.0.3:5080").unwrap());
+    assert_eq!(out, Some(vec![want]));
+    // Not from a farm node (a phone's or gateway's branch): ignored.
+    let gw = Target {
+        node: None,
+        ..a.clone()
+    };
+    let out = r
+        .router
+        .on_final(&req, &f, &gw, &response(302, "X-Locus-Node: c\r\n"))
+        .await;
+    assert_eq!(out, None);
+    // To itself, to an unknown node, garbage, no header, not a 302: None.
+    for (code, extra) in [
+        (302, "X-Locus-Node: a\r\n"),
+        (302, "X-Locus-Node: zz\r\n"),
+        (302, "X-Locus-Node: a b\r\n"),
+        (302, ""),
+        (486, "X-Locus-Node: c\r\n"),
+    ] {
+        let out = r
+            .router
+            .on_final(&req, &f, &a, &response(code, extra))
+            .await;
+        assert_eq!(out, None, "{code} {extra}");
+    }
+}
+
+#[tokio::test]
+async fn a_302_to_a_down_node_is_ignored() {
+    let r = plain().await;
+    let a = Target::node(id("a"), Uri::parse("sip:10.0.0.1:5080").unwrap());
+    let req = invite("sip:*8@d.example.com", "x1");
+    let to_c = response(302, "X-Locus-Node: c\r\n");
+    let out = r.router.on_final(&req, &flow(PHONE), &a, &to_c).await;
+    assert_eq!(out.unwrap()[0].node, Some(id("c")));
+    // c's ESL link drops: no longer a place to send the call.
+    let status = NodeStatus {
+        sip_uri: "sip:10.0.0.3:5080".into(),
+        esl: EslLink::Down,
+        updated_ms: 2,
+        ..NodeStatus::default()
+    };
+    r.store
+        .lease(&id("c"), &status, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert!(r.sync.refresh(&r.store).await);
+    let out = r.router.on_final(&req, &flow(PHONE), &a, &to_c).await;
+    assert_eq!(out, None);
+}
+
+#[tokio::test]
+async fn admit_and_route_through_the_seam() {
+    let r = plain().await;
+    // Phone to a foreign domain: 403; X-Locus stripped from phones.
+    let f = flow(PHONE);
+    let mut req = invite("sip:2000@evil.example.org", "a1");
+    assert_eq!(r.router.admit(&mut req, &f), Err((403, "Relaying Denied")));
+    let mut req = invite("sip:2000@d.example.com", "a2");
+    req.headers.push("X-Locus-Node", "c");
+    assert_eq!(r.router.admit(&mut req, &f), Ok(()));
+    assert!(req.headers.get("X-Locus-Node").is_none());
+    let node = flow("10.0.0.3:5080");
+    let mut req = invite("sip:2000@anything.example", "a3");
+    req.headers.push("X-Locus-Node", "b");
+    assert_eq!(r.router.admit(&mut req, &node), Ok(()));
+    assert_eq!(req.headers.get("X-Locus-Node"), Some("b"));
+    // A standard INVITE from a phone is counted in flight.
+    let v = r
+        .router
+        .route(&mut invite("sip:2000@d.example.com", "a4"), &f)
+        .await;
+    assert_eq!(label_of(&v), Some(Label::Engine(Rule::Standard)));
+    assert_eq!(r.sync.inflight().count(&id(nodes(&v)[0])), 1);
+    // OPTIONS to the proxy itself is answered here.
+    let mut ping = msg(
+        "OPTIONS",
+        "sip:proxy.example.com",
+        "sip:carrier@x",
+        "sip:proxy.example.com",
+        "o1",
+    );
+    assert_eq!(
+        status(&r.router.route(&mut ping, &flow(TRUNK)).await),
+        Some(200)
+    );
+}
+
+#[tokio::test]
+async fn no_node_up_answers_503() {
+    let empty = Arc::new(FarmSync::new(Arc::new(RoutingConfig::default())));
+    let policy = Policy::new(&toml::from_str(POLICY).unwrap(), vec![]).unwrap();
+    let engine = Arc::new(Engine::new(&RoutingConfig::default()).unwrap());
+    let router = FarmRouter::new(policy, engine, empty, None);
+    let v = router
+        .route(&mut invite("sip:2000@d.example.com", "e1"), &flow(PHONE))
+        .await;
+    assert_eq!(status(&v), Some(503));
+}
