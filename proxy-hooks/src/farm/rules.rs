@@ -43,8 +43,8 @@ impl FarmRouter {
             return self.by_engine(snap, &rr);
         }
         match source {
-            Source::Trunk(trunk) => self.from_trunk(snap, &rr, trunk),
-            Source::Node(_) => self.from_node(snap, &rr, ruri, flow).await,
+            Source::Trunk(trunk) => self.carrier_call(snap, &rr, trunk),
+            Source::Node(_) => self.node_request(snap, &rr, ruri, flow).await,
             Source::Phone => self.by_engine(snap, &rr),
         }
     }
@@ -87,7 +87,7 @@ impl FarmRouter {
     }
 
     /// Rule 6, inbound: DID -> tenant domain -> rules 4-5.
-    fn from_trunk(&self, snap: &FarmSnapshot, rr: &RouteRequest<'_>, trunk: &str) -> Verdict {
+    fn carrier_call(&self, snap: &FarmSnapshot, rr: &RouteRequest<'_>, trunk: &str) -> Verdict {
         let Some(domain) = self.policy.did(rr.ruri_user) else {
             tracing::info!(
                 trunk,
@@ -107,7 +107,7 @@ impl FarmRouter {
     }
 
     /// A farm node's request: rule 7, feature codes, rule 6 outbound, 480.
-    async fn from_node(
+    async fn node_request(
         &self,
         snap: &FarmSnapshot,
         rr: &RouteRequest<'_>,
