@@ -224,8 +224,50 @@ fn norm(field: &str, slashes: usize) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::norm;
+    use crate::config::RoutingConfig;
+    use crate::snapshot::FarmSnapshot;
+    use locus_schema::{EslLink, FarmView, NodeId, NodeView};
+
+    fn view(uris: &[(&str, &str)]) -> FarmView {
+        let mut v = FarmView::default();
+        for (id, uri) in uris {
+            let mut n = NodeView {
+                live: true,
+                ..NodeView::default()
+            };
+            n.image.status.sip_uri = (*uri).into();
+            n.image.status.esl = EslLink::Up;
+            v.nodes.insert(NodeId::new(*id).unwrap(), n);
+        }
+        v
+    }
+
+    #[test]
+    fn nodes_by_sip_address_and_store_pins() {
+        let mut v = view(&[
+            ("a", "sips:10.0.0.5"),
+            ("b", "sip:[2001:db8::5]"),
+            ("c", "sip:10.0.0.6:5080;transport=tcp"),
+            ("d", "sip:10.0.0.6:5080"), // same address as c: c (first by id) kept
+            ("e", "sip:fs5.example.com:5060"),
+            ("f", "garbage"),
+        ]);
+        v.tenants
+            .insert("T1.Example.COM".into(), NodeId::new("b").unwrap());
+        let s = FarmSnapshot::build(&v, 1, &RoutingConfig::default());
+        let at = |a: &str| s.node_at(a.parse().unwrap()).map(|n| n.id.as_str());
+        assert_eq!(at("10.0.0.5:5061"), Some("a"));
+        assert_eq!(at("10.0.0.5:5060"), None);
+        assert_eq!(at("[2001:db8::5]:5060"), Some("b"));
+        assert_eq!(at("10.0.0.6:5080"), Some("c"));
+        assert_eq!(at("[::ffff:10.0.0.6]:5080"), Some("c"));
+        assert_eq!(s.addrs.len(), 3, "names and garbage are not indexed");
+        assert_eq!(s.tenant("t1.example.com").map(NodeId::as_str), Some("b"));
+        assert_eq!(s.tenant("T1.Example.COM"), None, "callers lower-case");
+    }
 
     #[test]
     fn keys_need_their_parts() {
