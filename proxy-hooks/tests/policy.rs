@@ -146,8 +146,29 @@ fn phones_may_only_reach_our_domains_and_addresses() {
         "",
     );
     assert_eq!(p.admit(src, &mut m, &phone), Ok(()));
-    // Trunks and nodes may send anywhere (their calls are routed by rule 6/7).
+    // A flow token outside a dialog would reach any address: nodes only.
+    let forged = "Route: <sip:proxy.example.com;lr;flow=u~192.0.2.99:5060~0>\r\n";
     let trunk = flow("192.0.2.1:5060");
+    for f in [&phone, &trunk] {
+        let mut m = msg("INVITE", "sip:2000@d.example.com", to, forged);
+        let src = p.classify(&snap, f);
+        assert_eq!(p.admit(src, &mut m, f), Err((403, "Relaying Denied")));
+    }
+    let node = flow("10.0.0.1:5080");
+    let mut m = msg("INVITE", "sip:2000@198.51.100.99", to, forged);
+    assert_eq!(p.admit(p.classify(&snap, &node), &mut m, &node), Ok(()));
+    let mut m = msg(
+        "INVITE",
+        "sip:2000@d.example.com",
+        to,
+        "Route: <sip:proxy.example.com;lr>\r\n",
+    );
+    assert_eq!(
+        p.admit(src, &mut m, &phone),
+        Ok(()),
+        "a plain preloaded Route"
+    );
+    // Trunks and nodes may send anywhere (their calls are routed by rule 6/7).
     let mut m = msg("INVITE", "sip:+39061@evil.example.org", to, "");
     assert_eq!(p.admit(p.classify(&snap, &trunk), &mut m, &trunk), Ok(()));
 }

@@ -15,7 +15,7 @@ use crate::farm::request::{addr_user_host, to_tag};
 use crate::proxy::Flow;
 use crate::request::Source;
 use crate::sip::uri::split_host_port;
-use crate::sip::{Scheme, SipMessage, Uri};
+use crate::sip::{NameAddr, Scheme, SipMessage, Uri};
 use crate::snapshot::FarmSnapshot;
 
 mod config;
@@ -93,11 +93,12 @@ impl Policy {
     }
 
     /// Trust for a request from `source`: farm nodes pass untouched;
-    /// everyone else loses `X-Locus-*` headers; trunks pass; a phone's
-    /// out-of-dialog request must be for one of our domains or addresses
-    /// (R-URI host, and for REGISTER the To host too), else 403. In-dialog
-    /// requests (To tag) pass: the core forwards them only along a Route
-    /// set we recorded.
+    /// everyone else loses `X-Locus-*` headers. In-dialog requests (To tag)
+    /// pass: the core forwards them only along a Route set we recorded.
+    /// Out of dialog, a Route carrying our `flow=` token is refused (403)
+    /// from anyone but a node; then trunks pass, and a phone's request must
+    /// be for one of our domains or addresses (R-URI host, and for REGISTER
+    /// the To host too), else 403.
     pub fn admit(
         &self,
         source: Source<'_>,
@@ -111,10 +112,23 @@ impl Policy {
         if stripped > 0 {
             tracing::debug!(peer = %flow.source, headers = stripped, "X-Locus headers stripped");
         }
-        if let Source::Trunk(_) = source {
+        if req.headers.get("To").and_then(to_tag).is_some() {
             return Ok(());
         }
-        if req.headers.get("To").and_then(to_tag).is_some() {
+        // Our `flow=` Route parameters (Path, Record-Route) send a request
+        // straight to an address; outside a dialog only a farm node holds
+        // one (the Path of a binding), so anyone else's would make us an
+        // open relay to any address.
+        let forged = req
+            .headers
+            .get_all("Route")
+            .into_iter()
+            .any(|r| NameAddr::parse(r).is_ok_and(|n| n.uri.params.get("flow").is_some()));
+        if forged {
+            tracing::info!(peer = %flow.source, "out-of-dialog Route with a flow token refused");
+            return Err(RELAYING_DENIED);
+        }
+        if let Source::Trunk(_) = source {
             return Ok(());
         }
         let ruri_ok = req.request_uri().is_some_and(|u| self.serves(u, flow));
