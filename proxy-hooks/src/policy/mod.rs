@@ -35,8 +35,9 @@ pub const RELAYING_DENIED: (u16, &str) = (403, "Relaying Denied");
 pub struct Policy {
     /// Lower-cased.
     domains: Vec<String>,
-    /// Lower-cased host (IPv6 without brackets), port if given.
-    own: Vec<(String, Option<u16>)>,
+    /// Lower-cased host (IPv6 without brackets), its address when an IP
+    /// literal, port if given.
+    own: Vec<(String, Option<IpAddr>, Option<u16>)>,
     trunks: Vec<(String, Vec<Cidr>)>,
     /// Number or prefix -> lower-cased domain.
     dids: BTreeMap<String, String>,
@@ -59,7 +60,10 @@ impl Policy {
                             .ok()
                             .map(|a| (a.to_string(), None))
                     })
-                    .map(|(h, p)| (h.to_ascii_lowercase(), p))
+                    .map(|(h, p)| {
+                        let ip = h.parse::<IpAddr>().ok().map(|i| i.to_canonical());
+                        (h.to_ascii_lowercase(), ip, p)
+                    })
                     .ok_or_else(|| PolicyError::Invalid(format!("own address {o:?} unreadable")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -167,9 +171,9 @@ impl Policy {
     pub fn is_own(&self, host: &str, port: Option<u16>, flow: &Flow) -> bool {
         let ip = host.parse::<IpAddr>().ok().map(|i| i.to_canonical());
         let port_ok = |p: Option<u16>| p.is_none() || port.is_none() || p == port;
-        let listed = self.own.iter().any(|(h, p)| {
-            let same = match (ip, h.parse::<IpAddr>()) {
-                (Some(a), Ok(b)) => a == b.to_canonical(),
+        let listed = self.own.iter().any(|(h, own_ip, p)| {
+            let same = match (ip, own_ip) {
+                (Some(a), Some(b)) => a == *b,
                 _ => h.eq_ignore_ascii_case(host),
             };
             same && port_ok(*p)
