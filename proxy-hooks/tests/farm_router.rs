@@ -196,6 +196,12 @@ async fn a_node_calling_outside_goes_to_the_gateways_in_order() {
         assert_eq!((&r0.user, r0.host.as_str()), (&user, "gw1.carrier.example"));
         assert!(targets.iter().all(|t| t.node.is_none()));
     }
+    // Straight at another box's address: that box, never a carrier.
+    let v = r
+        .router
+        .route(&mut invite("sip:x@10.0.0.3:5080", "g3"), &from_b)
+        .await;
+    assert_eq!((label_of(&v), nodes(&v)), (Some(Label::Other), vec!["c"]));
     // No gateway configured: 503.
     let r = rig(
         [0; 3],
