@@ -13,7 +13,9 @@
 //! 5. standard -> by load (`standard.rs`).
 //!
 //! Rules 6 (carrier DIDs, gateways) and 7 (delivery to registered users)
-//! need the SIP side and come with it.
+//! live in the SIP proxy's `farm::FarmRouter`, which calls [`Engine::place`]
+//! for DIDs. Tenant pins come from the config, then from the store
+//! (`tenant:{domain}`, carried by the snapshot).
 //!
 //! Locality-bound targets (rules 1, 3, 4) may be draining; new placements
 //! (rules 2, 5, and rule 3 when nothing exists yet) never are.
@@ -107,6 +109,26 @@ impl Engine {
         self.standard(snap, req, inflight)
     }
 
+    /// Rules 4 and 5 only, for an INVITE already known to be a call to
+    /// `req.ruri_domain` (a carrier's DID, rule 6): feature codes and
+    /// `Replaces` never apply to it.
+    pub fn place(
+        &self,
+        snap: &FarmSnapshot,
+        req: &RouteRequest<'_>,
+        inflight: &InFlight,
+    ) -> Decision {
+        if let Some((targets, reason)) = self.tenant(snap, req.ruri_domain) {
+            return Decision::new(targets, Rule::Tenant, reason);
+        }
+        self.standard(snap, req, inflight)
+    }
+
+    /// Whether `user` (an R-URI user) is one of the configured feature codes.
+    pub fn is_feature_code(&self, user: &str) -> bool {
+        self.features.find(user).is_some()
+    }
+
     /// Rule 2 (and other methods): tenant pin, else rendezvous of the AOR
     /// over the nodes taking new work.
     fn by_aor(&self, snap: &FarmSnapshot, user: &str, domain: &str, rule: Rule) -> Decision {
@@ -135,7 +157,9 @@ impl Engine {
         domain: &str,
     ) -> Option<(Vec<Arc<Node>>, &'static str)> {
         let lower = domain.to_ascii_lowercase();
-        let pinned = match self.pins.get(&lower) {
+        // Config pins win over the store's `tenant:` pins: the file is the
+        // operator's last word on this proxy.
+        let pinned = match self.pins.get(&lower).or_else(|| snap.tenant(&lower)) {
             Some(id) => snap.find(id),
             None if self.hash_all => {
                 // Over every known non-spare node, live or not, so the pin

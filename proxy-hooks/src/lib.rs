@@ -18,15 +18,21 @@
 //!
 //! * [`hook`]: the HTTP route hook for Kamailio/OpenSIPS ([`hook::router`]).
 //!
+//! * [`policy`]: trust ([`Policy`]: farm nodes, carrier trunks, domains,
+//!   `X-Locus-*` stripping) and rule 6 tables ([`PolicyConfig`]).
+//! * [`farm`]: [`FarmRouter`], the production [`proxy::Router`]: rules 1-7.
+//!
 //! The proxy core (transactions) and the registrar come next; see README.md.
 
 pub mod config;
 pub mod engine;
+pub mod farm;
 mod features;
 pub mod health;
 pub mod hook;
 pub mod inflight;
 mod locality;
+pub mod policy;
 pub mod proxy;
 pub mod rendezvous;
 pub mod request;
@@ -37,9 +43,11 @@ pub mod sync;
 
 pub use config::{Algorithm, ConfigError, RoutingConfig, SyncConfig};
 pub use engine::Engine;
+pub use farm::FarmRouter;
 pub use features::Feature;
 pub use health::{Health, HealthConfig};
 pub use inflight::InFlight;
+pub use policy::{Policy, PolicyConfig, PolicyError};
 pub use request::{Decision, Method, RouteRequest, Rule, Source};
 pub use snapshot::{FarmSnapshot, Node};
 pub use sync::FarmSync;

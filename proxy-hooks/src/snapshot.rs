@@ -3,13 +3,16 @@
 //! needs (liveness, drain, role, load, SIP URI) and the cross-node indexes
 //! the agents leave to readers: by `{domain}/{ext}` ringing, by
 //! `{domain}/{group}`, by lot and slot, by room, by queue, by SIP Call-ID,
-//! plus pickup-group membership.
+//! plus pickup-group membership, `tenant:` pins from the store, and the
+//! nodes by SIP address (IP literal `sip_uri`s) for telling farm nodes
+//! from phones.
 //!
 //! Index keys carry the domain lower-cased (SIP host names are
 //! case-insensitive, RFC 3261 19.1.4); the rest of a key is kept as
 //! published. Built by [`FarmSnapshot::build`] (see `snapshot/build.rs`).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use locus_schema::NodeId;
@@ -104,6 +107,10 @@ pub struct FarmSnapshot {
     pub(crate) sipcalls: HashMap<String, Vec<NodeIx>>,
     /// `{domain}/{ext}` -> pickup groups.
     pub(crate) members: HashMap<String, Vec<String>>,
+    /// Lower-cased domain -> pinned node (`tenant:{domain}` in the store).
+    pub(crate) tenants: HashMap<String, NodeId>,
+    /// A node's SIP address (from an IP-literal `sip_uri`) -> the node.
+    pub(crate) addrs: HashMap<SocketAddr, NodeIx>,
     pub(crate) built_ms: u64,
     pub(crate) skipped: usize,
 }
@@ -180,6 +187,21 @@ impl FarmSnapshot {
     /// Nodes holding a leg with SIP Call-ID `call_id`.
     pub fn sipcall(&self, call_id: &str) -> &[NodeIx] {
         get(&self.sipcalls, call_id)
+    }
+
+    /// The node pinned to `domain` by the store (`tenant:{domain}`);
+    /// `domain` must be lower-cased. Config pins take precedence (the
+    /// engine asks these only for unpinned domains).
+    pub fn tenant(&self, domain: &str) -> Option<&NodeId> {
+        self.tenants.get(domain)
+    }
+
+    /// The node whose `sip_uri` is `addr` (IP literal host; port 5060,
+    /// 5061 for `sips:`, when the URI has none). IPv4-mapped IPv6
+    /// addresses match their IPv4 form (dual-stack sockets).
+    pub fn node_at(&self, addr: SocketAddr) -> Option<&Arc<Node>> {
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        self.addrs.get(&addr).and_then(|&i| self.nodes.get(i))
     }
 
     /// When the snapshot was built (ms since epoch, the caller's clock).

@@ -4,6 +4,7 @@
 //! skipped with a debug line and counted, never a panic: Redis may hold
 //! anything.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use locus_schema::{EslLink, FarmView, GroupEntry, NodeId, NodeRole, RingEntry, Table};
@@ -11,6 +12,7 @@ use locus_schema::{EslLink, FarmView, GroupEntry, NodeId, NodeRole, RingEntry, T
 use super::{Count, FarmSnapshot, GroupCall, Node, NodeIx, Ring, key};
 use crate::config::RoutingConfig;
 use crate::rendezvous;
+use crate::sip::{Scheme, Uri};
 
 impl FarmSnapshot {
     /// The snapshot of `view` at `now_ms` (recorded as its build time),
@@ -77,8 +79,38 @@ impl FarmSnapshot {
         for ((domain, ext), groups) in &view.members {
             snap.members.insert(key(domain, ext), groups.clone());
         }
+        for (domain, node) in &view.tenants {
+            snap.tenants
+                .insert(domain.to_ascii_lowercase(), node.clone());
+        }
+        snap.index_addrs();
         snap.sort();
         snap
+    }
+
+    /// Nodes by the socket address of their `sip_uri`. A host name is
+    /// skipped: resolving it here would put DNS on the build path, and
+    /// nodes sharing a host differ only by port anyway.
+    fn index_addrs(&mut self) {
+        for (ix, n) in self.nodes.iter().enumerate() {
+            let Ok(uri) = Uri::parse(&n.sip_uri) else {
+                continue;
+            };
+            let Ok(ip) = uri.host.parse::<IpAddr>() else {
+                continue;
+            };
+            let port = uri.port.unwrap_or(match uri.scheme {
+                Scheme::Sip => 5060,
+                Scheme::Sips => 5061,
+            });
+            let addr = SocketAddr::new(ip.to_canonical(), port);
+            if let Some(&other) = self.addrs.get(&addr) {
+                tracing::debug!(node.id = %n.id, other = %self.nodes[other].id, %addr,
+                    "two nodes share a SIP address; the first by id is kept");
+                continue;
+            }
+            self.addrs.insert(addr, ix);
+        }
     }
 
     fn skip(&mut self, node: &NodeId, table: Table, field: &str) {
@@ -192,8 +224,50 @@ fn norm(field: &str, slashes: usize) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::norm;
+    use crate::config::RoutingConfig;
+    use crate::snapshot::FarmSnapshot;
+    use locus_schema::{EslLink, FarmView, NodeId, NodeView};
+
+    fn view(uris: &[(&str, &str)]) -> FarmView {
+        let mut v = FarmView::default();
+        for (id, uri) in uris {
+            let mut n = NodeView {
+                live: true,
+                ..NodeView::default()
+            };
+            n.image.status.sip_uri = (*uri).into();
+            n.image.status.esl = EslLink::Up;
+            v.nodes.insert(NodeId::new(*id).unwrap(), n);
+        }
+        v
+    }
+
+    #[test]
+    fn nodes_by_sip_address_and_store_pins() {
+        let mut v = view(&[
+            ("a", "sips:10.0.0.5"),
+            ("b", "sip:[2001:db8::5]"),
+            ("c", "sip:10.0.0.6:5080;transport=tcp"),
+            ("d", "sip:10.0.0.6:5080"), // same address as c: c (first by id) kept
+            ("e", "sip:fs5.example.com:5060"),
+            ("f", "garbage"),
+        ]);
+        v.tenants
+            .insert("T1.Example.COM".into(), NodeId::new("b").unwrap());
+        let s = FarmSnapshot::build(&v, 1, &RoutingConfig::default());
+        let at = |a: &str| s.node_at(a.parse().unwrap()).map(|n| n.id.as_str());
+        assert_eq!(at("10.0.0.5:5061"), Some("a"));
+        assert_eq!(at("10.0.0.5:5060"), None);
+        assert_eq!(at("[2001:db8::5]:5060"), Some("b"));
+        assert_eq!(at("10.0.0.6:5080"), Some("c"));
+        assert_eq!(at("[::ffff:10.0.0.6]:5080"), Some("c"));
+        assert_eq!(s.addrs.len(), 3, "names and garbage are not indexed");
+        assert_eq!(s.tenant("t1.example.com").map(NodeId::as_str), Some("b"));
+        assert_eq!(s.tenant("T1.Example.COM"), None, "callers lower-case");
+    }
 
     #[test]
     fn keys_need_their_parts() {

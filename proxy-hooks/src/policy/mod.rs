@@ -1,0 +1,213 @@
+//! Trust and the proxy's own routing tables (DESIGN.md "Failure model",
+//! "Trust"; rule 6): [`Policy`] tells farm nodes, carrier trunks and phones
+//! apart by source address, refuses to relay for foreign domains, strips
+//! `X-Locus-*` headers that did not come from a farm node, and holds the
+//! DID table, the gateways and the `outside` pattern for `FarmRouter`.
+//!
+//! Configured by [`PolicyConfig`] (`[proxy.policy]`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use regex::Regex;
+
+use crate::farm::request::{addr_user_host, to_tag};
+use crate::proxy::Flow;
+use crate::request::Source;
+use crate::sip::uri::split_host_port;
+use crate::sip::{NameAddr, Scheme, SipMessage, Uri};
+use crate::snapshot::FarmSnapshot;
+
+mod config;
+mod net;
+
+pub use config::{DEFAULT_OUTSIDE, PolicyConfig, PolicyError, Trunk};
+pub use net::Cidr;
+
+/// The header prefix only farm nodes may send (a box's 302 target, ...).
+pub const LOCUS_PREFIX: &str = "X-Locus-";
+
+/// 403 for a request into a domain we do not serve: not an open relay.
+pub const RELAYING_DENIED: (u16, &str) = (403, "Relaying Denied");
+
+/// The compiled `[proxy.policy]` plus the proxy's own addresses.
+#[derive(Debug)]
+pub struct Policy {
+    /// Lower-cased.
+    domains: Vec<String>,
+    /// Lower-cased host (IPv6 without brackets), its address when an IP
+    /// literal, port if given.
+    own: Vec<(String, Option<IpAddr>, Option<u16>)>,
+    trunks: Vec<(String, Vec<Cidr>)>,
+    /// Number or prefix -> lower-cased domain.
+    dids: BTreeMap<String, String>,
+    gateways: Vec<Uri>,
+    outside: Regex,
+}
+
+impl Policy {
+    /// Compiles `cfg`. `own` are the proxy's own addresses (`host` or
+    /// `host:port`, `[v6]:port`; a host without port matches any port):
+    /// always ours, whatever `domains` says.
+    pub fn new(cfg: &PolicyConfig, own: Vec<String>) -> Result<Self, PolicyError> {
+        let c = cfg.compile()?;
+        let own = own
+            .iter()
+            .map(|o| {
+                split_host_port(o)
+                    .or_else(|| {
+                        o.parse::<std::net::Ipv6Addr>()
+                            .ok()
+                            .map(|a| (a.to_string(), None))
+                    })
+                    .map(|(h, p)| {
+                        let ip = h.parse::<IpAddr>().ok().map(|i| i.to_canonical());
+                        (h.to_ascii_lowercase(), ip, p)
+                    })
+                    .ok_or_else(|| PolicyError::Invalid(format!("own address {o:?} unreadable")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            own,
+            trunks: c.trunks,
+            dids: cfg
+                .dids
+                .iter()
+                .map(|(n, d)| (n.clone(), d.to_ascii_lowercase()))
+                .collect(),
+            gateways: c.gateways,
+            outside: c.outside,
+        })
+    }
+
+    /// Where a packet from `flow` comes from: a farm node when its source
+    /// ip:port is a node's `sip_uri` (boxes on one host differ by port;
+    /// nodes with a host name are not matched), else a trunk whose sources
+    /// hold its ip, else a phone.
+    pub fn classify<'a>(&'a self, snap: &'a FarmSnapshot, flow: &Flow) -> Source<'a> {
+        if let Some(n) = snap.node_at(flow.source) {
+            return Source::Node(&n.id);
+        }
+        let ip = flow.source.ip();
+        self.trunks
+            .iter()
+            .find(|(_, cidrs)| cidrs.iter().any(|c| c.contains(ip)))
+            .map_or(Source::Phone, |(name, _)| Source::Trunk(name))
+    }
+
+    /// Trust for a request from `source`: farm nodes pass untouched;
+    /// everyone else loses `X-Locus-*` headers. In-dialog requests (To tag)
+    /// pass: the core forwards them only along a Route set we recorded.
+    /// Out of dialog, a Route carrying our `flow=` token is refused (403)
+    /// from anyone but a node; then trunks pass, and a phone's request must
+    /// be for one of our domains or addresses (R-URI host, and for REGISTER
+    /// the To host too), else 403.
+    pub fn admit(
+        &self,
+        source: Source<'_>,
+        req: &mut SipMessage,
+        flow: &Flow,
+    ) -> Result<(), (u16, &'static str)> {
+        if let Source::Node(_) = source {
+            return Ok(());
+        }
+        let stripped = req.headers.remove_prefixed(LOCUS_PREFIX);
+        if stripped > 0 {
+            tracing::debug!(peer = %flow.source, headers = stripped, "X-Locus headers stripped");
+        }
+        if req.headers.get("To").and_then(to_tag).is_some() {
+            return Ok(());
+        }
+        // Our `flow=` Route parameters (Path, Record-Route) send a request
+        // straight to an address; outside a dialog only a farm node holds
+        // one (the Path of a binding), so anyone else's would make us an
+        // open relay to any address.
+        let forged = req
+            .headers
+            .get_all("Route")
+            .into_iter()
+            .any(|r| NameAddr::parse(r).is_ok_and(|n| n.uri.params.get("flow").is_some()));
+        if forged {
+            tracing::info!(peer = %flow.source, "out-of-dialog Route with a flow token refused");
+            return Err(RELAYING_DENIED);
+        }
+        if let Source::Trunk(_) = source {
+            return Ok(());
+        }
+        let ruri_ok = req.request_uri().is_some_and(|u| self.serves(u, flow));
+        let to_ok = req.method() != Some("REGISTER")
+            || req
+                .headers
+                .get("To")
+                .and_then(addr_user_host)
+                .is_some_and(|(_, host)| self.is_domain(host) || self.is_own(host, None, flow));
+        if ruri_ok && to_ok {
+            Ok(())
+        } else {
+            tracing::info!(peer = %flow.source, ruri = ?req.request_uri().map(|u| u.host.as_str()),
+                "relaying denied");
+            Err(RELAYING_DENIED)
+        }
+    }
+
+    /// Whether `uri` is for us: one of our domains or our own address.
+    pub fn serves(&self, uri: &Uri, flow: &Flow) -> bool {
+        let port = uri.port.unwrap_or(match uri.scheme {
+            Scheme::Sip => 5060,
+            Scheme::Sips => 5061,
+        });
+        self.is_domain(&uri.host) || self.is_own(&uri.host, Some(port), flow)
+    }
+
+    /// Whether `host` is one of the configured domains.
+    pub fn is_domain(&self, host: &str) -> bool {
+        self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether `host[:port]` is one of our own addresses, or the local
+    /// address `flow` arrived at (unless that is a wildcard). `port: None`
+    /// matches any port.
+    pub fn is_own(&self, host: &str, port: Option<u16>, flow: &Flow) -> bool {
+        let ip = host.parse::<IpAddr>().ok().map(|i| i.to_canonical());
+        let port_ok = |p: Option<u16>| p.is_none() || port.is_none() || p == port;
+        let listed = self.own.iter().any(|(h, own_ip, p)| {
+            let same = match (ip, own_ip) {
+                (Some(a), Some(b)) => a == *b,
+                _ => h.eq_ignore_ascii_case(host),
+            };
+            same && port_ok(*p)
+        });
+        let local = flow.local;
+        listed
+            || (!local.ip().is_unspecified()
+                && ip == Some(local.ip().to_canonical())
+                && port_ok(Some(local.port())))
+    }
+
+    /// The tenant domain of a DID (R-URI user of a carrier's INVITE): the
+    /// longest configured number or prefix that starts `number`. User
+    /// parameters (`;npdi`) are ignored; `+` is matched literally.
+    pub fn did(&self, number: &str) -> Option<&str> {
+        let number = number.split(';').next().unwrap_or(number);
+        (1..=number.len())
+            .rev()
+            .find_map(|len| number.get(..len).and_then(|p| self.dids.get(p)))
+            .map(String::as_str)
+    }
+
+    /// Whether a number a farm node dials leaves the farm.
+    pub fn is_outside(&self, number: &str) -> bool {
+        self.outside.is_match(number)
+    }
+
+    /// The outbound gateways, in order.
+    pub fn gateways(&self) -> &[Uri] {
+        &self.gateways
+    }
+
+    /// The configured trunk names.
+    pub fn trunks(&self) -> impl Iterator<Item = &str> {
+        self.trunks.iter().map(|(n, _)| n.as_str())
+    }
+}
