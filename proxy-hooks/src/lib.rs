@@ -18,7 +18,10 @@
 //!
 //! * [`hook`]: the HTTP route hook for Kamailio/OpenSIPS ([`hook::router`]).
 //!
-//! The proxy core (transactions) and the registrar come next; see README.md.
+//! * [`registrar`]: REGISTER mirroring into `reg:` and rule 7 lookups
+//!   ([`registrar::Registrar`], the [`proxy::Location`] implementation).
+//!
+//! The proxy core (transactions) comes next; see README.md.
 
 pub mod config;
 pub mod engine;
@@ -28,6 +31,7 @@ pub mod hook;
 pub mod inflight;
 mod locality;
 pub mod proxy;
+pub mod registrar;
 pub mod rendezvous;
 pub mod request;
 pub mod sip;
