@@ -37,7 +37,7 @@ impl OwnFlows {
     pub(crate) fn save(&self, domain: &str, user: &str, b: Binding, flow: Flow, now_ms: u64) {
         let mut inner = self.lock();
         inner.writes = inner.writes.wrapping_add(1);
-        if inner.writes % SWEEP_EVERY == 0 {
+        if inner.writes.is_multiple_of(SWEEP_EVERY) {
             inner.aors.retain(|_, m| {
                 m.retain(|_, (b, _)| b.live_at(now_ms));
                 !m.is_empty()

@@ -8,10 +8,10 @@
 //! owned by the proxy that holds the phone's flow: other proxies route to
 //! the phone through it.
 //!
-//! * [`config`]: [`RegistrarConfig`] and [`OwnAddr`] (how we name ourselves).
+//! * [`config`]: the settings, [`RegistrarConfig`], and [`OwnAddr`] (how we name ourselves).
 //! * `contact`: what a 2xx means (saves, removals, expiry).
 //! * `flows`: this process's own bindings with their flows.
-//! * [`stats`]: [`RegistrarStats`].
+//! * [`stats`]: the counters, [`RegistrarStats`].
 
 use std::sync::Arc;
 
