@@ -228,3 +228,17 @@ async fn redis_garbage_is_skipped_and_the_key_expires_after_the_latest() {
     let farm = store.read_farm().await.unwrap();
     assert_eq!(farm.tenants.keys().collect::<Vec<_>>(), vec!["ok.example"]);
 }
+
+/// `docs/redis-schema.md` shows a `Binding`; it must parse and round-trip
+/// (a misspelled optional field would otherwise vanish silently).
+#[test]
+fn documented_binding_is_a_binding() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/redis-schema.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let start = doc.find("```json Binding\n").unwrap() + "```json Binding\n".len();
+    let body = &doc[start..start + doc[start..].find("```").unwrap()];
+    let b: Binding = serde_json::from_str(body).unwrap();
+    assert_eq!(b.path.len(), 1);
+    let raw: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(serde_json::to_value(&b).unwrap(), raw);
+}
