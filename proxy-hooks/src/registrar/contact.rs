@@ -224,7 +224,8 @@ mod tests {
     fn freeswitch_200_with_fs_path_and_fs_nat_matches() {
         // sofia_reg.c answers with the contact it stored: the phone's URI
         // plus `fs_nat`/`fs_path` URI params and an `expires` param.
-        let r = req(&["Contact: <sip:1000@192.168.1.20:5060;transport=tcp>, <sip:1000@x>;expires=0"]);
+        let r =
+            req(&["Contact: <sip:1000@192.168.1.20:5060;transport=tcp>, <sip:1000@x>;expires=0"]);
         let stored = "Contact: \"user\" <sip:1000@192.168.1.20:5060;transport=tcp;fs_nat=yes;\
                       fs_path=%3Csip%3A10.0.0.1%3A5060%3Btransport%3Dtcp%3Blr%3E>;expires=300";
         let p = plan(&r, &ok(&[stored]), 7200).unwrap();
