@@ -21,8 +21,8 @@
 //! * [`policy`]: trust ([`Policy`]: farm nodes, carrier trunks, domains,
 //!   `X-Locus-*` stripping) and rule 6 tables ([`PolicyConfig`]).
 //! * [`farm`]: [`FarmRouter`], the production [`proxy::Router`]: rules 1-7.
-//!
-//! The proxy core (transactions) and the registrar come next; see README.md.
+//! * [`registrar`]: REGISTER mirroring into `reg:` and rule 7 lookups
+//!   ([`registrar::Registrar`], the [`proxy::Location`] implementation).
 
 pub mod config;
 pub mod engine;
@@ -34,6 +34,7 @@ pub mod inflight;
 mod locality;
 pub mod policy;
 pub mod proxy;
+pub mod registrar;
 pub mod rendezvous;
 pub mod request;
 pub mod sip;

@@ -121,13 +121,25 @@ impl Keys {
     }
 
     /// `reg:{domain}:{user}`: HASH contact -> binding (written by proxies).
+    /// Domain and user are lower-cased, so `1000@Example.COM` and
+    /// `1000@example.com` are one key whatever case a phone used.
     pub fn reg(&self, domain: &str, user: &str) -> String {
-        format!("{}reg:{}:{}", self.prefix, domain, user)
+        format!(
+            "{}reg:{}:{}",
+            self.prefix,
+            domain.to_lowercase(),
+            user.to_lowercase()
+        )
     }
 
     /// `tenant:{domain}`: pinned node.
     pub fn tenant(&self, domain: &str) -> String {
         format!("{}tenant:{}", self.prefix, domain)
+    }
+
+    /// Pattern matching every `tenant:` key.
+    pub fn tenant_pattern(&self) -> String {
+        format!("{}tenant:*", self.prefix)
     }
 
     /// `events`: pub/sub channel of change notices.

@@ -2,12 +2,14 @@
 //! proxies, hooks and `locus inspect` read back.
 //!
 //! * [`keys`]: the only place Redis key strings are built.
+//! * [`binding`]: a registered contact as the proxies mirror it (`reg:`).
 //! * [`types`]: node status, call records and index entries (JSON values).
 //! * [`change`]: one atomic change of one node's keys ([`NodeChange`]) and
 //!   a node's full published content ([`NodeImage`]).
 //! * [`store`]: the [`Store`] trait with a Redis and an in-memory backend.
 //! * `testing` (feature `testing`): a throwaway `redis-server` for tests.
 
+pub mod binding;
 pub mod change;
 pub mod keys;
 pub mod store;
@@ -15,6 +17,7 @@ pub mod store;
 pub mod testing;
 pub mod types;
 
+pub use binding::Binding;
 pub use change::{HashOp, NodeChange, NodeImage, Table};
 pub use keys::{Keys, NodeId, NodeIdError};
 pub use store::notice::{Notice, NoticeKind};

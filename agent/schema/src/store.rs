@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::NodeId;
 use crate::types::{NodeState, NodeStatus};
@@ -105,7 +106,50 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes `member:{domain}:{ext}`.
     async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError>;
 
-    /// Reads every node (live or not) and every membership.
+    /// Upserts one binding into `reg:{domain}:{user}` (field = its
+    /// contact), drops fields already expired and sets the key to expire
+    /// [`crate::binding::KEY_GRACE`] after its latest binding. Atomic.
+    async fn put_binding(
+        &self,
+        domain: &str,
+        user: &str,
+        binding: &Binding,
+    ) -> Result<(), StoreError> {
+        let _ = (domain, user, binding);
+        Err(unsupported())
+    }
+
+    /// Removes one contact of a user (a REGISTER with `expires=0`).
+    async fn remove_binding(
+        &self,
+        domain: &str,
+        user: &str,
+        contact: &str,
+    ) -> Result<(), StoreError> {
+        let _ = (domain, user, contact);
+        Err(unsupported())
+    }
+
+    /// Removes every contact of a user (`Contact: *`, `Expires: 0`).
+    async fn remove_bindings(&self, domain: &str, user: &str) -> Result<(), StoreError> {
+        let _ = (domain, user);
+        Err(unsupported())
+    }
+
+    /// The unexpired bindings of a user, by contact. Unreadable fields are
+    /// logged and skipped, never an error.
+    async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError> {
+        let _ = (domain, user);
+        Err(unsupported())
+    }
+
+    /// Pins a domain to a node (`tenant:{domain}`), or unpins it (`None`).
+    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
+        let _ = (domain, node);
+        Err(unsupported())
+    }
+
+    /// Reads every node (live or not), every membership and every tenant pin.
     async fn read_farm(&self) -> Result<FarmView, StoreError>;
 
     /// Deletes every key of a node and its `nodes` entry (the janitor's
@@ -138,6 +182,12 @@ pub async fn open(
     Ok(std::sync::Arc::new(
         self::redis::RedisStore::connect(url, keys, timeout).await?,
     ))
+}
+
+/// What the location and tenant methods answer on a backend without them
+/// (test doubles written before they existed; both real backends have them).
+fn unsupported() -> StoreError {
+    StoreError::Config("this store backend keeps no bindings or tenant pins".into())
 }
 
 /// Wall-clock milliseconds since the Unix epoch (heartbeat scores).

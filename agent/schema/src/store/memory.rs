@@ -12,9 +12,12 @@ use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
+mod location;
+
 use super::notice::{NOTICE_BUFFER, Notice, NoticeKind};
 use super::{FarmView, NodeView, Store, StoreError, lease_ttl, now_ms, status_fields};
 use crate::Keys;
+use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage, Table};
 use crate::keys::NodeId;
 use crate::types::{NodeState, NodeStatus};
@@ -35,6 +38,8 @@ struct Farm {
     heartbeats: BTreeMap<NodeId, u64>,
     nodes: BTreeMap<NodeId, MemNode>,
     members: BTreeMap<(String, String), BTreeSet<String>>,
+    regs: location::Regs,
+    tenants: BTreeMap<String, NodeId>,
 }
 
 impl Farm {
@@ -217,6 +222,48 @@ impl Store for MemStore {
         Ok(())
     }
 
+    async fn put_binding(
+        &self,
+        domain: &str,
+        user: &str,
+        binding: &Binding,
+    ) -> Result<(), StoreError> {
+        let (key, now) = (self.keys.reg(domain, user), self.now_ms());
+        self.lock().regs.put(key, binding, now);
+        Ok(())
+    }
+
+    async fn remove_binding(
+        &self,
+        domain: &str,
+        user: &str,
+        contact: &str,
+    ) -> Result<(), StoreError> {
+        let (key, now) = (self.keys.reg(domain, user), self.now_ms());
+        self.lock().regs.remove(&key, contact, now);
+        Ok(())
+    }
+
+    async fn remove_bindings(&self, domain: &str, user: &str) -> Result<(), StoreError> {
+        self.lock().regs.remove_all(&self.keys.reg(domain, user));
+        Ok(())
+    }
+
+    async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError> {
+        let (key, now) = (self.keys.reg(domain, user), self.now_ms());
+        Ok(self.lock().regs.get(&key, now))
+    }
+
+    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
+        let domain = domain.to_lowercase();
+        let mut farm = self.lock();
+        match node {
+            Some(n) => farm.tenants.insert(domain, n.clone()),
+            None => farm.tenants.remove(&domain),
+        };
+        Ok(())
+    }
+
     async fn read_farm(&self) -> Result<FarmView, StoreError> {
         let farm = self.lock();
         let mut view = FarmView::default();
@@ -240,6 +287,7 @@ impl Store for MemStore {
             .iter()
             .map(|(k, groups)| (k.clone(), groups.iter().cloned().collect()))
             .collect();
+        view.tenants = farm.tenants.clone();
         Ok(view)
     }
 

@@ -12,12 +12,14 @@ use tokio::sync::mpsc;
 
 use super::link::Link;
 use super::{FarmView, Store, StoreError, lease_ttl, now_ms};
+use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::{Keys, NodeId};
 use crate::types::{NodeState, NodeStatus};
 
 mod events;
 mod janitor;
+mod location;
 mod read;
 mod write;
 
@@ -150,6 +152,36 @@ impl Store for RedisStore {
         self.link
             .run(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
             .await
+    }
+
+    async fn put_binding(
+        &self,
+        domain: &str,
+        user: &str,
+        binding: &Binding,
+    ) -> Result<(), StoreError> {
+        location::put(&self.link, &self.keys, domain, user, binding).await
+    }
+
+    async fn remove_binding(
+        &self,
+        domain: &str,
+        user: &str,
+        contact: &str,
+    ) -> Result<(), StoreError> {
+        location::remove(&self.link, &self.keys, domain, user, contact).await
+    }
+
+    async fn remove_bindings(&self, domain: &str, user: &str) -> Result<(), StoreError> {
+        location::remove_all(&self.link, &self.keys, domain, user).await
+    }
+
+    async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError> {
+        location::get(&self.link, &self.keys, domain, user).await
+    }
+
+    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
+        location::set_tenant(&self.link, &self.keys, domain, node).await
     }
 
     async fn read_farm(&self) -> Result<FarmView, StoreError> {

@@ -55,6 +55,7 @@ pub(super) async fn farm(link: &Link, keys: &Keys) -> Result<FarmView, StoreErro
         }
     }
     farm.members = members(link, keys).await?;
+    farm.tenants = super::location::tenants(link, keys).await?;
     Ok(farm)
 }
 
@@ -212,7 +213,7 @@ async fn members(
 
 /// Escapes glob metacharacters of a literal key prefix (keeps the final
 /// `*`), so a prefix like `a[1]:` does not turn into a character class.
-fn escape_glob(pattern: &str) -> String {
+pub(super) fn escape_glob(pattern: &str) -> String {
     let (lit, star) = match pattern.strip_suffix('*') {
         Some(lit) => (lit, "*"),
         None => (pattern, ""),

@@ -1,0 +1,225 @@
+//! The location side of [`super::RedisStore`]: `reg:{domain}:{user}`
+//! bindings (written by proxies, one script per upsert so concurrent
+//! proxies never shorten each other's key TTL) and `tenant:{domain}` pins.
+//! Garbage in either is logged and skipped.
+
+use std::collections::BTreeMap;
+
+use redis::{RedisResult, Script, Value};
+
+use crate::binding::{Binding, KEY_GRACE};
+use crate::keys::{Keys, NodeId};
+use crate::store::link::Link;
+use crate::store::{StoreError, now_ms};
+
+use super::read::escape_glob;
+
+/// Upsert one binding, drop expired ones, expire the key after the latest.
+/// Fields that are not bindings are left alone (they go with the key).
+/// `%d` because Lua would print a big number as `1.7e+12`.
+const PUT_BINDING_LUA: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local now = tonumber(ARGV[3])
+local latest = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local ok, b = pcall(cjson.decode, all[i + 1])
+  if ok and type(b) == 'table' and type(b.expires_ms) == 'number' then
+    if b.expires_ms <= now then
+      redis.call('HDEL', KEYS[1], all[i])
+    elseif b.expires_ms > latest then
+      latest = b.expires_ms
+    end
+  end
+end
+if latest > 0 then
+  redis.call('PEXPIREAT', KEYS[1], string.format('%d', latest + tonumber(ARGV[4])))
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 1
+";
+
+/// Keys asked per `SCAN` round.
+const SCAN_COUNT: usize = 1000;
+/// Upper bound on `SCAN` rounds.
+const MAX_SCAN_ROUNDS: usize = 10_000;
+/// Keys per `MGET`.
+const MGET_CHUNK: usize = 1000;
+
+fn grace_ms() -> u64 {
+    u64::try_from(KEY_GRACE.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// [`crate::Store::put_binding`].
+pub(super) async fn put(
+    link: &Link,
+    keys: &Keys,
+    domain: &str,
+    user: &str,
+    b: &Binding,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(b)
+        .map_err(|e| StoreError::Config(format!("binding not serialisable: {e}")))?;
+    let script = Script::new(PUT_BINDING_LUA);
+    let mut inv = script.key(keys.reg(domain, user));
+    inv.arg(&b.contact).arg(json).arg(now_ms()).arg(grace_ms());
+    link.run(|mut c| async move { inv.invoke_async::<i64>(&mut c).await })
+        .await
+        .map(drop)
+}
+
+/// [`crate::Store::remove_binding`].
+pub(super) async fn remove(
+    link: &Link,
+    keys: &Keys,
+    domain: &str,
+    user: &str,
+    contact: &str,
+) -> Result<(), StoreError> {
+    let key = keys.reg(domain, user);
+    link.run(|mut c| async move {
+        redis::cmd("HDEL")
+            .arg(key)
+            .arg(contact)
+            .query_async::<()>(&mut c)
+            .await
+    })
+    .await
+}
+
+/// [`crate::Store::remove_bindings`].
+pub(super) async fn remove_all(
+    link: &Link,
+    keys: &Keys,
+    domain: &str,
+    user: &str,
+) -> Result<(), StoreError> {
+    let key = keys.reg(domain, user);
+    link.run(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
+        .await
+}
+
+/// [`crate::Store::bindings`]: a key of the wrong type reads as empty.
+pub(super) async fn get(
+    link: &Link,
+    keys: &Keys,
+    domain: &str,
+    user: &str,
+) -> Result<Vec<Binding>, StoreError> {
+    let key = keys.reg(domain, user);
+    let mut p = redis::pipe();
+    p.ignore_errors();
+    p.cmd("HGETALL").arg(&key);
+    let mut res: Vec<RedisResult<Value>> = link
+        .run(|mut c| async move { p.query_async(&mut c).await })
+        .await?;
+    let reply = res
+        .pop()
+        .unwrap_or_else(|| Err((redis::ErrorKind::Parse, "short reply").into()))
+        .and_then(|v| Ok(redis::from_redis_value::<BTreeMap<Vec<u8>, Vec<u8>>>(v)?));
+    let fields = match reply {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(key, error = %e, "unreadable reg key; no bindings");
+            return Ok(Vec::new());
+        }
+    };
+    let now = now_ms();
+    Ok(fields
+        .iter()
+        .filter_map(|(f, v)| {
+            Binding::parse_stored(
+                &key,
+                &String::from_utf8_lossy(f),
+                &String::from_utf8_lossy(v),
+            )
+        })
+        .filter(|b| b.live_at(now))
+        .collect())
+}
+
+/// [`crate::Store::set_tenant`].
+pub(super) async fn set_tenant(
+    link: &Link,
+    keys: &Keys,
+    domain: &str,
+    node: Option<&NodeId>,
+) -> Result<(), StoreError> {
+    let key = keys.tenant(&domain.to_lowercase());
+    let node = node.map(|n| n.as_str().to_owned());
+    link.run(|mut c| async move {
+        match node {
+            Some(n) => {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(n)
+                    .query_async::<()>(&mut c)
+                    .await
+            }
+            None => redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await,
+        }
+    })
+    .await
+}
+
+/// Every `tenant:{domain}` pin (domains lower-cased; values that are not
+/// node ids, or keys that are not strings, skipped with a warning).
+pub(super) async fn tenants(
+    link: &Link,
+    keys: &Keys,
+) -> Result<BTreeMap<String, NodeId>, StoreError> {
+    let pattern = escape_glob(&keys.tenant_pattern());
+    let mut found = std::collections::BTreeSet::new();
+    let mut cursor: u64 = 0;
+    for round in 0.. {
+        if round == MAX_SCAN_ROUNDS {
+            tracing::warn!(rounds = round, "tenant SCAN did not finish; partial view");
+            break;
+        }
+        let pat = pattern.as_str();
+        let (next, batch): (u64, Vec<Vec<u8>>) = link
+            .run(|mut c| async move {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pat)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        found.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let prefix = keys.tenant("");
+    let found: Vec<Vec<u8>> = found.into_iter().collect();
+    let mut out = BTreeMap::new();
+    for chunk in found.chunks(MGET_CHUNK) {
+        let values: Vec<Option<Vec<u8>>> = link
+            .run(|mut c| async move { redis::cmd("MGET").arg(chunk).query_async(&mut c).await })
+            .await?;
+        for (key, value) in chunk.iter().zip(values) {
+            let key = String::from_utf8_lossy(key);
+            let Some(domain) = key.strip_prefix(&prefix).filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            // MGET answers nil for a key of another type.
+            let Some(value) = value else {
+                tracing::warn!(key = %key, "tenant key is not a string; skipped");
+                continue;
+            };
+            match NodeId::new(String::from_utf8_lossy(&value)) {
+                Ok(id) => {
+                    out.insert(domain.to_lowercase(), id);
+                }
+                Err(e) => tracing::warn!(key = %key, error = %e, "bad tenant pin; skipped"),
+            }
+        }
+    }
+    Ok(out)
+}

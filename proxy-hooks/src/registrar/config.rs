@@ -1,0 +1,175 @@
+//! [`RegistrarConfig`] (`[proxy.registrar]`) and [`OwnAddr`], how the
+//! proxy names itself in the `Path` it adds and in the `socket` of the
+//! bindings it writes, so boxes and other proxies can reach it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::proxy::Flow;
+use crate::sip::uri::split_host_port;
+use crate::sip::{Params, Scheme, Transport, Uri};
+
+/// `[proxy.registrar]` (unknown keys refused).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// How long a rule 7 lookup waits for the store before it falls back
+    /// to this proxy's own bindings.
+    #[serde(with = "humantime_serde")]
+    pub lookup_timeout: Duration,
+    /// Longest binding mirrored, whatever the box granted.
+    #[serde(with = "humantime_serde")]
+    pub max_expires: Duration,
+    /// How long a binding stays routable past the expiry the box granted:
+    /// phones re-register close to the deadline, and the refresh takes a
+    /// round trip through this proxy and the box before it is mirrored.
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            lookup_timeout: Duration::from_millis(200),
+            max_expires: Duration::from_secs(7200),
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RegistrarConfig {
+    /// Refuses a zero lookup timeout or max expiry.
+    pub fn validate(&self) -> Result<(), RegistrarError> {
+        if self.lookup_timeout.is_zero() {
+            return Err(RegistrarError::Config("lookup_timeout must be > 0"));
+        }
+        if self.max_expires < Duration::from_secs(1) {
+            return Err(RegistrarError::Config("max_expires must be >= 1s"));
+        }
+        Ok(())
+    }
+}
+
+/// What can be wrong with the registrar's configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrarError {
+    /// A value out of range.
+    #[error("registrar config: {0}")]
+    Config(&'static str),
+    /// `advertise` is not `host[:port]`.
+    #[error("registrar: advertise {0:?} is not host[:port]")]
+    Advertise(String),
+}
+
+/// How this proxy names itself to boxes and other proxies: the address a
+/// REGISTER arrived at (`Flow::local`), or `advertise` (`host[:port]`)
+/// when the proxy listens on a wildcard or sits behind NAT. An advertised
+/// port replaces the local one; without one the local port is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnAddr {
+    host: Option<String>,
+    port: Option<u16>,
+}
+
+impl OwnAddr {
+    /// From an optional `host[:port]` (`[v6]:port` for IPv6).
+    pub fn new(advertise: Option<&str>) -> Result<OwnAddr, RegistrarError> {
+        let Some(a) = advertise else {
+            return Ok(OwnAddr::default());
+        };
+        let (host, port) = split_host_port(a).ok_or_else(|| RegistrarError::Advertise(a.into()))?;
+        Ok(OwnAddr {
+            host: Some(host),
+            port,
+        })
+    }
+
+    fn host_port(&self, local: SocketAddr) -> (String, u16) {
+        let host = self.host.clone().unwrap_or_else(|| local.ip().to_string());
+        (host, self.port.unwrap_or(local.port()))
+    }
+
+    /// `sip:HOST:PORT[;transport=tcp]`: where another proxy sends to reach
+    /// us on the socket `flow` arrived at.
+    pub fn socket_uri(&self, flow: &Flow) -> Uri {
+        let (host, port) = self.host_port(flow.local);
+        let mut params = Params::default();
+        if flow.transport == Transport::Tcp {
+            params.set("transport", Some("tcp"));
+        }
+        Uri {
+            scheme: Scheme::Sip,
+            user: None,
+            host,
+            port: Some(port),
+            params,
+            headers: None,
+        }
+    }
+
+    /// `<sip:HOST:PORT[;transport=tcp];lr;flow=TOKEN>`: our Path value
+    /// for a REGISTER from `flow`, and the Route another proxy pushes to
+    /// reach a phone through us.
+    pub fn path_value(&self, flow: &Flow) -> String {
+        route_through(&self.socket_uri(flow), &flow.token())
+    }
+}
+
+/// `<SOCKET;lr;flow=TOKEN>` (RFC 3261 loose routing; the flow token tells
+/// the owning proxy which phone connection to use, RFC 5626 style).
+pub(crate) fn route_through(socket: &Uri, token: &str) -> String {
+    let mut uri = socket.clone();
+    uri.params.set("lr", None);
+    uri.params.set("flow", Some(token));
+    format!("<{uri}>")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    fn flow(local: &str, t: Transport) -> Flow {
+        Flow {
+            source: "192.0.2.7:40000".parse().unwrap(),
+            transport: t,
+            conn: (t == Transport::Tcp).then_some(crate::sip::ConnId(9)),
+            local: local.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn local_address_or_advertised_one() {
+        let f = flow("10.0.0.1:5060", Transport::Udp);
+        let own = OwnAddr::new(None).unwrap();
+        assert_eq!(own.socket_uri(&f).to_string(), "sip:10.0.0.1:5060");
+        assert_eq!(
+            own.path_value(&f),
+            "<sip:10.0.0.1:5060;lr;flow=u~192.0.2.7:40000~0>"
+        );
+        let t = flow("[::1]:5070", Transport::Tcp);
+        let adv = OwnAddr::new(Some("proxy.example.com")).unwrap();
+        assert_eq!(
+            adv.path_value(&t),
+            "<sip:proxy.example.com:5070;transport=tcp;lr;flow=t~192.0.2.7:40000~9>"
+        );
+        let adv = OwnAddr::new(Some("[2001:db8::5]:5080")).unwrap();
+        assert_eq!(adv.socket_uri(&f).to_string(), "sip:[2001:db8::5]:5080");
+        for bad in ["", "a b", "h:99999", "[::1"] {
+            assert!(OwnAddr::new(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_defaults_and_refusals() {
+        let c: RegistrarConfig = toml::from_str("grace = \"10s\"").unwrap();
+        assert_eq!(c.grace, Duration::from_secs(10));
+        assert_eq!(c.lookup_timeout, Duration::from_millis(200));
+        assert!(toml::from_str::<RegistrarConfig>("nope = 1").is_err());
+        let zero: RegistrarConfig = toml::from_str("lookup_timeout = \"0s\"").unwrap();
+        assert!(zero.validate().is_err());
+        assert!(RegistrarConfig::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,297 @@
+//! The registrar half of the farm router: the proxies as the farm's
+//! location service (DESIGN.md, routing rules 2 and 7; `docs/location.md`).
+//!
+//! FreeSWITCH authenticates and stores REGISTERs; the proxy only adds its
+//! `Path` on the way in and mirrors every binding a box accepted (its 200
+//! OK) into the store's `reg:{domain}:{user}`, so any proxy can deliver a
+//! call from any box to a phone registered through any box. A binding is
+//! owned by the proxy that holds the phone's flow: other proxies route to
+//! the phone through it.
+//!
+//! * [`config`]: the settings, [`RegistrarConfig`], and [`OwnAddr`] (how we name ourselves).
+//! * `contact`: what a 2xx means (saves, removals, expiry).
+//! * `flows`: this process's own bindings with their flows.
+//! * [`stats`]: the counters, [`RegistrarStats`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use locus_schema::{Binding, Store};
+
+use crate::proxy::{Dest, Flow, Location, Target};
+use crate::sip::{SipMessage, Transport, Uri};
+
+pub mod config;
+mod contact;
+mod flows;
+pub mod stats;
+
+pub use config::{OwnAddr, RegistrarConfig, RegistrarError};
+pub use stats::RegistrarStats;
+
+use contact::Change;
+use flows::OwnFlows;
+
+/// Mirrors REGISTERs into the store and answers rule 7 lookups.
+pub struct Registrar {
+    store: Arc<dyn Store>,
+    cfg: RegistrarConfig,
+    id: String,
+    own: OwnAddr,
+    flows: OwnFlows,
+    stats: Arc<RegistrarStats>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+fn transport_word(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+    }
+}
+
+/// Adds `path` to `Supported` unless listed.
+fn support_path(req: &mut SipMessage) {
+    let listed = req
+        .headers
+        .get_all("Supported")
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case("path"));
+    if listed {
+        return;
+    }
+    match req.headers.get("Supported").map(str::to_owned) {
+        Some(first) if !first.trim().is_empty() => {
+            req.headers.set("Supported", &format!("{first}, path"))
+        }
+        _ => req.headers.set("Supported", "path"),
+    }
+}
+
+impl Registrar {
+    /// A registrar writing through `store` as proxy `id`.
+    pub fn new(store: Arc<dyn Store>, cfg: RegistrarConfig, id: String, own: OwnAddr) -> Self {
+        Registrar {
+            store,
+            cfg,
+            id,
+            own,
+            flows: OwnFlows::default(),
+            stats: Arc::new(RegistrarStats::default()),
+        }
+    }
+
+    /// The counters (register them with [`RegistrarStats::register`]).
+    pub fn stats(&self) -> &Arc<RegistrarStats> {
+        &self.stats
+    }
+
+    fn store_failed(&self, what: &'static str, aor: &str, e: &dyn std::fmt::Display) {
+        self.stats.store_errors.inc();
+        tracing::warn!(aor, op = what, error = %e, "registrar store call failed");
+    }
+
+    /// The binding mirrored for one saved contact.
+    fn binding(
+        &self,
+        req: &SipMessage,
+        flow: &Flow,
+        target: &Target,
+        contact: &Uri,
+        expires: u32,
+    ) -> Binding {
+        let ours = self.own.path_value(flow);
+        let path = req
+            .headers
+            .get_all("Path")
+            .into_iter()
+            .filter(|p| *p != ours)
+            .map(str::to_owned)
+            .collect();
+        let lifetime = u64::from(expires) * 1000;
+        let grace = u64::try_from(self.cfg.grace.as_millis()).unwrap_or(u64::MAX);
+        Binding {
+            contact: contact.to_string(),
+            received: flow.source.to_string(),
+            transport: transport_word(flow.transport).into(),
+            proxy: self.id.clone(),
+            socket: self.own.socket_uri(flow).to_string(),
+            flow: flow.token(),
+            path,
+            expires_ms: now_ms().saturating_add(lifetime).saturating_add(grace),
+            user_agent: req.headers.get("User-Agent").map(str::to_owned),
+            node: target.node.clone(),
+            call_id: req.call_id().unwrap_or_default().to_owned(),
+            cseq: req.cseq().map(|(n, _)| n).unwrap_or_default(),
+        }
+    }
+
+    /// One store binding as a branch: over our own flow, or through the
+    /// proxy that owns it. `None` (logged) when it cannot be routed.
+    fn target(&self, domain: &str, user: &str, b: Binding, now: u64) -> Option<Target> {
+        let ruri = match Uri::parse(&b.contact) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(contact = b.contact, error = %e, "unroutable binding contact");
+                return None;
+            }
+        };
+        if b.proxy == self.id {
+            let flow = self
+                .flows
+                .flow(domain, user, &b.contact, now)
+                .or_else(|| rebuilt_flow(&b))?;
+            return Some(Target {
+                dest: Dest::Flow(flow),
+                ruri: Some(ruri),
+                node: None,
+                route: b.path,
+            });
+        }
+        let socket = match Uri::parse(&b.socket) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(proxy = b.proxy, socket = b.socket, error = %e, "unroutable owner socket");
+                return None;
+            }
+        };
+        let mut route = vec![config::route_through(&socket, &b.flow)];
+        route.extend(b.path);
+        Some(Target {
+            dest: Dest::Uri(socket),
+            ruri: Some(ruri),
+            node: None,
+            route,
+        })
+    }
+}
+
+/// A flow of ours known only from the store (this process restarted since
+/// the REGISTER): the phone's address, without the old TCP connection id
+/// (ids restart with the process and could name another phone's link).
+fn rebuilt_flow(b: &Binding) -> Option<Flow> {
+    let local = Uri::parse(&b.socket).ok().and_then(|u| {
+        let ip: std::net::IpAddr = u.host.parse().ok()?;
+        Some(std::net::SocketAddr::new(ip, u.port?))
+    });
+    let local = local.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut flow = Flow::from_token(&b.flow, local);
+    if flow.is_none() {
+        tracing::warn!(
+            contact = b.contact,
+            flow = b.flow,
+            "own binding with a bad flow token"
+        );
+    }
+    if let Some(f) = flow.as_mut() {
+        f.conn = None;
+    }
+    flow
+}
+
+#[async_trait]
+impl Location for Registrar {
+    /// Adds our Path always, and `path` to Supported when missing. RFC
+    /// 3327 has the proxy add Path only when the UA lists `path` in
+    /// Supported, because the registrar echoes Path back to the UA. Here
+    /// the registrar is a farm box that must reach the phone through us
+    /// (FreeSWITCH stores Path regardless of Supported), and without it
+    /// calls to the phone would bypass the proxy and its NAT flow; listing
+    /// `path` keeps a strict registrar from ignoring the header.
+    fn prepare_register(&self, req: &mut SipMessage, flow: &Flow) {
+        req.headers.prepend("Path", &self.own.path_value(flow));
+        support_path(req);
+    }
+
+    async fn on_register_final(
+        &self,
+        req: &SipMessage,
+        flow: &Flow,
+        target: &Target,
+        resp: &SipMessage,
+    ) {
+        if !resp.status().is_some_and(|s| (200..300).contains(&s)) {
+            return;
+        }
+        let Ok(to) = req.to() else {
+            tracing::debug!(peer = %flow.source, "REGISTER without a usable To; not mirrored");
+            return;
+        };
+        let (Some(user), domain) = (to.uri.user_name(), to.uri.host.as_str()) else {
+            tracing::debug!(peer = %flow.source, "REGISTER To without a user; not mirrored");
+            return;
+        };
+        let aor = format!("{user}@{domain}");
+        let max = u32::try_from(self.cfg.max_expires.as_secs()).unwrap_or(u32::MAX);
+        let changes = match contact::plan(req, resp, max) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(aor, peer = %flow.source, error = %e, "unreadable REGISTER contacts");
+                return;
+            }
+        };
+        for change in changes {
+            let res = match &change {
+                Change::RemoveAll => {
+                    self.flows.remove_all(domain, user);
+                    self.store.remove_bindings(domain, user).await
+                }
+                Change::Remove(c) => {
+                    let c = c.to_string();
+                    self.flows.remove(domain, user, &c);
+                    self.store.remove_binding(domain, user, &c).await
+                }
+                Change::Save { contact, expires } => {
+                    let b = self.binding(req, flow, target, contact, *expires);
+                    self.flows.save(domain, user, b.clone(), *flow, now_ms());
+                    self.store.put_binding(domain, user, &b).await
+                }
+            };
+            match (res, &change) {
+                (Err(e), _) => self.store_failed("write", &aor, &e),
+                (Ok(()), Change::Save { contact, expires }) => {
+                    self.stats.saved.inc();
+                    tracing::debug!(aor, contact = %contact, expires, "binding mirrored");
+                }
+                (Ok(()), _) => {
+                    self.stats.removed.inc();
+                    tracing::debug!(aor, "binding removed");
+                }
+            }
+        }
+    }
+
+    async fn lookup(&self, user: &str, domain: &str) -> Vec<Target> {
+        let aor = format!("{user}@{domain}");
+        let read = tokio::time::timeout(self.cfg.lookup_timeout, self.store.bindings(domain, user));
+        let now = now_ms();
+        let bindings = match read.await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                self.store_failed("lookup", &aor, &e);
+                self.flows.live(domain, user, now)
+            }
+            Err(_) => {
+                self.store_failed("lookup", &aor, &"timed out");
+                self.flows.live(domain, user, now)
+            }
+        };
+        let targets: Vec<Target> = bindings
+            .into_iter()
+            .filter(|b| b.live_at(now))
+            .filter_map(|b| self.target(domain, user, b, now))
+            .collect();
+        if targets.is_empty() {
+            self.stats.lookup_misses.inc();
+        } else {
+            self.stats.lookup_hits.inc();
+        }
+        targets
+    }
+}

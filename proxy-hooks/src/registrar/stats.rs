@@ -1,0 +1,86 @@
+//! [`RegistrarStats`]: the registrar's counters (atomics, readable in
+//! tests) and their Prometheus registration.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+
+/// Counters of the registrar. Each is an atomic shared with the registry
+/// it was registered in.
+#[derive(Debug, Default)]
+pub struct RegistrarStats {
+    /// Bindings mirrored into `reg:` (saved or refreshed).
+    pub saved: Counter,
+    /// Bindings removed (`expires=0`, `Contact: *`).
+    pub removed: Counter,
+    /// Lookups that found at least one target.
+    pub lookup_hits: Counter,
+    /// Lookups that found none.
+    pub lookup_misses: Counter,
+    /// Store reads or writes that failed or timed out.
+    pub store_errors: Counter,
+}
+
+impl RegistrarStats {
+    /// Registers every counter (names get Prometheus' `_total` suffix).
+    pub fn register(&self, registry: &mut Registry) {
+        let all = [
+            (
+                "locus_registrar_bindings_saved",
+                "Bindings mirrored into reg:",
+                &self.saved,
+            ),
+            (
+                "locus_registrar_bindings_removed",
+                "Bindings removed from reg:",
+                &self.removed,
+            ),
+            (
+                "locus_registrar_lookup_hits",
+                "Location lookups with targets",
+                &self.lookup_hits,
+            ),
+            (
+                "locus_registrar_lookup_misses",
+                "Location lookups without targets",
+                &self.lookup_misses,
+            ),
+            (
+                "locus_registrar_store_errors",
+                "Failed or timed-out store calls",
+                &self.store_errors,
+            ),
+        ];
+        for (name, help, c) in all {
+            registry.register(name, help, c.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_counters_are_the_live_ones() {
+        let stats = RegistrarStats::default();
+        let mut reg = Registry::default();
+        stats.register(&mut reg);
+        stats.saved.inc();
+        stats.store_errors.inc_by(2);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &reg).unwrap();
+        assert!(
+            out.contains("locus_registrar_bindings_saved_total 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("locus_registrar_store_errors_total 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("locus_registrar_lookup_misses_total 0"),
+            "{out}"
+        );
+    }
+}
