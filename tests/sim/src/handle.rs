@@ -87,7 +87,9 @@ impl SimHandle {
 
     /// `user`'s SIP registration at this box, if any.
     pub fn sip_binding(&self, user: &str) -> Option<SipBinding> {
-        self.sip.as_ref().and_then(|s| s.state().regs.get(user).cloned())
+        self.sip
+            .as_ref()
+            .and_then(|s| s.state().regs.get(user).cloned())
     }
 
     /// SIP dialogs the box holds (calls in progress on the SIP side).

@@ -3,6 +3,8 @@
 //! come back to the caller, BYE from either side ends both dialogs and
 //! the ESL legs; failures and CANCEL propagate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sip_support;
 #[allow(unused_imports)]
 mod support;
@@ -54,7 +56,8 @@ async fn dial(f: &Farm, call_id: &str) -> (SipMessage, SipMessage) {
 
 fn ok_with_sdp(binv: &SipMessage, proxy: &Peer) -> SipMessage {
     let mut ok = answer(binv, 200, "OK", "btag", Some(proxy.addr));
-    ok.headers.push("Record-Route", &format!("<sip:{};lr>", proxy.addr));
+    ok.headers
+        .push("Record-Route", &format!("<sip:{};lr>", proxy.addr));
     ok.headers.push("Content-Type", "application/sdp");
     ok.set_body(Bytes::from_static(SDP));
     ok
@@ -65,13 +68,21 @@ async fn bridged_call_rings_answers_and_hangs_up_from_the_caller() {
     let mut f = farm().await;
     let to = f.sim.sip_addr().unwrap();
     let (inv, binv) = dial(&f, "call-a").await;
-    assert_eq!(binv.request_uri().unwrap().to_string(), "sip:1001@127.0.0.1");
+    assert_eq!(
+        binv.request_uri().unwrap().to_string(),
+        "sip:1001@127.0.0.1"
+    );
     assert_eq!(sip_support_from_user(&binv), "1000");
     assert_ne!(binv.call_id().unwrap(), "call-a", "a leg of its own");
     assert!(!binv.body.is_empty(), "the box offers SDP");
     assert!(binv.headers.get("Route").is_none());
 
-    f.proxy.send(&answer(&binv, 180, "Ringing", "btag", Some(f.proxy.addr)), to).await;
+    f.proxy
+        .send(
+            &answer(&binv, 180, "Ringing", "btag", Some(f.proxy.addr)),
+            to,
+        )
+        .await;
     let ringing = f.phone.expect_status(180).await;
     assert!(ringing.to().unwrap().tag().is_some());
     f.esl.events_until(named("CHANNEL_PROGRESS")).await;
@@ -86,8 +97,14 @@ async fn bridged_call_rings_answers_and_hangs_up_from_the_caller() {
     f.proxy.send(&ok_with_sdp(&binv, &f.proxy), to).await;
     let (back, _) = f.proxy.expect_request("ACK").await;
     assert_eq!(back.call_id().unwrap(), binv.call_id().unwrap());
-    assert_eq!(back.request_uri().unwrap().to_string(), format!("sip:1001@{}", f.proxy.addr));
-    assert_eq!(back.headers.get("Route"), Some(format!("<sip:{};lr>", f.proxy.addr).as_str()));
+    assert_eq!(
+        back.request_uri().unwrap().to_string(),
+        format!("sip:1001@{}", f.proxy.addr)
+    );
+    assert_eq!(
+        back.headers.get("Route"),
+        Some(format!("<sip:{};lr>", f.proxy.addr).as_str())
+    );
     let ok = f.phone.expect_status(200).await;
     assert_eq!(ok.headers.get("Content-Type"), Some("application/sdp"));
     assert!(!ok.body.is_empty());
@@ -97,17 +114,27 @@ async fn bridged_call_rings_answers_and_hangs_up_from_the_caller() {
     let calls = f.sim.calls();
     assert_eq!(calls.len(), 1);
     assert!(calls[0].answered);
-    assert_eq!((calls[0].from.as_str(), calls[0].to.as_str()), ("1000", "1001"));
+    assert_eq!(
+        (calls[0].from.as_str(), calls[0].to.as_str()),
+        ("1000", "1001")
+    );
 
-    f.phone.send(&in_dialog("BYE", &inv, &ok, f.phone.addr, 2), to).await;
+    f.phone
+        .send(&in_dialog("BYE", &inv, &ok, f.phone.addr, 2), to)
+        .await;
     let bye_ok = f.phone.expect_status(200).await;
     assert_eq!(bye_ok.cseq().unwrap(), (2, "BYE"));
     let (bye, _) = f.proxy.expect_request("BYE").await;
     assert_eq!(bye.call_id().unwrap(), binv.call_id().unwrap());
     assert_eq!(bye.to().unwrap().tag(), Some("btag"));
-    f.proxy.send(&answer(&bye, 200, "OK", "btag", None), to).await;
+    f.proxy
+        .send(&answer(&bye, 200, "OK", "btag", None), to)
+        .await;
     let evs = f.esl.events_until(named("CHANNEL_DESTROY")).await;
-    assert!(evs.iter().any(|e| e.get("Event-Name") == Some("CHANNEL_HANGUP")));
+    assert!(
+        evs.iter()
+            .any(|e| e.get("Event-Name") == Some("CHANNEL_HANGUP"))
+    );
     until(|| f.sim.calls().is_empty() && f.sim.sip_dialogs() == 0).await;
 }
 
@@ -135,21 +162,36 @@ async fn callee_hangs_up_and_the_caller_gets_a_bye() {
     assert_eq!(f.proxy.expect_status(200).await.cseq().unwrap(), (7, "BYE"));
     let (abye, _) = f.phone.expect_request("BYE").await;
     assert_eq!(abye.call_id().unwrap(), "call-b");
-    assert_eq!(abye.request_uri().unwrap().to_string(), format!("sip:1000@{}", f.phone.addr));
+    assert_eq!(
+        abye.request_uri().unwrap().to_string(),
+        format!("sip:1000@{}", f.phone.addr)
+    );
     until(|| f.sim.calls().is_empty()).await;
 }
 
 #[tokio::test]
 async fn callee_busy_goes_back_to_the_caller() {
-    for (status, reason) in [(486, "Busy Here"), (480, "Temporarily Unavailable"), (503, "Service Unavailable")] {
+    for (status, reason) in [
+        (486, "Busy Here"),
+        (480, "Temporarily Unavailable"),
+        (503, "Service Unavailable"),
+    ] {
         let f = farm().await;
         let to = f.sim.sip_addr().unwrap();
         let (_, binv) = dial(&f, &format!("busy-{status}")).await;
-        f.proxy.send(&answer(&binv, 180, "Ringing", "bt", Some(f.proxy.addr)), to).await;
+        f.proxy
+            .send(&answer(&binv, 180, "Ringing", "bt", Some(f.proxy.addr)), to)
+            .await;
         f.phone.expect_status(180).await;
-        f.proxy.send(&answer(&binv, status, reason, "bt", None), to).await;
+        f.proxy
+            .send(&answer(&binv, status, reason, "bt", None), to)
+            .await;
         let (ack, _) = f.proxy.expect_request("ACK").await;
-        assert_eq!(ack.headers.get("Via"), binv.headers.get("Via"), "non-2xx ACK: same branch");
+        assert_eq!(
+            ack.headers.get("Via"),
+            binv.headers.get("Via"),
+            "non-2xx ACK: same branch"
+        );
         assert_eq!(ack.to().unwrap().tag(), Some("bt"));
         let r = f.phone.expect_status(status).await;
         assert_eq!(r.call_id().unwrap(), format!("busy-{status}"));
@@ -162,24 +204,39 @@ async fn caller_cancels_while_the_callee_rings() {
     let mut f = farm().await;
     let to = f.sim.sip_addr().unwrap();
     let (inv, binv) = dial(&f, "call-c").await;
-    f.proxy.send(&answer(&binv, 180, "Ringing", "bt", Some(f.proxy.addr)), to).await;
+    f.proxy
+        .send(&answer(&binv, 180, "Ringing", "bt", Some(f.proxy.addr)), to)
+        .await;
     f.phone.expect_status(180).await;
     f.phone.send(&cancel(&inv), to).await;
     let c_ok = f.phone.recv().await.0;
-    assert_eq!((c_ok.status(), c_ok.cseq().unwrap().1), (Some(200), "CANCEL"));
+    assert_eq!(
+        (c_ok.status(), c_ok.cseq().unwrap().1),
+        (Some(200), "CANCEL")
+    );
     let terminated = f.phone.expect_status(487).await;
     assert_eq!(terminated.cseq().unwrap().1, "INVITE");
     let (bcancel, _) = f.proxy.expect_request("CANCEL").await;
     assert_eq!(bcancel.call_id().unwrap(), binv.call_id().unwrap());
     assert_eq!(bcancel.headers.get("Via"), binv.headers.get("Via"));
-    f.proxy.send(&answer(&bcancel, 200, "OK", "bt", None), to).await;
-    f.proxy.send(&answer(&binv, 487, "Request Terminated", "bt", None), to).await;
+    f.proxy
+        .send(&answer(&bcancel, 200, "OK", "bt", None), to)
+        .await;
+    f.proxy
+        .send(&answer(&binv, 487, "Request Terminated", "bt", None), to)
+        .await;
     f.proxy.expect_request("ACK").await;
-    let evs = f.esl.events_until(|e| {
-        e.get("Event-Name") == Some("CHANNEL_HANGUP_COMPLETE") && e.get("Caller-Caller-ID-Number") == Some("1000")
-    })
-    .await;
-    assert!(evs.iter().any(|e| e.get("Hangup-Cause") == Some("ORIGINATOR_CANCEL")));
+    let evs = f
+        .esl
+        .events_until(|e| {
+            e.get("Event-Name") == Some("CHANNEL_HANGUP_COMPLETE")
+                && e.get("Caller-Caller-ID-Number") == Some("1000")
+        })
+        .await;
+    assert!(
+        evs.iter()
+            .any(|e| e.get("Hangup-Cause") == Some("ORIGINATOR_CANCEL"))
+    );
     until(|| f.sim.channels().is_empty()).await;
     // The phone ACKs the 487; the box forgets the call.
     let mut a = cancel(&inv);
@@ -197,7 +254,12 @@ async fn without_a_proxy_the_box_calls_the_registration_or_answers_480() {
     let sim = sip_sim(None).await;
     let to = sim.sip_addr().unwrap();
     let phone = Peer::bind().await;
-    phone.send(&invite("sip:1001@127.0.0.1", "1000", phone.addr, "nowhere"), to).await;
+    phone
+        .send(
+            &invite("sip:1001@127.0.0.1", "1000", phone.addr, "nowhere"),
+            to,
+        )
+        .await;
     phone.expect_status(480).await;
     until(|| sim.channels().is_empty()).await;
 
@@ -218,9 +280,21 @@ async fn without_a_proxy_the_box_calls_the_registration_or_answers_480() {
     callee.send(&reg, to).await;
     callee.expect_status(200).await;
 
-    phone.send(&invite("sip:1001@127.0.0.1", "1000", phone.addr, "direct"), to).await;
+    phone
+        .send(
+            &invite("sip:1001@127.0.0.1", "1000", phone.addr, "direct"),
+            to,
+        )
+        .await;
     let (binv, _) = edge.expect_request("INVITE").await;
     assert_eq!(ruri_user(&binv), "1001");
-    assert_eq!(binv.request_uri().unwrap().port, Some(callee.addr.port()), "R-URI: the contact");
-    assert_eq!(binv.headers.get("Route"), Some(format!("<sip:{};lr>", edge.addr).as_str()));
+    assert_eq!(
+        binv.request_uri().unwrap().port,
+        Some(callee.addr.port()),
+        "R-URI: the contact"
+    );
+    assert_eq!(
+        binv.headers.get("Route"),
+        Some(format!("<sip:{};lr>", edge.addr).as_str())
+    );
 }

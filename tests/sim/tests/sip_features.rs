@@ -3,6 +3,8 @@
 //! old callee, BYE ends the picked call), pickup with nothing to pick,
 //! valet park and retrieve, conference join and leave, queues.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sip_support;
 #[allow(unused_imports)]
 mod support;
@@ -18,7 +20,13 @@ fn app(name: &'static str) -> impl Fn(&Event) -> bool {
 }
 
 /// `user` dials `dest` from its own phone; returns the INVITE and the 200.
-async fn answered(phone: &Peer, to: std::net::SocketAddr, user: &str, dest: &str, id: &str) -> (SipMessage, SipMessage) {
+async fn answered(
+    phone: &Peer,
+    to: std::net::SocketAddr,
+    user: &str,
+    dest: &str,
+    id: &str,
+) -> (SipMessage, SipMessage) {
     let inv = invite(&format!("sip:{dest}@127.0.0.1"), user, phone.addr, id);
     phone.send(&inv, to).await;
     let ok = phone.expect_status(200).await;
@@ -37,7 +45,9 @@ async fn group_pickup_takes_the_call_the_box_is_bridging() {
     let inv = invite("sip:1001@127.0.0.1", "1000", caller.addr, "ringing");
     caller.send(&inv, to).await;
     let (binv, _) = proxy.expect_request("INVITE").await;
-    proxy.send(&answer(&binv, 180, "Ringing", "bt", Some(proxy.addr)), to).await;
+    proxy
+        .send(&answer(&binv, 180, "Ringing", "bt", Some(proxy.addr)), to)
+        .await;
     caller.expect_status(180).await;
 
     let picker = Peer::bind().await;
@@ -50,17 +60,28 @@ async fn group_pickup_takes_the_call_the_box_is_bridging() {
     caller.send(&ack(&inv, &cok, caller.addr), to).await;
     let (bcancel, _) = proxy.expect_request("CANCEL").await;
     assert_eq!(bcancel.call_id().unwrap(), binv.call_id().unwrap());
-    proxy.send(&answer(&bcancel, 200, "OK", "bt", None), to).await;
-    proxy.send(&answer(&binv, 487, "Request Terminated", "bt", None), to).await;
+    proxy
+        .send(&answer(&bcancel, 200, "OK", "bt", None), to)
+        .await;
+    proxy
+        .send(&answer(&binv, 487, "Request Terminated", "bt", None), to)
+        .await;
     proxy.expect_request("ACK").await;
-    let evs = esl.events_until(|e| e.get("Event-Name") == Some("CHANNEL_BRIDGE")).await;
-    assert!(evs.iter().any(|e| e.get("Hangup-Cause") == Some("PICKED_OFF")));
+    let evs = esl
+        .events_until(|e| e.get("Event-Name") == Some("CHANNEL_BRIDGE"))
+        .await;
+    assert!(
+        evs.iter()
+            .any(|e| e.get("Hangup-Cause") == Some("PICKED_OFF"))
+    );
     let calls = sim.calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].legs.len(), 2);
 
     // The picker hangs up: the caller gets the BYE.
-    picker.send(&in_dialog("BYE", &pinv, &pok, picker.addr, 2), to).await;
+    picker
+        .send(&in_dialog("BYE", &pinv, &pok, picker.addr, 2), to)
+        .await;
     picker.expect_status(200).await;
     let (bye, _) = caller.expect_request("BYE").await;
     assert_eq!(bye.call_id().unwrap(), "ringing");
@@ -90,11 +111,18 @@ async fn valet_park_then_retrieve_links_the_dialogs() {
     let to = sim.sip_addr().unwrap();
     let parker = Peer::bind().await;
     let (_pinv, _) = answered(&parker, to, "1000", "6001", "park").await;
-    until(|| sim.channels().iter().any(|c| matches!(c.activity, Activity::Valet { .. }))).await;
+    until(|| {
+        sim.channels()
+            .iter()
+            .any(|c| matches!(c.activity, Activity::Valet { .. }))
+    })
+    .await;
     let retriever = Peer::bind().await;
     let (rinv, rok) = answered(&retriever, to, "1003", "6001", "retrieve").await;
     until(|| sim.calls().iter().any(|c| c.legs.len() == 2)).await;
-    retriever.send(&in_dialog("BYE", &rinv, &rok, retriever.addr, 2), to).await;
+    retriever
+        .send(&in_dialog("BYE", &rinv, &rok, retriever.addr, 2), to)
+        .await;
     retriever.expect_status(200).await;
     let (bye, _) = parker.expect_request("BYE").await;
     assert_eq!(bye.call_id().unwrap(), "park");
@@ -110,7 +138,10 @@ async fn conference_join_and_leave() {
     let (ainv, aok) = answered(&a, to, "1000", "3000", "conf-a").await;
     let (binv, bok) = answered(&b, to, "1001", "3000", "conf-b").await;
     let action = |act: &'static str| {
-        move |e: &Event| e.get("Event-Subclass") == Some("conference::maintenance") && e.get("Action") == Some(act)
+        move |e: &Event| {
+            e.get("Event-Subclass") == Some("conference::maintenance")
+                && e.get("Action") == Some(act)
+        }
     };
     esl.events_until(action("add-member")).await;
     let second = esl.events_until(action("add-member")).await;
@@ -139,11 +170,15 @@ async fn queues_answer_and_fifo_pop_bridges() {
 
     let waiting = Peer::bind().await;
     answered(&waiting, to, "1001", "5900", "fifo-in").await;
-    esl.events_until(|e| e.get("FIFO-Action") == Some("push")).await;
+    esl.events_until(|e| e.get("FIFO-Action") == Some("push"))
+        .await;
     let consumer = Peer::bind().await;
     let (kinv, kok) = answered(&consumer, to, "1002", "5901", "fifo-out").await;
-    esl.events_until(|e| e.get("FIFO-Action") == Some("consumer_pop")).await;
-    consumer.send(&in_dialog("BYE", &kinv, &kok, consumer.addr, 2), to).await;
+    esl.events_until(|e| e.get("FIFO-Action") == Some("consumer_pop"))
+        .await;
+    consumer
+        .send(&in_dialog("BYE", &kinv, &kok, consumer.addr, 2), to)
+        .await;
     consumer.expect_status(200).await;
     let (bye, _) = waiting.expect_request("BYE").await;
     assert_eq!(bye.call_id().unwrap(), "fifo-in");
@@ -155,9 +190,14 @@ async fn unknown_numbers_and_callers_are_refused() {
     let sim = sip_sim(None).await;
     let to = sim.sip_addr().unwrap();
     let p = Peer::bind().await;
-    p.send(&invite("sip:9999@127.0.0.1", "1000", p.addr, "nope"), to).await;
+    p.send(&invite("sip:9999@127.0.0.1", "1000", p.addr, "nope"), to)
+        .await;
     p.expect_status(404).await;
-    p.send(&invite("sip:3000@127.0.0.1", "4242", p.addr, "stranger"), to).await;
+    p.send(
+        &invite("sip:3000@127.0.0.1", "4242", p.addr, "stranger"),
+        to,
+    )
+    .await;
     p.expect_status(404).await;
     assert!(sim.channels().is_empty());
 }

@@ -1,6 +1,8 @@
 //! OPTIONS, the proxy's health probe: 200 normally, 503 or silence when
 //! scripted so, back to 200 after.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sip_support;
 
 use std::time::Duration;
@@ -18,7 +20,14 @@ async fn options_follow_the_scripted_health() {
     let mut n = 0;
     let mut ask = || {
         n += 1;
-        request("OPTIONS", &ruri, "locus", probe.addr, &format!("probe{n}"), n)
+        request(
+            "OPTIONS",
+            &ruri,
+            "locus",
+            probe.addr,
+            &format!("probe{n}"),
+            n,
+        )
     };
 
     let req = ask();
@@ -47,7 +56,10 @@ async fn options_follow_the_scripted_health() {
 
     let seen = sim.sip_received();
     assert_eq!(seen.len(), 4);
-    assert!(seen.iter().all(|s| s.method == "OPTIONS" && s.source == probe.addr));
+    assert!(
+        seen.iter()
+            .all(|s| s.method == "OPTIONS" && s.source == probe.addr)
+    );
     assert_eq!(seen[0].from_user.as_deref(), Some("locus"));
 }
 
@@ -63,6 +75,8 @@ async fn garbage_is_ignored_and_no_sip_without_an_address() {
     let (ok, _) = p.recv().await;
     assert_eq!(ok.call_id().unwrap(), "after", "the box survives garbage");
 
-    let plain = locus_sim::Sim::start(locus_sim::SimConfig::default()).await.unwrap();
+    let plain = locus_sim::Sim::start(locus_sim::SimConfig::default())
+        .await
+        .unwrap();
     assert_eq!(plain.sip_addr(), None);
 }

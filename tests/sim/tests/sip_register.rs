@@ -3,6 +3,8 @@
 //! the real contact and source, 403 with a wrong password, Path kept,
 //! `Expires: 0` unregistering.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sip_support;
 #[allow(unused_imports)]
 mod support;
@@ -15,7 +17,8 @@ use support::Client;
 fn register(p: &Peer, call_id: &str, cseq: u32, expires: u32) -> SipMessage {
     let mut r = request("REGISTER", "sip:127.0.0.1", "1000", p.addr, call_id, cseq);
     r.headers.set("To", "<sip:1000@127.0.0.1>");
-    r.headers.set("Contact", &format!("<sip:1000@{};ob>", p.addr));
+    r.headers
+        .set("Contact", &format!("<sip:1000@{};ob>", p.addr));
     r.headers.push("Expires", &expires.to_string());
     r
 }
@@ -47,12 +50,17 @@ async fn digest_register_runs_the_register_script() {
 
     req.headers.set("CSeq", "2 REGISTER");
     req.headers.push("Path", "<sip:10.9.9.9:5070;lr>");
-    req.headers
-        .push("Authorization", &authorization(&ch, "1000", "1234", "sip:127.0.0.1", true));
+    req.headers.push(
+        "Authorization",
+        &authorization(&ch, "1000", "1234", "sip:127.0.0.1", true),
+    );
     phone.send(&req, to).await;
     let ok = phone.expect_status(200).await;
     let contact = ok.headers.get("Contact").unwrap();
-    assert!(contact.contains(&format!("sip:1000@{}", phone.addr)), "{contact}");
+    assert!(
+        contact.contains(&format!("sip:1000@{}", phone.addr)),
+        "{contact}"
+    );
     assert!(contact.ends_with(";expires=600"), "{contact}");
     assert_eq!(ok.headers.get("Expires"), Some("600"));
     assert_eq!(ok.headers.get("Path"), Some("<sip:10.9.9.9:5070;lr>"));
@@ -62,8 +70,15 @@ async fn digest_register_runs_the_register_script() {
     assert_eq!(reg.get("username"), Some("1000"));
     assert_eq!(reg.get("call-id"), Some("reg1"));
     assert_eq!(reg.get("expires"), Some("600"));
-    assert_eq!(reg.get("network-port"), Some(phone.addr.port().to_string().as_str()));
-    assert!(reg.get("contact").unwrap().contains(&phone.addr.to_string()));
+    assert_eq!(
+        reg.get("network-port"),
+        Some(phone.addr.port().to_string().as_str())
+    );
+    assert!(
+        reg.get("contact")
+            .unwrap()
+            .contains(&phone.addr.to_string())
+    );
     assert_eq!(reg.get("callgroup"), Some("techsupport"));
     let b = sim.sip_binding("1000").unwrap();
     assert_eq!(b.path, vec!["<sip:10.9.9.9:5070;lr>".to_owned()]);
@@ -74,8 +89,10 @@ async fn digest_register_runs_the_register_script() {
     let mut un = register(&phone, "reg1", 3, 0);
     let ch = challenge(&phone, to, &un).await;
     un.headers.set("CSeq", "4 REGISTER");
-    un.headers
-        .push("Authorization", &authorization(&ch, "1000", "1234", "sip:127.0.0.1", false));
+    un.headers.push(
+        "Authorization",
+        &authorization(&ch, "1000", "1234", "sip:127.0.0.1", false),
+    );
     phone.send(&un, to).await;
     let ok = phone.expect_status(200).await;
     assert_eq!(ok.headers.get("Expires"), Some("0"));
@@ -91,25 +108,36 @@ async fn wrong_password_or_unknown_user_is_forbidden() {
     let phone = Peer::bind().await;
     let mut req = register(&phone, "bad", 1, 600);
     let ch = challenge(&phone, to, &req).await;
-    req.headers
-        .push("Authorization", &authorization(&ch, "1000", "4321", "sip:127.0.0.1", true));
+    req.headers.push(
+        "Authorization",
+        &authorization(&ch, "1000", "4321", "sip:127.0.0.1", true),
+    );
     phone.send(&req, to).await;
     phone.expect_status(403).await;
 
     let mut req = register(&phone, "ghost", 1, 600);
     let ch = challenge(&phone, to, &req).await;
-    req.headers
-        .push("Authorization", &authorization(&ch, "9999", "1234", "sip:127.0.0.1", true));
+    req.headers.push(
+        "Authorization",
+        &authorization(&ch, "9999", "1234", "sip:127.0.0.1", true),
+    );
     phone.send(&req, to).await;
     phone.expect_status(403).await;
 
     // A nonce the box never issued: challenged again, marked stale.
     let mut req = register(&phone, "stale", 1, 600);
     let forged = "Digest realm=\"127.0.0.1\", nonce=\"feedface\", qop=\"auth\"";
-    req.headers
-        .push("Authorization", &authorization(forged, "1000", "1234", "sip:127.0.0.1", true));
+    req.headers.push(
+        "Authorization",
+        &authorization(forged, "1000", "1234", "sip:127.0.0.1", true),
+    );
     phone.send(&req, to).await;
     let r = phone.expect_status(401).await;
-    assert!(r.headers.get("WWW-Authenticate").unwrap().contains("stale=true"));
+    assert!(
+        r.headers
+            .get("WWW-Authenticate")
+            .unwrap()
+            .contains("stale=true")
+    );
     assert!(sim.sip_binding("1000").is_none());
 }

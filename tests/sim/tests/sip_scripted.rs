@@ -2,6 +2,8 @@
 //! ringing time, redirect), retransmissions, and the per-box counters a
 //! farm test reads to see which box got which INVITE.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod sip_support;
 
 use std::time::Duration;
@@ -98,7 +100,8 @@ async fn each_box_counts_the_invites_it_got() {
         let inv = invite("sip:3000@127.0.0.1", "1000", p.addr, &format!("count-{n}"));
         p.send(&inv, sim.sip_addr().unwrap()).await;
         let ok = p.expect_status(200).await;
-        p.send(&ack(&inv, &ok, p.addr), sim.sip_addr().unwrap()).await;
+        p.send(&ack(&inv, &ok, p.addr), sim.sip_addr().unwrap())
+            .await;
     }
     until(|| a.sip_received().len() == 4 && b.sip_received().len() == 2).await;
     let invites = |s: &locus_sim::SimHandle| {
@@ -115,5 +118,8 @@ async fn each_box_counts_the_invites_it_got() {
             ("3000".into(), "1000".into(), "count-1".into())
         ]
     );
-    assert_eq!(invites(&b), vec![("3000".into(), "1000".into(), "count-2".into())]);
+    assert_eq!(
+        invites(&b),
+        vec![("3000".into(), "1000".into(), "count-2".into())]
+    );
 }

@@ -30,12 +30,12 @@ pub struct Binding {
 }
 
 impl Core {
-    /// The headers every sofia registration event starts with; `to_user`
-    /// is the authenticating user (also the Contact's user).
+    /// The headers every sofia registration event (`(subclass, origin)`)
+    /// starts with; `to_user` is the authenticating user (also the
+    /// Contact's user).
     fn reg_common(
         &mut self,
-        sub: &str,
-        origin: crate::templates::Origin,
+        (sub, origin): (&str, crate::templates::Origin),
         from_user: &str,
         to_user: &str,
         call_id: &str,
@@ -57,7 +57,11 @@ impl Core {
         ev.push("from-user", from_user);
         ev.push("from-host", domain);
         let (contact, ip, source_port) = match bind {
-            Some(b) => (format!("\"\" <{}>", b.contact), b.ip.clone(), b.port.to_string()),
+            Some(b) => (
+                format!("\"\" <{}>", b.contact),
+                b.ip.clone(),
+                b.port.to_string(),
+            ),
             None => (
                 format!("\"\" <sip:{contact_user}@127.0.0.1:{port}>"),
                 "127.0.0.1".to_owned(),
@@ -94,8 +98,7 @@ impl Core {
     ) {
         let domain = self.cfg.domain.clone();
         let mut ev = self.reg_common(
-            "sofia::pre_register",
-            at::PRE_REGISTER,
+            ("sofia::pre_register", at::PRE_REGISTER),
             from_user,
             auth_user,
             call_id,
@@ -105,8 +108,7 @@ impl Core {
         ev.push("user-agent", "locus-sim");
         self.fire(ev);
         let mut ev = self.reg_common(
-            "sofia::register_attempt",
-            at::REGISTER_ATTEMPT,
+            ("sofia::register_attempt", at::REGISTER_ATTEMPT),
             from_user,
             auth_user,
             call_id,
@@ -151,8 +153,7 @@ impl Core {
         self.auth_events_at(user, user, &call_id, expires, bind);
         let host = self.cfg.from_host_name().to_owned();
         let mut ev = self.reg_common(
-            "sofia::register",
-            at::REGISTER,
+            ("sofia::register", at::REGISTER),
             user,
             user,
             &call_id,

@@ -80,9 +80,9 @@ impl Credentials {
         let ha1 = md5_hex(&format!("{}:{}:{password}", self.username, self.realm));
         let ha2 = md5_hex(&format!("{method}:{}", self.uri));
         let expected = match (&self.qop, &self.nc, &self.cnonce) {
-            (Some(qop), Some(nc), Some(cnonce)) if qop.eq_ignore_ascii_case("auth") => md5_hex(
-                &format!("{ha1}:{}:{nc}:{cnonce}:{qop}:{ha2}", self.nonce),
-            ),
+            (Some(qop), Some(nc), Some(cnonce)) if qop.eq_ignore_ascii_case("auth") => {
+                md5_hex(&format!("{ha1}:{}:{nc}:{cnonce}:{qop}:{ha2}", self.nonce))
+            }
             (None, _, _) => md5_hex(&format!("{ha1}:{}:{ha2}", self.nonce)),
             _ => return false,
         };
@@ -116,7 +116,10 @@ fn params(s: &str) -> Vec<(String, String)> {
         } else {
             after.split_once(',').map_or((after, ""), |(v, n)| (v, n))
         };
-        out.push((k.trim().trim_start_matches(',').trim().to_owned(), v.trim().to_owned()));
+        out.push((
+            k.trim().trim_start_matches(',').trim().to_owned(),
+            v.trim().to_owned(),
+        ));
         rest = next.trim_start().trim_start_matches(',').trim_start();
     }
     out
@@ -145,7 +148,8 @@ mod tests {
         let ha1 = md5_hex("1000:d:1234");
         let ha2 = md5_hex("REGISTER:sip:d");
         let resp = md5_hex(&format!("{ha1}:n1:{ha2}"));
-        let v = format!(r#"Digest username="1000",realm="d",nonce="n1",uri="sip:d",response="{resp}""#);
+        let v =
+            format!(r#"Digest username="1000",realm="d",nonce="n1",uri="sip:d",response="{resp}""#);
         assert!(Credentials::parse(&v).unwrap().verify("REGISTER", "1234"));
         assert!(Credentials::parse("Basic abc").is_none());
         assert!(Credentials::parse("Digest username=").is_none());

@@ -33,8 +33,11 @@ impl Endpoint {
         let (dest, routes) = match (self.proxy, st.regs.get(ext)) {
             (Some(p), _) => (Some(p), vec![]),
             (None, Some(reg)) => {
-                let hop = wire::first_hop(&reg.path)
-                    .or_else(|| Uri::parse(&reg.contact).ok().and_then(|u| wire::addr_of(&u)));
+                let hop = wire::first_hop(&reg.path).or_else(|| {
+                    Uri::parse(&reg.contact)
+                        .ok()
+                        .and_then(|u| wire::addr_of(&u))
+                });
                 (hop, reg.path.clone())
             }
             (None, None) => (None, vec![]),
@@ -108,7 +111,8 @@ impl Endpoint {
 
     /// A response to one of the box's requests.
     pub(super) fn response(self: &Arc<Self>, st: &mut SipState, msg: &SipMessage) -> Out {
-        let (Ok(call_id), Ok((_, method)), Some(status)) = (msg.call_id(), msg.cseq(), msg.status())
+        let (Ok(call_id), Ok((_, method)), Some(status)) =
+            (msg.call_id(), msg.cseq(), msg.status())
         else {
             return vec![];
         };
@@ -129,7 +133,11 @@ impl Endpoint {
                 if let Some(t) = &to {
                     d.theirs = t.clone();
                 }
-                d.target = msg.contacts().ok().and_then(|c| c.into_iter().next()).map(|c| c.uri);
+                d.target = msg
+                    .contacts()
+                    .ok()
+                    .and_then(|c| c.into_iter().next())
+                    .map(|c| c.uri);
                 let mut rr: Vec<String> = msg
                     .headers
                     .get_all("Record-Route")
@@ -153,7 +161,11 @@ impl Endpoint {
     }
 
     fn b_progress(self: &Arc<Self>, st: &mut SipState, b_cid: &str) -> Out {
-        let Some(d) = st.dialogs.get_mut(b_cid).filter(|d| d.phase == Phase::Early) else {
+        let Some(d) = st
+            .dialogs
+            .get_mut(b_cid)
+            .filter(|d| d.phase == Phase::Early)
+        else {
             return vec![];
         };
         if d.rang {

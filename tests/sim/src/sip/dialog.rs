@@ -161,11 +161,7 @@ impl Endpoint {
         call_id: &str,
         src: SocketAddr,
     ) -> Out {
-        let Some(d) = st
-            .dialogs
-            .get_mut(call_id)
-            .filter(|d| d.role == Role::Uas)
-        else {
+        let Some(d) = st.dialogs.get_mut(call_id).filter(|d| d.role == Role::Uas) else {
             return vec![(wire::respond(msg, 481, None).to_bytes(), src)];
         };
         let mut out = vec![(wire::respond(msg, 200, None).to_bytes(), src)];

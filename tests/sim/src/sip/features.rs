@@ -127,6 +127,8 @@ fn run(core: &mut Core, caller: &str, feature: &Route) -> Result<String, SimErro
         Route::CallCenter => core.callcenter_enter(caller, CC_QUEUE),
         Route::FifoIn => core.fifo_push(caller, FIFO),
         Route::FifoOut => core.fifo_pop(caller, FIFO),
-        Route::User(_) | Route::Unknown => Err(SimError::NoSuchCall(format!("feature {feature:?}"))),
+        Route::User(_) | Route::Unknown => {
+            Err(SimError::NoSuchCall(format!("feature {feature:?}")))
+        }
     }
 }

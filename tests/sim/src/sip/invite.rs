@@ -48,7 +48,11 @@ impl Endpoint {
             ours: format!("{to};tag={tag}"),
             theirs: from,
             local_tag: tag,
-            target: msg.contacts().ok().and_then(|c| c.into_iter().next()).map(|c| c.uri),
+            target: msg
+                .contacts()
+                .ok()
+                .and_then(|c| c.into_iter().next())
+                .map(|c| c.uri),
             routes: msg
                 .headers
                 .get_all("Record-Route")
@@ -128,7 +132,11 @@ impl Endpoint {
 
     /// A final non-2xx to the pending INVITE `call_id`.
     pub(super) fn reject(&self, st: &mut SipState, call_id: &str, status: u16) -> Out {
-        let Some(d) = st.dialogs.get_mut(call_id).filter(|d| d.phase == Phase::Early) else {
+        let Some(d) = st
+            .dialogs
+            .get_mut(call_id)
+            .filter(|d| d.phase == Phase::Early)
+        else {
             return vec![];
         };
         let r = wire::respond(&d.invite, status, Some(&d.local_tag)).to_bytes();
@@ -140,7 +148,11 @@ impl Endpoint {
     /// 200 OK with SDP to the pending INVITE `call_id`, retransmitted until
     /// the ACK; `uuid` is the ESL channel now answering it.
     pub(super) fn accept(self: &Arc<Self>, st: &mut SipState, call_id: &str, uuid: &str) -> Out {
-        let Some(d) = st.dialogs.get_mut(call_id).filter(|d| d.phase == Phase::Early) else {
+        let Some(d) = st
+            .dialogs
+            .get_mut(call_id)
+            .filter(|d| d.phase == Phase::Early)
+        else {
             return vec![];
         };
         let user = wire::ruri_user(&d.invite).unwrap_or_default();

@@ -28,14 +28,18 @@ impl Endpoint {
             .and_then(Credentials::parse);
         let Some(creds) = creds else {
             let mut r = wire::respond(req, 401, Some(&wire::token()));
-            r.headers
-                .push("WWW-Authenticate", &challenge(&domain, &st.nonces.issue(), false));
+            r.headers.push(
+                "WWW-Authenticate",
+                &challenge(&domain, &st.nonces.issue(), false),
+            );
             return send(r);
         };
         if !st.nonces.known(&creds.nonce) {
             let mut r = wire::respond(req, 401, Some(&wire::token()));
-            r.headers
-                .push("WWW-Authenticate", &challenge(&domain, &st.nonces.issue(), true));
+            r.headers.push(
+                "WWW-Authenticate",
+                &challenge(&domain, &st.nonces.issue(), true),
+            );
             return send(r);
         }
         let password = self

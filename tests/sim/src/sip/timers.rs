@@ -28,11 +28,9 @@ pub(super) fn retransmit_until_ack(ep: &Arc<Endpoint>, call_id: String, ok: Byte
                 () = ep2.shared.stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            let pending = ep2
-                .state()
-                .dialogs
-                .get(&call_id)
-                .is_some_and(|d| d.phase == Phase::Confirmed && !d.acked && d.last.as_ref() == Some(&ok));
+            let pending = ep2.state().dialogs.get(&call_id).is_some_and(|d| {
+                d.phase == Phase::Confirmed && !d.acked && d.last.as_ref() == Some(&ok)
+            });
             if !pending {
                 return;
             }

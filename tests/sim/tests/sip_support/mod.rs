@@ -55,7 +55,9 @@ impl Peer {
 
     /// Next datagram, parsed, with its source; panics after [`WAIT`].
     pub async fn recv(&self) -> (SipMessage, SocketAddr) {
-        self.try_recv(WAIT).await.expect("timed out waiting for SIP")
+        self.try_recv(WAIT)
+            .await
+            .expect("timed out waiting for SIP")
     }
 
     /// Next datagram within `wait`, if any.
@@ -95,7 +97,14 @@ impl Peer {
 }
 
 /// A request from `peer` as `from_user` to `ruri`, with the usual headers.
-pub fn request(method: &str, ruri: &str, from_user: &str, peer: SocketAddr, call_id: &str, cseq: u32) -> SipMessage {
+pub fn request(
+    method: &str,
+    ruri: &str,
+    from_user: &str,
+    peer: SocketAddr,
+    call_id: &str,
+    cseq: u32,
+) -> SipMessage {
     let text = format!(
         "{method} {ruri} SIP/2.0\r\n\
          Via: SIP/2.0/UDP {peer};branch=z9hG4bK{call_id}{cseq}{method};rport\r\n\
@@ -122,7 +131,13 @@ pub fn invite(ruri: &str, from_user: &str, peer: SocketAddr, call_id: &str) -> S
 
 /// An in-dialog request following a response `resp` to `invite` (To with
 /// the remote tag, R-URI the remote Contact, Route from Record-Route).
-pub fn in_dialog(method: &str, invite: &SipMessage, resp: &SipMessage, peer: SocketAddr, cseq: u32) -> SipMessage {
+pub fn in_dialog(
+    method: &str,
+    invite: &SipMessage,
+    resp: &SipMessage,
+    peer: SocketAddr,
+    cseq: u32,
+) -> SipMessage {
     let call_id = invite.call_id().unwrap();
     let target = resp.contacts().unwrap().into_iter().next().unwrap().uri;
     let mut m = request(method, &target.to_string(), "x", peer, call_id, cseq);
@@ -154,7 +169,13 @@ pub fn cancel(invite: &SipMessage) -> SipMessage {
 }
 
 /// A response from the far end (the test's proxy) to `req`.
-pub fn answer(req: &SipMessage, status: u16, reason: &str, tag: &str, contact: Option<SocketAddr>) -> SipMessage {
+pub fn answer(
+    req: &SipMessage,
+    status: u16,
+    reason: &str,
+    tag: &str,
+    contact: Option<SocketAddr>,
+) -> SipMessage {
     let mut r = req.reply(status, reason, Some(tag));
     if let Some(c) = contact {
         r.headers.push("Contact", &format!("<sip:1001@{c}>"));
@@ -164,7 +185,10 @@ pub fn answer(req: &SipMessage, status: u16, reason: &str, tag: &str, contact: O
 
 /// Lower-case hex MD5.
 pub fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A `name="value"` parameter of a challenge.
@@ -200,14 +224,20 @@ pub fn authorization(challenge: &str, user: &str, password: &str, uri: &str, qop
 
 /// The user part of a request's R-URI.
 pub fn ruri_user(m: &SipMessage) -> String {
-    m.request_uri().and_then(Uri::user_name).unwrap_or_default().to_owned()
+    m.request_uri()
+        .and_then(Uri::user_name)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Polls `f` until it holds (or panics after [`WAIT`]).
 pub async fn until(mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "condition not met in time");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in time"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
