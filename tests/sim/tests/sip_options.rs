@@ -80,3 +80,48 @@ async fn garbage_is_ignored_and_no_sip_without_an_address() {
         .unwrap();
     assert_eq!(plain.sip_addr(), None);
 }
+
+#[tokio::test]
+async fn tcp_on_the_same_port() {
+    use futures::StreamExt;
+    use locus_proxy::sip::{KeepAlive, SipCodec, SipFrame};
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::FramedRead;
+
+    let sim = sip_sim(None).await;
+    let to = sim.sip_addr().unwrap();
+    let stream = tokio::net::TcpStream::connect(to).await.unwrap();
+    let me = stream.local_addr().unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut frames = FramedRead::new(read, SipCodec::default());
+    let mut next = async || {
+        tokio::time::timeout(sip_support::WAIT, frames.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+    };
+    let mut req = request("OPTIONS", &format!("sip:{to}"), "locus", me, "tcp1", 1);
+    req.headers
+        .set("Via", &format!("SIP/2.0/TCP {me};branch=z9hG4bKtcp1"));
+    write.write_all(&req.to_bytes()).await.unwrap();
+    let SipFrame::Message(ok) = next().await else {
+        panic!("expected a message");
+    };
+    assert_eq!((ok.status(), ok.call_id().unwrap()), (Some(200), "tcp1"));
+    write.write_all(b"\r\n\r\n").await.unwrap();
+    // The pong surfaces once more bytes follow it: send another request.
+    let mut reg = request("REGISTER", "sip:127.0.0.1", "1000", me, "tcp2", 1);
+    reg.headers
+        .set("Via", &format!("SIP/2.0/TCP {me};branch=z9hG4bKtcp2"));
+    write.write_all(&reg.to_bytes()).await.unwrap();
+    let mut got = vec![];
+    for _ in 0..2 {
+        got.push(next().await);
+    }
+    assert!(matches!(got[0], SipFrame::KeepAlive(KeepAlive::Pong)));
+    let SipFrame::Message(ch) = &got[1] else {
+        panic!("expected the challenge");
+    };
+    assert_eq!(ch.status(), Some(401));
+}

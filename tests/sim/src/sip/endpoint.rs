@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use locus_proxy::sip::{Datagram, SipMessage, parse_datagram};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
 
 use super::auth::Nonces;
 use super::dialog::Dialog;
@@ -45,6 +46,8 @@ pub(crate) struct Endpoint {
     state: Mutex<SipState>,
     /// Where calls to users go.
     pub proxy: Option<SocketAddr>,
+    /// Writers of the TCP connections, by peer.
+    tcp: Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>,
 }
 
 impl Endpoint {
@@ -66,8 +69,16 @@ impl Endpoint {
             shared: shared.clone(),
             state: Mutex::new(SipState::default()),
             proxy,
+            tcp: Mutex::new(HashMap::new()),
         });
         shared.tracker.spawn(recv_loop(ep.clone()));
+        // TCP on the same port when it is free too; UDP alone otherwise.
+        match TcpListener::bind(local).await {
+            Ok(l) => {
+                shared.tracker.spawn(super::tcp::accept_loop(ep.clone(), l));
+            }
+            Err(e) => tracing::warn!(sip.addr = %local, error = %e, "no SIP over TCP"),
+        }
         tracing::info!(sip.addr = %local, "simulated box answering SIP");
         Ok(ep)
     }
@@ -87,9 +98,22 @@ impl Endpoint {
         format!("<sip:{user}@{}>", self.local)
     }
 
-    /// Sends datagrams; a failed send is logged (the peer retransmits).
+    /// TCP connections by peer, locked.
+    pub(super) fn tcp_conns(&self) -> MutexGuard<'_, HashMap<SocketAddr, mpsc::Sender<Bytes>>> {
+        self.tcp.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends messages: over the peer's TCP connection when it has one,
+    /// else by UDP; a failed send is logged (the peer retransmits).
     pub(super) async fn send_all(&self, out: Out) {
         for (bytes, to) in out {
+            let conn = self.tcp_conns().get(&to).cloned();
+            if let Some(conn) = conn {
+                if conn.send(bytes).await.is_err() {
+                    tracing::debug!(peer = %to, "sip tcp connection gone");
+                }
+                continue;
+            }
             if let Err(e) = self.socket.send_to(&bytes, to).await {
                 tracing::debug!(peer = %to, error = %e, "sip send failed");
             }
@@ -97,14 +121,18 @@ impl Endpoint {
     }
 
     fn handle(self: &Arc<Self>, data: &[u8], src: SocketAddr) -> Out {
-        let msg = match parse_datagram(data) {
-            Ok(Datagram::Message(m)) => m,
-            Ok(Datagram::KeepAlive) => return vec![],
+        match parse_datagram(data) {
+            Ok(Datagram::Message(m)) => self.handle_message(m, src),
+            Ok(Datagram::KeepAlive) => vec![],
             Err(e) => {
                 tracing::debug!(peer = %src, error = %e, "unparsable sip datagram");
-                return vec![];
+                vec![]
             }
-        };
+        }
+    }
+
+    /// One message from `src` (UDP or TCP).
+    pub(super) fn handle_message(self: &Arc<Self>, msg: SipMessage, src: SocketAddr) -> Out {
         let mut st = self.state();
         if msg.is_request() {
             self.request(&mut st, msg, src)

@@ -1,4 +1,4 @@
-//! The box's SIP side: one UDP socket, like a sofia profile's port, that
+//! The box's SIP side: one UDP (and TCP) port, like a sofia profile's, that
 //! answers the farm's proxy as a FreeSWITCH box would. OPTIONS (the
 //! proxy's health probe), REGISTER with digest auth (running the ESL
 //! register scripts), INVITEs routed by the vanilla dialplan (features
@@ -6,7 +6,8 @@
 //! dialog), CANCEL, ACK and BYE. Every SIP action drives the same scripts
 //! as [`crate::SimHandle`], so the ESL side stays what the agent expects.
 //!
-//! Layout: `endpoint` (socket, dispatch, state), `wire` (building
+//! Layout: `endpoint` (socket, dispatch, state), `tcp` (SIP over TCP on
+//! the same port), `wire` (building
 //! messages), `auth` (RFC 2617 digest), `registrar` (REGISTER), `invite`
 //! (the answering side), `features` (dialplan features on an INVITE),
 //! `bridge` (the box's own INVITE to the proxy and its responses),
@@ -20,6 +21,7 @@ mod endpoint;
 mod features;
 mod invite;
 mod registrar;
+mod tcp;
 mod timers;
 mod wire;
 
