@@ -13,7 +13,7 @@ use locus_proxy::sip::{Headers, SipMessage, Uri};
 use super::dialog::{Dialog, Phase, Role, ack_of};
 use super::endpoint::{Endpoint, Out, SipState};
 use super::invite::status_of;
-use super::wire;
+use super::{timers, wire};
 
 impl Endpoint {
     /// The caller's INVITE `a_cid` reached `Local_Extension` for `ext`.
@@ -104,8 +104,9 @@ impl Endpoint {
         );
         if let Some(d) = st.dialogs.get_mut(a_cid) {
             d.uuid = Some(a);
-            d.partner = Some(b_cid);
+            d.partner = Some(b_cid.clone());
         }
+        timers::retransmit_invite(self, b_cid, bytes.clone(), dest);
         vec![(bytes, dest)]
     }
 
@@ -123,6 +124,7 @@ impl Endpoint {
         let Some(d) = st.dialogs.get_mut(&call_id).filter(|d| d.role == Role::Uac) else {
             return vec![];
         };
+        d.acked = true;
         let to = msg.headers.get("To").map(str::to_owned);
         match status {
             100 => vec![],

@@ -59,7 +59,8 @@ pub(crate) struct Dialog {
     pub partner: Option<String>,
     /// UAS: the last response to the INVITE (for retransmissions).
     pub last: Option<bytes::Bytes>,
-    /// UAS: the ACK for the 2xx arrived.
+    /// UAS: the ACK for the 2xx arrived. UAC: a response arrived (the
+    /// INVITE is no longer retransmitted).
     pub acked: bool,
     /// UAS: hang up (BYE) as soon as the ACK arrives.
     pub bye_after_ack: bool,

@@ -1,5 +1,6 @@
 //! The box's timers: a 2xx to an INVITE is retransmitted until its ACK
-//! (RFC 3261 13.3.1.4: T1 doubling up to T2, giving up after 64*T1), and
+//! (RFC 3261 13.3.1.4: T1 doubling up to T2, giving up after 64*T1), the
+//! box's own INVITE until any response (17.1.1.2, timer A), and
 //! a scripted [`super::Answer::Ring`] proceeds after its delay. Both stop
 //! with the simulator.
 
@@ -38,6 +39,37 @@ pub(super) fn retransmit_until_ack(ep: &Arc<Endpoint>, call_id: String, ok: Byte
             wait = (wait * 2).min(T2);
         }
         tracing::debug!(sip.call_id = %call_id, "no ACK for the 200");
+    });
+}
+
+/// Resends the box's INVITE `call_id` to `to` until a response arrives
+/// (timer A: T1 doubling); the INVITE then simply goes unanswered.
+pub(super) fn retransmit_invite(
+    ep: &Arc<Endpoint>,
+    call_id: String,
+    invite: Bytes,
+    to: SocketAddr,
+) {
+    let ep2 = ep.clone();
+    ep.shared.tracker.spawn(async move {
+        let mut wait = T1;
+        for _ in 0..TRIES {
+            tokio::select! {
+                biased;
+                () = ep2.shared.stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            let pending = ep2
+                .state()
+                .dialogs
+                .get(&call_id)
+                .is_some_and(|d| d.phase == Phase::Early && !d.acked);
+            if !pending {
+                return;
+            }
+            ep2.send_all(vec![(invite.clone(), to)]).await;
+            wait *= 2;
+        }
     });
 }
 
