@@ -118,6 +118,17 @@ async fn bridged_call_rings_answers_and_hangs_up_from_the_caller() {
         (calls[0].from.as_str(), calls[0].to.as_str()),
         ("1000", "1001")
     );
+    // The legs carry the real SIP Call-IDs (the agent's `sipcalls` index).
+    let (a, b) = (&calls[0].legs[0], &calls[0].legs[1]);
+    assert_eq!(f.sim.var(a, "sip_call_id").as_deref(), Some("call-a"));
+    assert_eq!(
+        f.sim.var(a, "sip_network_port"),
+        Some(f.phone.addr.port().to_string())
+    );
+    assert_eq!(
+        f.sim.var(b, "sip_call_id").as_deref(),
+        Some(binv.call_id().unwrap())
+    );
 
     f.phone
         .send(&in_dialog("BYE", &inv, &ok, f.phone.addr, 2), to)

@@ -91,8 +91,16 @@ impl Core {
             None => return,
         };
         self.with_chan(b, |c| {
-            c.vars
-                .extend(sofia::progress(caller, &user, &domain, session, proxy));
+            let mut vars = sofia::progress(caller, &user, &domain, session, proxy);
+            // A leg the SIP side placed already has its real Call-ID.
+            if let Some(id) = c.vars.get("sip_call_id") {
+                for (k, v) in &mut vars {
+                    if *k == "sip_call_id" {
+                        *v = id.to_owned();
+                    }
+                }
+            }
+            c.vars.extend(vars);
             if let Some(p) = c.profile.as_mut() {
                 p.times.progress = now;
             }

@@ -14,6 +14,7 @@ use super::dialog::{Dialog, Phase, Role, ack_of};
 use super::endpoint::{Endpoint, Out, SipState};
 use super::invite::status_of;
 use super::{timers, wire};
+use crate::spawn::SipLeg;
 
 impl Endpoint {
     /// The caller's INVITE `a_cid` reached `Local_Extension` for `ext`.
@@ -24,7 +25,13 @@ impl Endpoint {
         caller: &str,
         ext: &str,
     ) -> Out {
-        let legs = self.shared.core().call_begin(caller, ext);
+        let legs = {
+            let mut core = self.shared.core();
+            core.next_sip = sip_leg(st, a_cid);
+            let legs = core.call_begin(caller, ext);
+            core.next_sip = None;
+            legs
+        };
         let (a, b) = match legs {
             Ok(l) => l,
             Err(e) => return self.reject(st, a_cid, status_of(&e)),
@@ -58,6 +65,9 @@ impl Endpoint {
             return self.reject(st, a_cid, 500);
         };
         let b_cid = format!("{}@{}", wire::token(), self.local.ip());
+        self.shared
+            .core()
+            .with_chan(&b, |c| c.vars.set("sip_call_id", b_cid.as_str()));
         let tag = wire::token();
         let ours = format!("\"Extension {caller}\" <sip:{caller}@{domain}>;tag={tag}");
         let theirs = format!("<sip:{ext}@{domain}>");
@@ -273,6 +283,14 @@ impl Endpoint {
         a.last = Some(r.clone());
         vec![(r, a.dest)]
     }
+}
+
+/// The SIP INVITE `call_id` as the leg it creates records it.
+pub(super) fn sip_leg(st: &SipState, call_id: &str) -> Option<SipLeg> {
+    st.dialogs.get(call_id).map(|d| SipLeg {
+        call_id: call_id.to_owned(),
+        source: d.dest,
+    })
 }
 
 /// The hangup cause sofia records for a failed outbound INVITE.

@@ -31,7 +31,10 @@ impl Endpoint {
     ) -> Out {
         let result = {
             let mut core = self.shared.core();
-            run(&mut core, caller, &feature)
+            core.next_sip = super::bridge::sip_leg(st, call_id);
+            let r = run(&mut core, caller, &feature);
+            core.next_sip = None;
+            r
         };
         match result {
             Ok(uuid) => {
