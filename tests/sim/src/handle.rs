@@ -85,6 +85,16 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
+    /// The box hangs up the SIP dialog `call_id` (BYE, or 487 / CANCEL
+    /// while unanswered), with its ESL legs and the dialog bridged to it;
+    /// `false` when there is no such dialog.
+    pub async fn sip_hangup(&self, call_id: &str) -> bool {
+        match &self.sip {
+            Some(s) => s.hang_up(call_id).await,
+            None => false,
+        }
+    }
+
     /// `user`'s SIP registration at this box, if any.
     pub fn sip_binding(&self, user: &str) -> Option<SipBinding> {
         self.sip

@@ -309,3 +309,35 @@ async fn without_a_proxy_the_box_calls_the_registration_or_answers_480() {
         Some(format!("<sip:{};lr>", edge.addr).as_str())
     );
 }
+
+#[tokio::test]
+async fn the_box_hangs_up_both_sides() {
+    let f = farm().await;
+    let to = f.sim.sip_addr().unwrap();
+    let (inv, binv) = dial(&f, "call-d").await;
+    f.proxy.send(&ok_with_sdp(&binv, &f.proxy), to).await;
+    f.proxy.expect_request("ACK").await;
+    let aok = f.phone.expect_status(200).await;
+    f.phone.send(&ack(&inv, &aok, f.phone.addr), to).await;
+    until(|| f.sim.calls().first().is_some_and(|c| c.answered)).await;
+
+    assert!(f.sim.sip_hangup("call-d").await);
+    let (abye, _) = f.phone.expect_request("BYE").await;
+    assert_eq!(abye.call_id().unwrap(), "call-d");
+    let (bbye, _) = f.proxy.expect_request("BYE").await;
+    assert_eq!(bbye.call_id().unwrap(), binv.call_id().unwrap());
+    until(|| f.sim.channels().is_empty() && f.sim.sip_dialogs() == 0).await;
+    assert!(!f.sim.sip_hangup("call-d").await);
+
+    // While the callee still rings: the caller gets 487, the callee a CANCEL.
+    let (_, binv) = dial(&f, "call-e").await;
+    f.proxy
+        .send(&answer(&binv, 180, "Ringing", "bt", Some(f.proxy.addr)), to)
+        .await;
+    f.phone.expect_status(180).await;
+    assert!(f.sim.sip_hangup("call-e").await);
+    f.phone.expect_status(487).await;
+    let (c, _) = f.proxy.expect_request("CANCEL").await;
+    assert_eq!(c.call_id().unwrap(), binv.call_id().unwrap());
+    until(|| f.sim.channels().is_empty()).await;
+}

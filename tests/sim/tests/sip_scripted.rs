@@ -123,3 +123,44 @@ async fn each_box_counts_the_invites_it_got() {
         vec![("3000".into(), "1000".into(), "count-2".into())]
     );
 }
+
+#[tokio::test]
+async fn a_new_cseq_after_a_refusal_is_a_new_attempt() {
+    let sim = sip_sim(None).await;
+    let to = sim.sip_addr().unwrap();
+    let p = Peer::bind().await;
+    sim.set_sip_answer(Answer::Busy);
+    let mut inv = invite("sip:3000@127.0.0.1", "1000", p.addr, "retry");
+    p.send(&inv, to).await;
+    p.expect_status(486).await;
+    sim.set_sip_answer(Answer::Normal);
+    inv.headers.set("CSeq", "2 INVITE");
+    p.send(&inv, to).await;
+    let ok = p.expect_status(200).await;
+    assert_eq!(ok.cseq().unwrap(), (2, "INVITE"));
+}
+
+#[tokio::test]
+async fn bye_before_the_answer_ends_the_invite() {
+    let sim = sip_sim(None).await;
+    sim.set_sip_answer(Answer::NoAnswer);
+    let to = sim.sip_addr().unwrap();
+    let p = Peer::bind().await;
+    let inv = invite("sip:3000@127.0.0.1", "1000", p.addr, "early-bye");
+    p.send(&inv, to).await;
+    assert_eq!(p.recv().await.0.status(), Some(100));
+    let mut bye = sip_support::request("BYE", "sip:3000@127.0.0.1", "1000", p.addr, "early-bye", 2);
+    bye.headers.set("From", inv.headers.get("From").unwrap());
+    p.send(&bye, to).await;
+    let mut got = vec![];
+    for _ in 0..2 {
+        let m = p.recv().await.0;
+        got.push((m.status().unwrap(), m.cseq().unwrap().1.to_owned()));
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![(200, "BYE".to_owned()), (487, "INVITE".to_owned())]
+    );
+    until(|| sim.sip_dialogs() == 0).await;
+}

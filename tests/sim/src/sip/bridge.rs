@@ -17,7 +17,8 @@ use super::{timers, wire};
 use crate::spawn::SipLeg;
 
 impl Endpoint {
-    /// The caller's INVITE `a_cid` reached `Local_Extension` for `ext`.
+    /// The caller's INVITE `a_cid` reached `Local_Extension` for `ext`:
+    /// the legs up to `bridge`, and the box's own INVITE.
     pub(super) fn bridge(
         self: &Arc<Self>,
         st: &mut SipState,

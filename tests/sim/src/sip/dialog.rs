@@ -113,7 +113,9 @@ impl Dialog {
 }
 
 impl Endpoint {
-    pub(super) fn ack(&self, st: &mut SipState, _msg: &SipMessage, call_id: &str) -> Out {
+    /// ACK: the 2xx stops being retransmitted (and a dialog the box must
+    /// leave is left now); a non-2xx transaction is over.
+    pub(super) fn ack(&self, st: &mut SipState, call_id: &str) -> Out {
         let Some(d) = st.dialogs.get_mut(call_id).filter(|d| d.role == Role::Uas) else {
             return vec![];
         };
@@ -134,6 +136,7 @@ impl Endpoint {
         }
     }
 
+    /// BYE: 200 (481 for an unknown dialog), then the dialog ends.
     pub(super) fn bye(
         &self,
         st: &mut SipState,
@@ -141,20 +144,43 @@ impl Endpoint {
         call_id: &str,
         src: SocketAddr,
     ) -> Out {
-        let Some(d) = st.dialogs.remove(call_id) else {
+        if !st.dialogs.contains_key(call_id) {
             return vec![(wire::respond(msg, 481, None).to_bytes(), src)];
-        };
+        }
         let mut out = vec![(wire::respond(msg, 200, None).to_bytes(), src)];
+        out.extend(self.end_dialog(st, call_id, false));
+        out
+    }
+
+    /// Ends dialog `call_id`: its ESL legs hang up, its partner ends too.
+    /// `ours`: the box hangs up (it sends the BYE, or 487/CANCEL while
+    /// unanswered); otherwise the far end did and is already gone.
+    pub(super) fn end_dialog(&self, st: &mut SipState, call_id: &str, ours: bool) -> Out {
+        let Some(mut d) = st.dialogs.remove(call_id) else {
+            return vec![];
+        };
+        let mut out = vec![];
+        let partner = d.partner.take();
+        if ours {
+            st.dialogs.insert(call_id.to_owned(), d.clone());
+            out.extend(self.end_partner(st, Some(call_id)));
+        } else if d.role == Role::Uas && d.phase == Phase::Early {
+            // A BYE before the answer also ends the INVITE (RFC 3261 15.1.2).
+            let r = wire::respond(&d.invite, 487, Some(&d.local_tag)).to_bytes();
+            out.push((r, d.dest));
+        }
         if let Some(uuid) = &d.uuid {
             let mut core = self.shared.core();
             if core.chan(uuid).is_some() {
                 core.hangup_call(uuid, "NORMAL_CLEARING");
             }
         }
-        out.extend(self.end_partner(st, d.partner.as_deref()));
+        out.extend(self.end_partner(st, partner.as_deref()));
         out
     }
 
+    /// CANCEL: 200, and an unanswered INVITE gets 487 and its legs hang
+    /// up (`ORIGINATOR_CANCEL`); an answered one is left alone.
     pub(super) fn cancel(
         &self,
         st: &mut SipState,

@@ -13,13 +13,16 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::auth::Nonces;
-use super::dialog::Dialog;
+use super::dialog::{Dialog, Phase};
 use super::{Answer, Health, SipBinding, SipSeen, wire};
 use crate::error::SimError;
 use crate::server::Shared;
 
 /// Requests remembered for [`crate::SimHandle::sip_received`].
 const SEEN: usize = 10_000;
+/// Past this many dialogs, finished transactions whose ACK or final
+/// response never came are forgotten.
+const DIALOGS: usize = 4_096;
 
 /// Datagrams to send: bytes and destination.
 pub(super) type Out = Vec<(Bytes, SocketAddr)>;
@@ -131,9 +134,28 @@ impl Endpoint {
         }
     }
 
+    /// Ends the SIP dialog `call_id` from the box's side (BYE, or 487 /
+    /// CANCEL while unanswered), with its ESL legs and its partner; `false`
+    /// when there is no such dialog.
+    pub(crate) async fn hang_up(&self, call_id: &str) -> bool {
+        let out = {
+            let mut st = self.state();
+            if !st.dialogs.contains_key(call_id) {
+                return false;
+            }
+            self.end_dialog(&mut st, call_id, true)
+        };
+        self.send_all(out).await;
+        true
+    }
+
     /// One message from `src` (UDP or TCP).
     pub(super) fn handle_message(self: &Arc<Self>, msg: SipMessage, src: SocketAddr) -> Out {
         let mut st = self.state();
+        if st.dialogs.len() > DIALOGS {
+            st.dialogs
+                .retain(|_, d| !matches!(d.phase, Phase::Failed | Phase::Cancelled));
+        }
         if msg.is_request() {
             self.request(&mut st, msg, src)
         } else {
@@ -171,7 +193,7 @@ impl Endpoint {
             },
             "REGISTER" => self.register(st, &msg, src),
             "INVITE" => self.invite(st, msg, &call_id, src),
-            "ACK" => self.ack(st, &msg, &call_id),
+            "ACK" => self.ack(st, &call_id),
             "BYE" => self.bye(st, &msg, &call_id, src),
             "CANCEL" => self.cancel(st, &msg, &call_id, src),
             // In-dialog INFO, NOTIFY, UPDATE...: accepted, no effect.

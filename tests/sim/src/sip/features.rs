@@ -22,6 +22,7 @@ const CC_QUEUE: &str = "support@default";
 const FIFO: &str = "5900";
 
 impl Endpoint {
+    /// Runs `feature` for the INVITE `call_id` from `caller` and answers.
     pub(super) fn feature(
         self: &Arc<Self>,
         st: &mut SipState,

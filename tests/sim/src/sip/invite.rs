@@ -16,6 +16,8 @@ use crate::error::SimError;
 use crate::scripts::dialplan::{Route, route};
 
 impl Endpoint {
+    /// INVITE: a retransmission gets the last response, a re-INVITE 200
+    /// with SDP, a new one 100 and then the scripted outcome.
     pub(super) fn invite(
         self: &Arc<Self>,
         st: &mut SipState,
@@ -23,6 +25,15 @@ impl Endpoint {
         call_id: &str,
         src: SocketAddr,
     ) -> Out {
+        // The same Call-ID with a new CSeq after a final refusal is a new
+        // attempt (as after an auth challenge), not a retransmission.
+        let retry = st.dialogs.get(call_id).is_some_and(|d| {
+            d.phase == Phase::Failed
+                && d.invite.cseq().ok().map(|c| c.0) != msg.cseq().ok().map(|c| c.0)
+        });
+        if retry {
+            st.dialogs.remove(call_id);
+        }
         if let Some(d) = st.dialogs.get_mut(call_id) {
             let in_dialog = msg.to().is_ok_and(|t| t.tag().is_some());
             if in_dialog && d.phase == Phase::Confirmed {

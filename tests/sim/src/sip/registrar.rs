@@ -14,6 +14,7 @@ use super::{SipBinding, wire};
 use crate::scripts::register::{Binding, EXPIRES};
 
 impl Endpoint {
+    /// REGISTER from `src`: challenge, check, bind or unbind.
     pub(super) fn register(
         self: &Arc<Self>,
         st: &mut SipState,
