@@ -161,6 +161,10 @@ pub struct SimArgs {
     /// Users directory file (TOML, format above); default vanilla.
     #[arg(long)]
     pub directory: Option<PathBuf>,
+    /// Challenge INVITEs with 407 (sofia `auth-calls`); default off, as
+    /// behind a trusted proxy.
+    #[arg(long)]
+    pub auth_calls: bool,
 }
 
 /// `locus demo`.

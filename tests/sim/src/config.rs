@@ -49,6 +49,10 @@ pub struct SimConfig {
     /// FreeSWITCH `dial-string` with `sip_route_uri` would). `None`: to the
     /// user's own SIP registration at this box, if any.
     pub proxy: Option<SocketAddr>,
+    /// Challenge INVITEs too (sofia `auth-calls`, vanilla on): 407, then
+    /// the directory password. Off: every INVITE is taken as
+    /// authenticated, as from a proxy the box trusts.
+    pub auth_calls: bool,
 }
 
 impl fmt::Debug for SimConfig {
@@ -66,6 +70,7 @@ impl fmt::Debug for SimConfig {
             .field("users", &self.directory.users.len())
             .field("sip_addr", &self.sip_addr)
             .field("proxy", &self.proxy)
+            .field("auth_calls", &self.auth_calls)
             .finish()
     }
 }
@@ -87,6 +92,7 @@ impl Default for SimConfig {
             directory: Directory::vanilla(),
             sip_addr: None,
             proxy: None,
+            auth_calls: false,
         }
     }
 }

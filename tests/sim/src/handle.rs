@@ -258,6 +258,10 @@ impl SimHandle {
             c.disconnect_all(Notice::Shutdown);
             c.restart();
         });
+        // SIP dialogs die with the process (no BYE); registrations survive.
+        if let Some(s) = &self.sip {
+            s.state().dialogs.clear();
+        }
         self.shared.listening.send_replace(true);
     }
 

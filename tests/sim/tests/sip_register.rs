@@ -141,3 +141,51 @@ async fn wrong_password_or_unknown_user_is_forbidden() {
     );
     assert!(sim.sip_binding("1000").is_none());
 }
+
+#[tokio::test]
+async fn auth_calls_challenges_invites() {
+    use locus_sim::{Sim, SimConfig};
+    let sim = Sim::start(SimConfig {
+        heartbeat: None,
+        sip_addr: Some("127.0.0.1:0".parse().unwrap()),
+        auth_calls: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let to = sim.sip_addr().unwrap();
+    let phone = Peer::bind().await;
+    let mut inv = sip_support::invite("sip:3000@127.0.0.1", "1000", phone.addr, "auth-inv");
+    phone.send(&inv, to).await;
+    let r = phone.expect_status(407).await;
+    let ch = r.headers.get("Proxy-Authenticate").unwrap().to_owned();
+    assert_eq!(param(&ch, "realm").as_deref(), Some("127.0.0.1"));
+    assert!(sim.channels().is_empty());
+
+    // The wrong password: 403. Then the right one (new CSeq each time).
+    let uri = "sip:3000@127.0.0.1";
+    inv.headers.set("CSeq", "2 INVITE");
+    inv.headers
+        .push("Proxy-Authorization", &invite_auth(&ch, "4321", uri));
+    phone.send(&inv, to).await;
+    phone.expect_status(403).await;
+    inv.headers.set("CSeq", "3 INVITE");
+    inv.headers
+        .set("Proxy-Authorization", &invite_auth(&ch, "1234", uri));
+    phone.send(&inv, to).await;
+    let ok = phone.expect_status(200).await;
+    assert_eq!(ok.cseq().unwrap(), (3, "INVITE"));
+    assert_eq!(sim.channels().len(), 1);
+}
+
+/// Digest credentials for an INVITE (qop auth).
+fn invite_auth(challenge: &str, password: &str, uri: &str) -> String {
+    let realm = param(challenge, "realm").unwrap();
+    let nonce = param(challenge, "nonce").unwrap();
+    let ha1 = sip_support::md5_hex(&format!("1000:{realm}:{password}"));
+    let ha2 = sip_support::md5_hex(&format!("INVITE:{uri}"));
+    let resp = sip_support::md5_hex(&format!("{ha1}:{nonce}:00000001:abc:auth:{ha2}"));
+    format!(
+        "Digest username=\"1000\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", qop=auth, nc=00000001, cnonce=\"abc\""
+    )
+}

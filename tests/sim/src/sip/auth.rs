@@ -1,10 +1,15 @@
-//! HTTP digest authentication as sofia does it for REGISTER (RFC 2617 with
-//! RFC 3261 22.4): `algorithm=MD5`, `qop="auth"` offered, clients with and
-//! without qop accepted. Nonces are the box's own, remembered for a while.
+//! HTTP digest authentication as sofia does it (RFC 2617 with RFC 3261
+//! 22.4) for REGISTER and, with `auth-calls`, INVITE: `algorithm=MD5`,
+//! `qop="auth"` offered, clients with and without qop accepted. Nonces are
+//! the box's own, remembered for a while.
 
 use std::collections::VecDeque;
 
+use locus_proxy::sip::SipMessage;
 use md5::{Digest, Md5};
+
+use super::endpoint::{Endpoint, SipState};
+use super::wire;
 
 /// Nonces remembered (the oldest is forgotten first).
 const NONCES: usize = 1024;
@@ -27,6 +32,51 @@ impl Nonces {
     /// Whether the box issued `nonce` (and still remembers it).
     pub(super) fn known(&self, nonce: &str) -> bool {
         self.0.iter().any(|n| n == nonce)
+    }
+}
+
+/// Whether a request proved its user, or the response refusing it.
+pub(super) enum Verdict {
+    /// The digest user, authenticated.
+    Authorised(String),
+    /// 401 / 407 with a challenge, or 403.
+    Refused(SipMessage),
+}
+
+impl Endpoint {
+    /// Checks a request's digest credentials against the directory, as
+    /// sofia does: REGISTER with 401 / `Authorization`, other requests
+    /// (INVITE with `auth-calls`) with 407 / `Proxy-Authorization`. No or
+    /// stale credentials: a challenge; a wrong password or unknown user: 403.
+    pub(super) fn authorise(&self, st: &mut SipState, req: &SipMessage, tag: &str) -> Verdict {
+        let method = req.method().unwrap_or_default();
+        let (status, ask, answer) = if method == "REGISTER" {
+            (401, "WWW-Authenticate", "Authorization")
+        } else {
+            (407, "Proxy-Authenticate", "Proxy-Authorization")
+        };
+        let domain = self.domain();
+        let creds = req.headers.get(answer).and_then(Credentials::parse);
+        let stale = creds.as_ref().is_some_and(|c| !st.nonces.known(&c.nonce));
+        let Some(creds) = creds.filter(|_| !stale) else {
+            let mut r = wire::respond(req, status, Some(tag));
+            r.headers
+                .push(ask, &challenge(&domain, &st.nonces.issue(), stale));
+            return Verdict::Refused(r);
+        };
+        let password = self
+            .shared
+            .core()
+            .cfg
+            .directory
+            .get(&creds.username)
+            .map(|u| u.password.clone());
+        if password.is_some_and(|p| creds.verify(method, &p)) {
+            Verdict::Authorised(creds.username)
+        } else {
+            tracing::debug!(sip.user = %creds.username, sip.method = method, "digest refused");
+            Verdict::Refused(wire::respond(req, 403, Some(tag)))
+        }
     }
 }
 

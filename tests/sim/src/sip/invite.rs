@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use locus_proxy::sip::SipMessage;
 
+use super::auth::Verdict;
 use super::dialog::{Dialog, Phase, Role};
 use super::endpoint::{Endpoint, Out, SipState};
 use super::{Answer, timers, wire};
@@ -81,6 +82,15 @@ impl Endpoint {
             rang: false,
             invite: msg,
         };
+        let auth_calls = self.shared.core().cfg.auth_calls;
+        if auth_calls && let Verdict::Refused(r) = self.authorise(st, &d.invite, &d.local_tag) {
+            // Kept until its ACK; the retry (new CSeq) is a new attempt.
+            let b = r.to_bytes();
+            d.phase = Phase::Failed;
+            d.last = Some(b.clone());
+            st.dialogs.insert(call_id.to_owned(), d);
+            return vec![(b, src)];
+        }
         let mut out = vec![(trying, src)];
         let fail = |d: &mut Dialog, status| {
             let r = wire::respond(&d.invite, status, Some(&d.local_tag));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use locus_proxy::sip::SipMessage;
 
-use super::auth::{Credentials, challenge};
+use super::auth::Verdict;
 use super::endpoint::{Endpoint, Out, SipState};
 use super::{SipBinding, wire};
 use crate::scripts::register::{Binding, EXPIRES};
@@ -22,41 +22,16 @@ impl Endpoint {
         src: SocketAddr,
     ) -> Out {
         let send = |m: SipMessage| vec![(m.to_bytes(), src)];
-        let domain = self.domain();
-        let creds = req
-            .headers
-            .get("Authorization")
-            .and_then(Credentials::parse);
-        let Some(creds) = creds else {
-            let mut r = wire::respond(req, 401, Some(&wire::token()));
-            r.headers.push(
-                "WWW-Authenticate",
-                &challenge(&domain, &st.nonces.issue(), false),
-            );
-            return send(r);
+        let authorised = match self.authorise(st, req, &wire::token()) {
+            Verdict::Authorised(u) => u,
+            Verdict::Refused(r) => return send(r),
         };
-        if !st.nonces.known(&creds.nonce) {
-            let mut r = wire::respond(req, 401, Some(&wire::token()));
-            r.headers.push(
-                "WWW-Authenticate",
-                &challenge(&domain, &st.nonces.issue(), true),
-            );
-            return send(r);
-        }
-        let password = self
-            .shared
-            .core()
-            .cfg
-            .directory
-            .get(&creds.username)
-            .map(|u| u.password.clone());
         let user = req
             .to()
             .ok()
             .and_then(|t| t.uri.user_name().map(str::to_owned));
-        let authorised = password.is_some_and(|p| creds.verify("REGISTER", &p));
-        let (true, Some(user)) = (authorised, user) else {
-            tracing::debug!(peer = %src, sip.user = %creds.username, "register refused");
+        let Some(user) = user else {
+            tracing::debug!(peer = %src, sip.user = %authorised, "register without a To user");
             return send(wire::respond(req, 403, Some(&wire::token())));
         };
         let header_expires = req
