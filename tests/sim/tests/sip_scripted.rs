@@ -164,3 +164,20 @@ async fn bye_before_the_answer_ends_the_invite() {
     );
     until(|| sim.sip_dialogs() == 0).await;
 }
+
+#[tokio::test]
+async fn a_restart_forgets_the_dialogs() {
+    let sim = sip_sim(None).await;
+    let to = sim.sip_addr().unwrap();
+    let p = Peer::bind().await;
+    let inv = invite("sip:3000@127.0.0.1", "1000", p.addr, "before-restart");
+    p.send(&inv, to).await;
+    let ok = p.expect_status(200).await;
+    p.send(&ack(&inv, &ok, p.addr), to).await;
+    until(|| sim.sip_dialogs() == 1).await;
+    sim.restart().await;
+    assert_eq!(sim.sip_dialogs(), 0);
+    p.send(&sip_support::in_dialog("BYE", &inv, &ok, p.addr, 2), to)
+        .await;
+    p.expect_status(481).await;
+}
