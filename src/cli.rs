@@ -52,7 +52,24 @@ pub enum Command {
     /// Drain or undrain a node: a draining node takes no new standard calls
     /// but still gets the calls bound to what it holds.
     Node(NodeArgs),
-    /// Run a simulated FreeSWITCH (Event Socket) for tests and trials.
+    /// Run a simulated FreeSWITCH (Event Socket, and SIP with --sip) for
+    /// tests and trials.
+    ///
+    /// With --sip the box also answers SIP on that UDP address: OPTIONS,
+    /// REGISTER (digest auth against the directory), INVITEs routed by the
+    /// vanilla dialplan; calls to users go to --proxy, the farm's proxy
+    /// (inbound legs then carry it as From host, as in a real farm).
+    ///
+    /// --directory FILE (TOML) replaces the vanilla users (1000-1019,
+    /// password 1234, callgroup techsupport):
+    ///
+    ///     domain = "farm.test"        # optional; overrides --domain
+    ///
+    ///     [[users]]
+    ///     id = "1000"
+    ///     password = "1234"           # optional; default 1234
+    ///     callgroup = "techsupport"   # optional
+    #[command(verbatim_doc_comment)]
     Sim(SimArgs),
     /// Start two simulated boxes with their agents, play a short scripted
     /// day (calls, a ringing pickup group, a park, a conference), show the
@@ -135,6 +152,19 @@ pub struct SimArgs {
     /// SIP domain of the simulated users.
     #[arg(long, default_value = "127.0.0.1")]
     pub domain: String,
+    /// SIP (UDP) listen address of the box, like a sofia profile's port.
+    #[arg(long)]
+    pub sip: Option<SocketAddr>,
+    /// The farm's SIP proxy: where the box sends calls for users.
+    #[arg(long)]
+    pub proxy: Option<SocketAddr>,
+    /// Users directory file (TOML, format above); default vanilla.
+    #[arg(long)]
+    pub directory: Option<PathBuf>,
+    /// Challenge INVITEs with 407 (sofia `auth-calls`); default off, as
+    /// behind a trusted proxy.
+    #[arg(long)]
+    pub auth_calls: bool,
 }
 
 /// `locus demo`.

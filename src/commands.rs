@@ -83,12 +83,28 @@ pub async fn node(cfg: &Config, args: &NodeArgs) -> anyhow::Result<()> {
 
 /// `locus sim`.
 pub async fn sim(args: &SimArgs, token: CancellationToken) -> anyhow::Result<()> {
+    let (domain, directory) = match &args.directory {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let (domain, dir) = locus_sim::Directory::from_toml(&text)
+                .with_context(|| format!("directory file {}", path.display()))?;
+            (domain.unwrap_or_else(|| args.domain.clone()), dir)
+        }
+        None => (args.domain.clone(), locus_sim::Directory::vanilla()),
+    };
     let cfg = locus_sim::SimConfig {
         esl_addr: args.esl,
         password: args.password.clone(),
         node_id: args.node_id.clone(),
         hostname: args.node_id.clone(),
-        domain: args.domain.clone(),
+        domain,
+        directory,
+        // A farm node: phones reach it through the proxy (captures 20-22).
+        from_host: args.proxy.map(|p| p.to_string()),
+        sip_addr: args.sip,
+        proxy: args.proxy,
+        auth_calls: args.auth_calls,
         ..locus_sim::SimConfig::default()
     };
     locus_sim::run(cfg, token).await.context("simulator")

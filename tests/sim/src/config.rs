@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::error::SimError;
+
 /// Version string reported by `api version` and HEARTBEAT (from the captures).
 pub const FS_VERSION: &str = "1.10.12-release~64bit";
 
@@ -40,6 +42,17 @@ pub struct SimConfig {
     pub ipv6: String,
     /// The users directory.
     pub directory: Directory,
+    /// SIP (UDP) listen address, like a sofia profile's port; port 0 picks
+    /// a free port. `None`: no SIP side.
+    pub sip_addr: Option<SocketAddr>,
+    /// Where the box sends calls for users (the farm's proxy, as a
+    /// FreeSWITCH `dial-string` with `sip_route_uri` would). `None`: to the
+    /// user's own SIP registration at this box, if any.
+    pub proxy: Option<SocketAddr>,
+    /// Challenge INVITEs too (sofia `auth-calls`, vanilla on): 407, then
+    /// the directory password. Off: every INVITE is taken as
+    /// authenticated, as from a proxy the box trusts.
+    pub auth_calls: bool,
 }
 
 impl fmt::Debug for SimConfig {
@@ -55,6 +68,9 @@ impl fmt::Debug for SimConfig {
             .field("heartbeat", &self.heartbeat)
             .field("core_uuid", &self.core_uuid)
             .field("users", &self.directory.users.len())
+            .field("sip_addr", &self.sip_addr)
+            .field("proxy", &self.proxy)
+            .field("auth_calls", &self.auth_calls)
             .finish()
     }
 }
@@ -74,6 +90,9 @@ impl Default for SimConfig {
             ipv4: "192.0.2.2".into(),
             ipv6: "fd00::2".into(),
             directory: Directory::vanilla(),
+            sip_addr: None,
+            proxy: None,
+            auth_calls: false,
         }
     }
 }
@@ -103,11 +122,25 @@ impl SimConfig {
     }
 }
 
+/// Vanilla directory password (`default_password` in `vars.xml`).
+pub const VANILLA_PASSWORD: &str = "1234";
+
 /// One directory user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     /// Pickup group (`callgroup` directory variable), if any.
     pub callgroup: Option<String>,
+    /// SIP digest password.
+    pub password: String,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("callgroup", &self.callgroup)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The users directory (`directory/default/*.xml`).
@@ -124,6 +157,7 @@ impl Directory {
             .map(|n| {
                 let user = User {
                     callgroup: Some("techsupport".into()),
+                    password: VANILLA_PASSWORD.into(),
                 };
                 (n.to_string(), user)
             })
@@ -138,6 +172,7 @@ impl Directory {
             .map(|(u, g)| {
                 let user = User {
                     callgroup: g.map(str::to_owned),
+                    password: VANILLA_PASSWORD.into(),
                 };
                 (u.to_owned(), user)
             })
@@ -150,10 +185,45 @@ impl Directory {
         self.users.get(user)
     }
 
+    /// Reads a directory file (TOML; format in `tests/sim/README.md`):
+    /// returns its `domain`, if set, and the users.
+    pub fn from_toml(text: &str) -> Result<(Option<String>, Self), SimError> {
+        let file: DirectoryFile = toml::from_str(text)?;
+        let mut users = BTreeMap::new();
+        for u in file.users {
+            if u.id.is_empty() || users.contains_key(&u.id) {
+                return Err(SimError::DirectoryUser(u.id));
+            }
+            let user = User {
+                callgroup: u.callgroup.filter(|g| !g.is_empty()),
+                password: u.password.unwrap_or_else(|| VANILLA_PASSWORD.into()),
+            };
+            users.insert(u.id, user);
+        }
+        Ok((file.domain, Self { users }))
+    }
+
     /// The user's callgroup (empty when none or unknown).
     pub fn callgroup(&self, user: &str) -> Option<&str> {
         self.users.get(user).and_then(|u| u.callgroup.as_deref())
     }
+}
+
+/// The directory file as written.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    domain: Option<String>,
+    #[serde(default)]
+    users: Vec<UserEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    id: String,
+    password: Option<String>,
+    callgroup: Option<String>,
 }
 
 #[cfg(test)]
@@ -169,5 +239,27 @@ mod tests {
         let cfg = SimConfig::default();
         assert!(!format!("{cfg:?}").contains("ClueCon"));
         assert_eq!(cfg.from_host(), "127.0.0.1");
+    }
+
+    #[test]
+    fn directory_file() {
+        let text = r#"
+            domain = "farm.test"
+            [[users]]
+            id = "2000"
+            password = "s3cret"
+            callgroup = "sales"
+            [[users]]
+            id = "2001"
+        "#;
+        let (domain, d) = Directory::from_toml(text).unwrap();
+        assert_eq!(domain.as_deref(), Some("farm.test"));
+        assert_eq!(d.callgroup("2000"), Some("sales"));
+        assert_eq!(d.get("2000").unwrap().password, "s3cret");
+        assert_eq!(d.get("2001").unwrap().password, VANILLA_PASSWORD);
+        assert_eq!(d.callgroup("2001"), None);
+        assert!(!format!("{d:?}").contains("s3cret"));
+        assert!(Directory::from_toml("[[users]]\nid = \"1\"\n[[users]]\nid = \"1\"").is_err());
+        assert!(Directory::from_toml("bogus = 1").is_err());
     }
 }

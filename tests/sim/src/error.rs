@@ -11,6 +11,20 @@ pub enum SimError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The SIP socket could not be bound.
+    #[error("binding SIP socket on {addr}: {source}")]
+    SipBind {
+        /// Address asked for.
+        addr: std::net::SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The directory file does not parse.
+    #[error("directory file: {0}")]
+    Directory(#[from] toml::de::Error),
+    /// A directory file user is empty or listed twice.
+    #[error("directory file: user {0:?} is empty or listed twice")]
+    DirectoryUser(String),
     /// The user is not in the directory.
     #[error("no such user: {0}")]
     NoSuchUser(String),

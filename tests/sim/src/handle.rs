@@ -13,6 +13,7 @@ use crate::scripts::conference::MemberId;
 use crate::scripts::register::EXPIRES;
 use crate::scripts::{CallId, CallInfo, ChannelInfo};
 use crate::server::Shared;
+use crate::sip::{Answer, Endpoint, Health, SipBinding, SipSeen};
 use crate::state::{Core, Load};
 
 /// How [`SimHandle::disconnect_all`] ends the ESL connections.
@@ -34,14 +35,16 @@ pub enum DisconnectKind {
 #[derive(Clone, Debug)]
 pub struct SimHandle {
     pub(crate) shared: Arc<Shared>,
+    sip: Option<Arc<Endpoint>>,
     _guard: Arc<DropGuard>,
 }
 
 impl SimHandle {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, sip: Option<Arc<Endpoint>>) -> Self {
         let guard = shared.stop.clone().drop_guard();
         Self {
             shared,
+            sip,
             _guard: Arc::new(guard),
         }
     }
@@ -53,6 +56,55 @@ impl SimHandle {
     /// The ESL address to connect to.
     pub fn esl_addr(&self) -> SocketAddr {
         self.shared.addr
+    }
+
+    /// The bound SIP (UDP) address, when the box answers SIP.
+    pub fn sip_addr(&self) -> Option<SocketAddr> {
+        self.sip.as_ref().map(|s| s.local)
+    }
+
+    /// How the box answers OPTIONS from now on.
+    pub fn set_sip_health(&self, health: Health) {
+        if let Some(s) = &self.sip {
+            s.state().health = health;
+        }
+    }
+
+    /// How the box answers new INVITEs from now on.
+    pub fn set_sip_answer(&self, answer: Answer) {
+        if let Some(s) = &self.sip {
+            s.state().answer = answer;
+        }
+    }
+
+    /// SIP requests received so far, oldest first (the last 10,000).
+    pub fn sip_received(&self) -> Vec<SipSeen> {
+        self.sip
+            .as_ref()
+            .map(|s| s.state().seen.clone())
+            .unwrap_or_default()
+    }
+
+    /// The box hangs up the SIP dialog `call_id` (BYE, or 487 / CANCEL
+    /// while unanswered), with its ESL legs and the dialog bridged to it;
+    /// `false` when there is no such dialog.
+    pub async fn sip_hangup(&self, call_id: &str) -> bool {
+        match &self.sip {
+            Some(s) => s.hang_up(call_id).await,
+            None => false,
+        }
+    }
+
+    /// `user`'s SIP registration at this box, if any.
+    pub fn sip_binding(&self, user: &str) -> Option<SipBinding> {
+        self.sip
+            .as_ref()
+            .and_then(|s| s.state().regs.get(user).cloned())
+    }
+
+    /// SIP dialogs the box holds (calls in progress on the SIP side).
+    pub fn sip_dialogs(&self) -> usize {
+        self.sip.as_ref().map_or(0, |s| s.state().dialogs.len())
     }
 
     /// The current `Core-UUID` (changes on [`restart`](Self::restart)).
@@ -206,6 +258,10 @@ impl SimHandle {
             c.disconnect_all(Notice::Shutdown);
             c.restart();
         });
+        // SIP dialogs die with the process (no BYE); registrations survive.
+        if let Some(s) = &self.sip {
+            s.state().dialogs.clear();
+        }
         self.shared.listening.send_replace(true);
     }
 

@@ -11,7 +11,8 @@
 //! FreeSWITCH's matching rules), `subscription`,
 //! `bus` (ordered event fan-out), `state` (the core), `channel`/`render`
 //! (channel data as FreeSWITCH serialises it), `legs`/`apps`/`sofia`
-//! (building blocks), `scripts` (actions), `api` (api commands).
+//! (building blocks), `scripts` (actions), `api` (api commands), `sip`
+//! (the box's SIP side, when [`SimConfig::sip_addr`] is set).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -28,6 +29,7 @@ mod render;
 mod scripts;
 mod server;
 mod session;
+mod sip;
 mod sofia;
 mod spawn;
 mod stamp;
@@ -43,11 +45,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use channel::{Activity, CallState, Direction};
-pub use config::{Directory, FS_VERSION, SimConfig, User};
+pub use config::{Directory, FS_VERSION, SimConfig, User, VANILLA_PASSWORD};
 pub use error::SimError;
 pub use handle::{DisconnectKind, SimHandle};
 pub use scripts::conference::MemberId;
 pub use scripts::{CallId, CallInfo, ChannelInfo};
+pub use sip::{Answer, Health, SipBinding, SipSeen};
 pub use state::Load;
 
 /// The simulator.
@@ -69,6 +72,7 @@ impl Sim {
             source,
         })?;
         let heartbeat = cfg.heartbeat;
+        let (sip_addr, proxy) = (cfg.sip_addr, cfg.proxy);
         let (tx, _) = tokio::sync::broadcast::channel(bus::QUEUE);
         let core = state::Core::new(cfg, tx);
         let shared = Arc::new(server::Shared::new(core, addr));
@@ -89,7 +93,11 @@ impl Sim {
             });
         }
         tracing::info!(esl.addr = %addr, "freeswitch simulator listening");
-        Ok(SimHandle::new(shared))
+        let sip = match sip_addr {
+            Some(at) => Some(sip::Endpoint::start(shared.clone(), at, proxy).await?),
+            None => None,
+        };
+        Ok(SimHandle::new(shared, sip))
     }
 }
 
@@ -97,7 +105,12 @@ impl Sim {
 pub async fn run(cfg: SimConfig, shutdown: CancellationToken) -> Result<(), SimError> {
     let node = cfg.node_id.clone();
     let sim = Sim::start(cfg).await?;
-    tracing::info!(node.id = %node, esl.addr = %sim.esl_addr(), "simulator running");
+    tracing::info!(
+        node.id = %node,
+        esl.addr = %sim.esl_addr(),
+        sip.addr = ?sim.sip_addr(),
+        "simulator running"
+    );
     shutdown.cancelled().await;
     sim.stop().await;
     Ok(())

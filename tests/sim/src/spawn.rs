@@ -23,13 +23,26 @@ impl Core {
         self.chans
             .push(blank(&uuid, &name, Direction::Inbound, user));
         self.state(&uuid, CsState::New, CsState::New);
-        let call_id = format!("{session}-{}@{host}", sofia::phone_port(user));
+        let sip = self.next_sip.take();
+        let call_id = match &sip {
+            Some(s) => s.call_id.clone(),
+            None => format!("{session}-{}@{host}", sofia::phone_port(user)),
+        };
         self.invite_auth_events(user, dest, &call_id);
         let b = BoxId {
             cfg: &self.cfg,
             core_uuid: &self.core_uuid,
         };
-        let vars = sofia::inbound(&b, &uuid, user, dest, session, &call_id, now);
+        let mut vars = sofia::inbound(&b, &uuid, user, dest, session, &call_id, now);
+        if let Some(s) = &sip {
+            for (k, v) in &mut vars {
+                match *k {
+                    "sip_network_ip" | "sip_received_ip" => *v = s.source.ip().to_string(),
+                    "sip_network_port" | "sip_received_port" => *v = s.source.port().to_string(),
+                    _ => {}
+                }
+            }
+        }
         let profile = Profile {
             direction: Some(Direction::Inbound),
             logical_direction: Some(Direction::Inbound),
@@ -193,6 +206,16 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// The SIP INVITE an inbound leg answers (set on [`Core::next_sip`] by
+/// the SIP side just before the script that creates the leg).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipLeg {
+    /// Its Call-ID (`sip_call_id`).
+    pub call_id: String,
+    /// Where it came from (`sip_network_ip` / `sip_network_port`).
+    pub source: std::net::SocketAddr,
 }
 
 /// A leg's identity, creation time and session number.

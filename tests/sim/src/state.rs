@@ -61,6 +61,9 @@ pub struct Core {
     pub sessions_total: u64,
     /// Highest concurrent session count.
     pub sessions_peak: usize,
+    /// The SIP INVITE behind the next inbound leg (one-shot), when the
+    /// SIP side creates it.
+    pub next_sip: Option<crate::spawn::SipLeg>,
 }
 
 impl Core {
@@ -79,6 +82,7 @@ impl Core {
             started_us: stamp::now_us(),
             sessions_total: 0,
             sessions_peak: 0,
+            next_sip: None,
         }
     }
 

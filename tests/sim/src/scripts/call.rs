@@ -16,6 +16,15 @@ impl Core {
     /// `from` calls `to` (a directory user); returns the caller's leg uuid
     /// once the callee rings.
     pub fn call(&mut self, from: &str, to: &str) -> Result<String, SimError> {
+        let (a, b) = self.call_begin(from, to)?;
+        self.call_ring(&a, &b, from, to);
+        Ok(a)
+    }
+
+    /// The first half of [`Core::call`]: the caller's leg through the
+    /// dialplan to `bridge`, and the callee's leg placed but not yet
+    /// ringing (the SIP side waits for the 180). Returns `(a, b)`.
+    pub fn call_begin(&mut self, from: &str, to: &str) -> Result<(String, String), SimError> {
         if route(to, &self.cfg.directory) != Route::User(to.to_owned()) {
             return Err(SimError::NoSuchUser(to.to_owned()));
         }
@@ -39,9 +48,15 @@ impl Core {
         };
         self.with_chan(&a, |c| c.peer = Some(b.clone()));
         self.with_chan(&b, |c| c.peer = Some(a.clone()));
-        self.ring(&b, from);
+        Ok((a, b))
+    }
+
+    /// The second half of [`Core::call`]: `b` rings, early media to `a`.
+    pub fn call_ring(&mut self, a: &str, b: &str, from: &str, to: &str) {
+        let domain = self.cfg.domain.clone();
+        self.ring(b, from);
         let now = stamp::now_us();
-        self.with_chan(&a, |c| {
+        self.with_chan(a, |c| {
             if let Some(p) = c.profile.as_mut() {
                 p.times.progress = now;
             }
@@ -51,14 +66,13 @@ impl Core {
             ("dialed_domain", domain),
             ("originate_disposition", "failure".to_owned()),
             ("DIALSTATUS", "INVALIDARGS".to_owned()),
-            ("originate_signal_bond", b.clone()),
+            ("originate_signal_bond", b.to_owned()),
             ("originated_legs", format!("ARRAY::{b};Outbound Call;{to}")),
         ];
-        self.early_media(&a, extra);
+        self.early_media(a, extra);
         // Ringback: the caller's read codec is linear while it plays.
-        self.with_chan(&a, |c| c.read_codec = Some(sofia::CONF_READ_CODEC));
-        self.codec(&a, CodecEv::Read);
-        Ok(a)
+        self.with_chan(a, |c| c.read_codec = Some(sofia::CONF_READ_CODEC));
+        self.codec(a, CodecEv::Read);
     }
 
     /// The outbound leg `b` rings (180): CHANNEL_PROGRESS, RINGING.
@@ -77,8 +91,16 @@ impl Core {
             None => return,
         };
         self.with_chan(b, |c| {
-            c.vars
-                .extend(sofia::progress(caller, &user, &domain, session, proxy));
+            let mut vars = sofia::progress(caller, &user, &domain, session, proxy);
+            // A leg the SIP side placed already has its real Call-ID.
+            if let Some(id) = c.vars.get("sip_call_id") {
+                for (k, v) in &mut vars {
+                    if *k == "sip_call_id" {
+                        *v = id.to_owned();
+                    }
+                }
+            }
+            c.vars.extend(vars);
             if let Some(p) = c.profile.as_mut() {
                 p.times.progress = now;
             }

@@ -15,17 +15,32 @@ use crate::templates::{at, directory_vars};
 /// Default registration lifetime (seconds).
 pub const EXPIRES: u32 = 3600;
 
+/// Where a REGISTER really came from (the SIP side); without one the
+/// scripts make up a phone address per user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// Contact URI as registered (`sip:1000@127.0.0.1:5062`).
+    pub contact: String,
+    /// Call-ID of the REGISTER.
+    pub call_id: String,
+    /// Source address of the packet (`network-ip`).
+    pub ip: String,
+    /// Source port of the packet (`network-port`).
+    pub port: u16,
+}
+
 impl Core {
-    /// The headers every sofia registration event starts with; `to_user`
-    /// is the authenticating user (also the Contact's user).
+    /// The headers every sofia registration event (`(subclass, origin)`)
+    /// starts with; `to_user` is the authenticating user (also the
+    /// Contact's user).
     fn reg_common(
         &mut self,
-        sub: &str,
-        origin: crate::templates::Origin,
+        (sub, origin): (&str, crate::templates::Origin),
         from_user: &str,
         to_user: &str,
         call_id: &str,
         expires: u32,
+        bind: Option<&Binding>,
     ) -> Event {
         // `force-register-domain`: the user is looked up in the domain
         // (capture 20 shows `from-host` = domain, `to-host` = From host).
@@ -41,17 +56,26 @@ impl Core {
         ev.push("profile-name", "internal");
         ev.push("from-user", from_user);
         ev.push("from-host", domain);
-        ev.push(
-            "contact",
-            format!("\"\" <sip:{contact_user}@127.0.0.1:{port}>"),
-        );
+        let (contact, ip, source_port) = match bind {
+            Some(b) => (
+                format!("\"\" <{}>", b.contact),
+                b.ip.clone(),
+                b.port.to_string(),
+            ),
+            None => (
+                format!("\"\" <sip:{contact_user}@127.0.0.1:{port}>"),
+                "127.0.0.1".to_owned(),
+                source_port,
+            ),
+        };
+        ev.push("contact", contact);
         ev.push("call-id", call_id);
         ev.push("rpid", "unknown");
         ev.push("status", "Registered(UDP)");
         ev.push("expires", expires.to_string());
         ev.push("to-user", to_user);
         ev.push("to-host", host.as_str());
-        ev.push("network-ip", "127.0.0.1");
+        ev.push("network-ip", ip);
         ev.push("network-port", source_port);
         ev
     }
@@ -60,24 +84,36 @@ impl Core {
     /// `user` to `to` (REGISTER: `to` = user; INVITE: the dialled number as
     /// `from-user`).
     pub fn auth_events(&mut self, from_user: &str, auth_user: &str, call_id: &str, expires: u32) {
+        self.auth_events_at(from_user, auth_user, call_id, expires, None);
+    }
+
+    /// [`Core::auth_events`] for a request from a known address.
+    fn auth_events_at(
+        &mut self,
+        from_user: &str,
+        auth_user: &str,
+        call_id: &str,
+        expires: u32,
+        bind: Option<&Binding>,
+    ) {
         let domain = self.cfg.domain.clone();
         let mut ev = self.reg_common(
-            "sofia::pre_register",
-            at::PRE_REGISTER,
+            ("sofia::pre_register", at::PRE_REGISTER),
             from_user,
             auth_user,
             call_id,
             expires,
+            bind,
         );
         ev.push("user-agent", "locus-sim");
         self.fire(ev);
         let mut ev = self.reg_common(
-            "sofia::register_attempt",
-            at::REGISTER_ATTEMPT,
+            ("sofia::register_attempt", at::REGISTER_ATTEMPT),
             from_user,
             auth_user,
             call_id,
             expires,
+            bind,
         );
         ev.push("username", auth_user);
         ev.push("realm", domain);
@@ -95,21 +131,34 @@ impl Core {
     /// (with the directory variables, `callgroup` included), and for a new
     /// binding MESSAGE_QUERY.
     pub fn register(&mut self, user: &str, expires: u32) -> Result<(), SimError> {
+        self.register_at(user, expires, None)
+    }
+
+    /// [`Core::register`] for a REGISTER that really arrived (`bind`).
+    pub fn register_at(
+        &mut self,
+        user: &str,
+        expires: u32,
+        bind: Option<&Binding>,
+    ) -> Result<(), SimError> {
         let callgroup = match self.cfg.directory.get(user) {
             Some(u) => u.callgroup.clone(),
             None => return Err(SimError::NoSuchUser(user.to_owned())),
         };
         let domain = self.cfg.domain.clone();
-        let call_id = format!("reg-{user}-{}", &stamp::uuid()[..8]);
-        self.auth_events(user, user, &call_id, expires);
+        let call_id = match bind {
+            Some(b) => b.call_id.clone(),
+            None => format!("reg-{user}-{}", &stamp::uuid()[..8]),
+        };
+        self.auth_events_at(user, user, &call_id, expires, bind);
         let host = self.cfg.from_host_name().to_owned();
         let mut ev = self.reg_common(
-            "sofia::register",
-            at::REGISTER,
+            ("sofia::register", at::REGISTER),
             user,
             user,
             &call_id,
             expires,
+            bind,
         );
         // presence-hosts sits after from-host.
         let mut headers: Vec<(String, String)> = ev
@@ -130,7 +179,19 @@ impl Core {
             ev.push(k, v);
         }
         self.fire(ev);
-        let port = phone_port(user);
+        let (contact, port) = match bind {
+            Some(b) => (
+                b.contact
+                    .split_once('@')
+                    .map_or(b.contact.as_str(), |(_, h)| h)
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                b.port,
+            ),
+            None => (format!("127.0.0.1:{}", phone_port(user)), phone_port(user)),
+        };
         // sofia queries MWI for a new binding, not for a refresh.
         let new = !self.feat.regs.contains_key(user);
         self.feat.regs.insert(
@@ -138,7 +199,7 @@ impl Core {
             Registration {
                 user: user.to_owned(),
                 call_id: call_id.clone(),
-                contact: format!("127.0.0.1:{port}"),
+                contact,
                 network_port: port,
                 expires,
                 expires_at: stamp::secs(stamp::now_us()) + i64::from(expires),
