@@ -1,0 +1,531 @@
+//! One server transaction and its branches, as one task (RFC 3261 16.5 to
+//! 16.10 and 17.2): 100 Trying, routing, serial failover or parallel
+//! fork, relaying provisional and final responses, CANCEL, the choice of
+//! the best final, and the lingering that absorbs retransmissions.
+//!
+//! A task per transaction (not per retransmission): its timers are one
+//! `sleep_until` on the earliest deadline of its branches, reset after
+//! every event. The task owns its state; the receive loop reaches it only
+//! through its channel (maps `servers` and `clients` in [`Core`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::addr::{Hop, resolve, response_hop};
+use super::branch::Branch;
+use super::build::{ack_for, set_ruri};
+use super::core::{Core, lock};
+use super::ids::{Outcome, best};
+use super::router::{Flow, Fork, Label, Target, Verdict};
+use crate::sip::{SipMessage, StartLine, Transport};
+
+/// What reaches a transaction task.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A response to one of its branches (or to a branch's CANCEL).
+    Response(SipMessage),
+    /// The request again: resend the last response.
+    Retransmit,
+    /// The caller's CANCEL (already answered 200).
+    Cancel,
+    /// The ACK for our non-2xx final.
+    Ack,
+}
+
+/// How a new transaction finds its targets.
+pub(crate) enum Plan {
+    /// Ask the router (out-of-dialog).
+    Route,
+    /// Follow the request's Route set / R-URI / flow.
+    Direct(Target),
+}
+
+/// Most 302 redirects followed per transaction (ping-pong guard).
+const MAX_REDIRECTS: u32 = 5;
+/// Event queue depth per transaction.
+const QUEUE: usize = 32;
+
+/// Starts the server transaction of `req` under `key`.
+pub(crate) fn spawn(
+    core: Arc<Core>,
+    key: String,
+    req: SipMessage,
+    flow: Flow,
+    plan: Plan,
+    lh: u64,
+    cancel: CancellationToken,
+) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    lock(&core.servers).insert(key.clone(), tx.clone());
+    core.stats.txn_started();
+    let up = req
+        .top_via()
+        .ok()
+        .and_then(|v| response_hop(&v, Some(&flow)));
+    let invite = req.method() == Some("INVITE");
+    let record = !req.to().is_ok_and(|t| t.tag().is_some())
+        && matches!(req.method(), Some("INVITE" | "SUBSCRIBE"));
+    let txn = Txn {
+        core,
+        tx,
+        key,
+        fwd: req.clone(),
+        req,
+        flow,
+        up,
+        invite,
+        record,
+        lh,
+        routed: matches!(plan, Plan::Route),
+        label: Label::Other,
+        fork: Fork::Serial,
+        queue: VecDeque::new(),
+        branches: Vec::new(),
+        outcomes: Vec::new(),
+        failover_ok: true,
+        tried: 0,
+        last: None,
+        final_status: None,
+        cancelled: false,
+        g: None,
+        linger: None,
+        redirects: 0,
+    };
+    tokio::spawn(txn.run(plan, rx, cancel));
+}
+
+struct Txn {
+    core: Arc<Core>,
+    tx: mpsc::Sender<Event>,
+    key: String,
+    /// The request as received (Via stamped): replies are built from it.
+    req: SipMessage,
+    /// The request to forward (route-processed, Max-Forwards decremented).
+    fwd: SipMessage,
+    flow: Flow,
+    /// Where responses go.
+    up: Option<Hop>,
+    invite: bool,
+    /// Record-Route the branches (out-of-dialog INVITE/SUBSCRIBE).
+    record: bool,
+    lh: u64,
+    routed: bool,
+    label: Label,
+    fork: Fork,
+    queue: VecDeque<Target>,
+    branches: Vec<Branch>,
+    /// Finished branches' results (with the real response), in order.
+    outcomes: Vec<(Outcome, Option<SipMessage>)>,
+    /// The last branch failed in a way that allows the next (serial).
+    failover_ok: bool,
+    tried: usize,
+    last: Option<Bytes>,
+    final_status: Option<u16>,
+    cancelled: bool,
+    /// Timer G: retransmit a non-2xx INVITE final over UDP until the ACK.
+    g: Option<(Instant, Duration)>,
+    linger: Option<Instant>,
+    redirects: u32,
+}
+
+impl Txn {
+    async fn run(mut self, plan: Plan, mut rx: mpsc::Receiver<Event>, cancel: CancellationToken) {
+        if self.invite {
+            let trying = self.req.reply(100, "Trying", None).to_bytes();
+            self.core.stats.replied(100);
+            self.send_up(trying.clone()).await;
+            self.last = Some(trying);
+        }
+        match plan {
+            Plan::Direct(t) => self.queue.push_back(t),
+            Plan::Route => {
+                let verdict = self.core.router.route(&mut self.fwd, &self.flow).await;
+                match verdict {
+                    Verdict::Reply { status, reason } => self.reply(status, &reason).await,
+                    Verdict::Forward {
+                        targets,
+                        fork,
+                        label,
+                    } => {
+                        self.queue = targets.into();
+                        self.fork = fork;
+                        self.label = label;
+                    }
+                }
+            }
+        }
+        // Events that came in while routing (a CANCEL, retransmissions).
+        while let Ok(ev) = rx.try_recv() {
+            self.on_event(ev).await;
+        }
+        self.advance().await;
+        let far = Duration::from_secs(3600);
+        loop {
+            let now = Instant::now();
+            if self.finished(now) {
+                break;
+            }
+            let wake = self.next_wake().unwrap_or(now + far);
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                ev = rx.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await,
+                    None => break,
+                },
+                _ = sleep_until(wake) => self.on_timer(Instant::now()).await,
+            }
+        }
+        lock(&self.core.servers).remove(&self.key);
+        {
+            let mut clients = lock(&self.core.clients);
+            for b in &self.branches {
+                clients.remove(&b.id);
+            }
+        }
+        self.core.stats.txn_ended();
+    }
+
+    fn finished(&self, now: Instant) -> bool {
+        self.final_status.is_some()
+            && self.linger.is_some_and(|l| now >= l)
+            && self.branches.iter().all(|b| !b.alive(now))
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let branch = self.branches.iter().filter_map(Branch::next_wake);
+        let own = [self.g.map(|g| g.0), self.linger].into_iter().flatten();
+        branch.chain(own).min()
+    }
+
+    async fn on_timer(&mut self, now: Instant) {
+        let mut timed_out = false;
+        for i in 0..self.branches.len() {
+            if self.branches[i].tick(&self.core, now).await {
+                self.outcomes.push((Outcome::Timeout, None));
+                self.failover_ok = true;
+                timed_out = true;
+            }
+        }
+        if let Some((at, every)) = self.g
+            && now >= at
+        {
+            let every = (every * 2).min(self.core.cfg.t2);
+            self.g = Some((now + every, every));
+            if let Some(b) = self.last.clone() {
+                self.send_up(b).await;
+            }
+        }
+        if timed_out {
+            self.advance().await;
+        }
+    }
+
+    async fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Retransmit => {
+                if let Some(b) = self.last.clone() {
+                    self.send_up(b).await;
+                }
+            }
+            Event::Ack => {
+                self.g = None;
+                if self.final_status.is_some_and(|s| s >= 300) {
+                    // Timer I (T4 on UDP, 0 on TCP), RFC 3261 17.2.1.
+                    let wait = if self.flow.transport == Transport::Udp {
+                        self.core.cfg.t4
+                    } else {
+                        Duration::ZERO
+                    };
+                    self.linger = Some(Instant::now() + wait);
+                }
+            }
+            Event::Cancel => {
+                if self.final_status.is_some() || self.cancelled {
+                    return;
+                }
+                self.cancelled = true;
+                self.queue.clear();
+                self.cancel_branches(None).await;
+                self.advance().await;
+            }
+            Event::Response(resp) => self.on_response(resp).await,
+        }
+    }
+
+    async fn cancel_branches(&mut self, except: Option<usize>) {
+        let now = Instant::now();
+        for (i, b) in self.branches.iter_mut().enumerate() {
+            if Some(i) != except && b.outcome.is_none() {
+                b.cancel(&self.core, now).await;
+            }
+        }
+    }
+
+    async fn on_response(&mut self, resp: SipMessage) {
+        let Some(status) = resp.status() else { return };
+        let Some(i) = resp.top_via().ok().and_then(|v| {
+            v.branch()
+                .and_then(|id| self.branches.iter().position(|b| b.id == id))
+        }) else {
+            return;
+        };
+        let Ok((_, method)) = resp.cseq() else { return };
+        if method == "CANCEL" {
+            self.branches[i].cancel_answered();
+            return;
+        }
+        let now = Instant::now();
+        if status < 200 {
+            self.branches[i]
+                .on_provisional(&self.core, status, now)
+                .await;
+            let b = &self.branches[i];
+            if status > 100 && b.outcome.is_none() && self.final_status.is_none() {
+                self.relay(resp, true).await;
+            }
+            return;
+        }
+        if self.invite && status >= 300 {
+            let ack = ack_for(&self.branches[i].req, &resp).to_bytes();
+            self.branches[i].send(&self.core, ack).await;
+        }
+        let first = !self.branches[i].final_seen;
+        self.branches[i].on_final();
+        let is_2xx = status < 300;
+        // A 2xx always goes upstream, even a late or repeated one (RFC 3261 16.7 item 5).
+        if !first || self.branches[i].outcome.is_some() {
+            if is_2xx {
+                self.relay(resp, false).await;
+            }
+            return;
+        }
+        self.branches[i].outcome = Some(Outcome::Final(status));
+        let redirect = if self.routed {
+            let b = &self.branches[i];
+            self.core
+                .router
+                .on_final(&b.req, &self.flow, &b.target, &resp)
+                .await
+        } else {
+            None
+        };
+        if is_2xx {
+            let was_final = self.final_status.is_some();
+            self.relay(resp, false).await;
+            if !was_final {
+                self.queue.clear();
+                self.cancel_branches(Some(i)).await;
+            }
+            return;
+        }
+        if let Some(targets) =
+            redirect.filter(|_| status < 600 && !self.cancelled && self.final_status.is_none())
+            && self.redirects < MAX_REDIRECTS
+        {
+            self.redirects += 1;
+            self.core.stats.redirect();
+            self.queue = targets.into();
+            self.label = Label::Redirect;
+            self.failover_ok = true;
+        } else {
+            self.failover_ok = status == 408 || (500..600).contains(&status);
+            if status >= 600 {
+                self.queue.clear();
+                self.cancel_branches(Some(i)).await;
+            }
+            self.outcomes.push((Outcome::Final(status), Some(resp)));
+        }
+        self.advance().await;
+    }
+
+    /// Starts the next branch(es) or, when nothing is pending and nothing
+    /// is left to try, sends the best final.
+    async fn advance(&mut self) {
+        if self.final_status.is_some() || self.branches.iter().any(|b| b.outcome.is_none()) {
+            return;
+        }
+        if !self.cancelled {
+            match self.fork {
+                Fork::Serial => {
+                    while self.failover_ok
+                        && let Some(t) = self.queue.pop_front()
+                    {
+                        if self.start(t).await {
+                            return;
+                        }
+                    }
+                }
+                Fork::Parallel => {
+                    let mut any = false;
+                    let all: Vec<Target> = self.queue.drain(..).collect();
+                    for t in all {
+                        any |= self.start(t).await;
+                    }
+                    if any {
+                        return;
+                    }
+                }
+            }
+        }
+        self.send_best().await;
+    }
+
+    /// Forwards one branch; `false` when it could not be sent (counted as 503).
+    async fn start(&mut self, t: Target) -> bool {
+        if self.tried > 0 && self.fork == Fork::Serial {
+            self.core.stats.failover();
+        }
+        self.tried += 1;
+        let core = self.core.clone();
+        let mut req = self.fwd.clone();
+        if let Some(u) = &t.ruri {
+            set_ruri(&mut req, u.clone());
+        }
+        for r in t.route.iter().rev() {
+            req.headers.prepend("Route", r);
+        }
+        let hop = match resolve(&t.dest).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::info!(error = %e, dest = ?t.dest, "proxy: branch unreachable");
+                return self.unreachable();
+            }
+        };
+        if self.record {
+            let f = &self.flow;
+            let inside = core
+                .me
+                .record_route(f.transport, f.source, Some(f.local), false);
+            let outside = core.me.record_route(hop.1, hop.0, None, false);
+            if inside == outside {
+                req.prepend_record_route(&inside);
+            } else {
+                // RFC 5658 double Record-Route: each side sees the address it can reach.
+                req.prepend_record_route(&core.me.record_route(
+                    f.transport,
+                    f.source,
+                    Some(f.local),
+                    true,
+                ));
+                req.prepend_record_route(&core.me.record_route(hop.1, hop.0, None, true));
+            }
+        }
+        let id = core.ids.next(self.lh);
+        let proto = if hop.1 == Transport::Tcp {
+            "TCP"
+        } else {
+            "UDP"
+        };
+        let via = format!(
+            "SIP/2.0/{proto} {};branch={id};rport",
+            core.me.host_port(hop.1, hop.0, None)
+        );
+        req.headers.prepend("Via", &via);
+        let bytes = req.to_bytes();
+        lock(&core.clients).insert(id.clone(), self.tx.clone());
+        if let Err(e) = core.send(&hop, bytes.clone()).await {
+            lock(&core.clients).remove(&id);
+            tracing::info!(peer = %hop.0, error = %e, "proxy: branch not sent");
+            return self.unreachable();
+        }
+        if self.routed {
+            core.stats
+                .branch(self.label.as_str(), t.node.as_ref().map(|n| n.as_str()));
+        }
+        tracing::debug!(peer = %hop.0, sip.branch = %id, "proxy: branch sent");
+        self.branches
+            .push(Branch::new(id, t, req, bytes, hop, &core.cfg));
+        true
+    }
+
+    fn unreachable(&mut self) -> bool {
+        self.outcomes.push((Outcome::Unreachable, None));
+        self.failover_ok = true;
+        false
+    }
+
+    /// Sends the best final (RFC 3261 16.7 item 6), or the one we make up.
+    async fn send_best(&mut self) {
+        let picked = best(&self.outcomes.iter().map(|o| o.0).collect::<Vec<_>>());
+        let real = picked.and_then(|i| self.outcomes[i].1.clone());
+        match (real, picked.map(|i| self.outcomes[i].0)) {
+            (Some(mut resp), _) => {
+                // RFC 3261 16.7 item 6: a 503 from downstream is not ours to
+                // pass on (it would make the caller avoid this proxy): 500.
+                if let StartLine::Response { status, .. } = &mut resp.start
+                    && *status == 503
+                {
+                    *status = 500;
+                }
+                self.relay(resp, false).await;
+            }
+            _ if self.cancelled => self.reply(487, "Request Terminated").await,
+            (None, Some(o)) => {
+                let reason = if o == Outcome::Timeout {
+                    "Request Timeout"
+                } else {
+                    "Service Unavailable"
+                };
+                self.reply(o.status(), reason).await;
+            }
+            (None, None) => self.reply(503, "Service Unavailable").await,
+        }
+    }
+
+    /// Relays a response upstream without our Via.
+    async fn relay(&mut self, mut resp: SipMessage, provisional: bool) {
+        let Some(status) = resp.status() else { return };
+        resp.pop_via();
+        self.core.stats.relayed(status);
+        let bytes = resp.to_bytes();
+        if provisional {
+            self.last = Some(bytes.clone());
+            self.send_up(bytes).await;
+        } else {
+            self.finalize(status, bytes).await;
+        }
+    }
+
+    /// A response of our own to the request.
+    async fn reply(&mut self, status: u16, reason: &str) {
+        let tag = self.core.ids.tag();
+        let bytes = self.req.reply(status, reason, Some(&tag)).to_bytes();
+        self.core.stats.replied(status);
+        self.finalize(status, bytes).await;
+    }
+
+    /// Sends a final response; the first one ends the transaction's
+    /// forwarding and starts its lingering (Timers G/H for a non-2xx
+    /// INVITE final over UDP, T4 otherwise).
+    async fn finalize(&mut self, status: u16, bytes: Bytes) {
+        self.send_up(bytes.clone()).await;
+        if self.final_status.is_some() {
+            return;
+        }
+        let cfg = &self.core.cfg;
+        let now = Instant::now();
+        self.final_status = Some(status);
+        self.last = Some(bytes);
+        let udp = self.flow.transport == Transport::Udp;
+        if self.invite && status >= 300 {
+            self.g = udp.then_some((now + cfg.t1, cfg.t1));
+            self.linger = Some(now + cfg.t1 * 64);
+        } else {
+            self.linger = Some(now + if udp { cfg.t4 } else { Duration::ZERO });
+        }
+    }
+
+    async fn send_up(&self, bytes: Bytes) {
+        let Some(hop) = self.up else { return };
+        if let Err(e) = self.core.send(&hop, bytes).await {
+            tracing::debug!(peer = %hop.0, error = %e, "proxy: response not sent upstream");
+        }
+    }
+}
