@@ -1,0 +1,83 @@
+//! Real calls through the proxy core: sipp UAC -> proxy -> sipp UAS,
+//! INVITE/100/180/200/ACK/BYE/200 with Record-Route and the in-dialog
+//! requests routed back through the proxy; over UDP, TCP (double
+//! Record-Route towards a UDP UAS) and IPv6.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+mod proxy_support;
+
+use std::sync::Arc;
+
+use locus_proxy::proxy::StaticRouter;
+use proxy_support::{fast, ok, sipp, start, uac, uas};
+
+#[tokio::test]
+async fn twenty_calls_over_udp_with_record_route_and_bye_through_the_proxy() {
+    if sipp().is_none() {
+        return;
+    }
+    let b = uas("uas-call.xml", "127.0.0.1", false, 20, &[]).await;
+    let router = Arc::new(StaticRouter::new(vec![b.target()]));
+    let p = start("127.0.0.1", fast(), router).await.unwrap();
+    let out = uac("uac-call.xml", p.udp, false, 20, &["-s", "1000"]).await;
+    ok(&out, "UAC");
+    b.finish().await;
+    let s = &p.stats;
+    assert_eq!(s.requests("INVITE"), 20);
+    assert!(s.requests("BYE") >= 20, "BYEs went around the proxy");
+    assert!(s.requests("ACK") >= 20, "ACKs went around the proxy");
+    assert_eq!(s.branches("other"), 20);
+    assert!(s.relayed_class(200) >= 40, "200 to INVITE and BYE");
+    assert!(s.relayed_class(180) >= 20);
+    assert!(s.replies(100) >= 20, "100 Trying");
+    assert_eq!(s.failovers(), 0);
+}
+
+#[tokio::test]
+async fn a_call_over_tcp_to_a_udp_box_double_record_routes() {
+    if sipp().is_none() {
+        return;
+    }
+    let b = uas("uas-call.xml", "127.0.0.1", false, 2, &[]).await;
+    let router = Arc::new(StaticRouter::new(vec![b.target()]));
+    let p = start("127.0.0.1", fast(), router).await.unwrap();
+    let out = uac("uac-call.xml", p.tcp, true, 2, &["-s", "1000"]).await;
+    ok(&out, "UAC over TCP");
+    b.finish().await;
+    assert!(p.stats.requests("BYE") >= 2);
+}
+
+#[tokio::test]
+async fn a_call_over_tcp_end_to_end() {
+    if sipp().is_none() {
+        return;
+    }
+    let b = uas("uas-call.xml", "127.0.0.1", true, 2, &[]).await;
+    let router = Arc::new(StaticRouter::new(vec![b.target()]));
+    let p = start("127.0.0.1", fast(), router).await.unwrap();
+    let out = uac("uac-call.xml", p.tcp, true, 2, &["-s", "1000"]).await;
+    ok(&out, "UAC over TCP");
+    b.finish().await;
+    assert!(p.stats.requests("BYE") >= 2);
+}
+
+#[tokio::test]
+async fn a_call_over_ipv6() {
+    if sipp().is_none() {
+        return;
+    }
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipping: ::1 cannot bind");
+        return;
+    }
+    let b = uas("uas-call.xml", "::1", false, 2, &[]).await;
+    let router = Arc::new(StaticRouter::new(vec![b.target()]));
+    let Some(p) = start("::1", fast(), router).await else {
+        return;
+    };
+    let out = uac("uac-call.xml", p.udp, false, 2, &["-s", "1000"]).await;
+    ok(&out, "UAC over IPv6");
+    b.finish().await;
+    assert!(p.stats.requests("BYE") >= 2);
+}
