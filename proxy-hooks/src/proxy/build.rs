@@ -50,10 +50,11 @@ pub fn loose_route(
     local: std::net::SocketAddr,
 ) -> Result<Option<Flow>, SipError> {
     let has_route = req.headers.get("Route").is_some();
-    if has_route && req.request_uri().is_some_and(|u| me.is_ours_uri(u)) {
-        if let Some(last) = pop_last_route(req) {
-            set_ruri(req, NameAddr::parse(&last)?.uri);
-        }
+    if has_route
+        && req.request_uri().is_some_and(|u| me.is_ours_uri(u))
+        && let Some(last) = pop_last_route(req)
+    {
+        set_ruri(req, NameAddr::parse(&last)?.uri);
     }
     let mut flow = None;
     for _ in 0..MAX_OWN_ROUTES {

@@ -288,12 +288,12 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
         return;
     }
     let plan = match dest {
-        Some(dest) => Plan::Direct(Target {
+        Some(dest) => Plan::Direct(Box::new(Target {
             dest,
             ruri: None,
             node: None,
             route: Vec::new(),
-        }),
+        })),
         None => Plan::Route,
     };
     txn::spawn(core.clone(), key, msg, flow, plan, lh, cancel.clone());

@@ -4,7 +4,7 @@
 //! * [`core`]: [`Proxy`], the receive loop and the request checks.
 //! * `txn`, `branch`: a server transaction and its client branches.
 //! * [`config`]: [`CoreConfig`] (`[proxy.core]`).
-//! * [`stats`]: [`ProxyStats`].
+//! * [`stats`]: the counters, [`ProxyStats`].
 //! * [`ids`], [`addr`], [`build`]: branches and loop detection, our
 //!   addresses and next hops, the requests the proxy builds.
 //! * [`static_router`]: [`StaticRouter`], fixed targets (tests, benchmark).

@@ -43,7 +43,7 @@ pub(crate) enum Plan {
     /// Ask the router (out-of-dialog).
     Route,
     /// Follow the request's Route set / R-URI / flow.
-    Direct(Target),
+    Direct(Box<Target>),
 }
 
 /// Most 302 redirects followed per transaction (ping-pong guard).
@@ -143,7 +143,7 @@ impl Txn {
             self.last = Some(trying);
         }
         match plan {
-            Plan::Direct(t) => self.queue.push_back(t),
+            Plan::Direct(t) => self.queue.push_back(*t),
             Plan::Route => {
                 let verdict = self.core.router.route(&mut self.fwd, &self.flow).await;
                 match verdict {

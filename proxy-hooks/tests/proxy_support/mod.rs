@@ -218,7 +218,7 @@ pub async fn uac(
     let sipp = sipp().unwrap();
     let ip = target.ip().to_string();
     let port = free_port(&ip);
-    let out = tokio::time::timeout(
+    tokio::time::timeout(
         Duration::from_secs(40),
         Command::new(sipp)
             .arg(target.to_string())
@@ -249,8 +249,7 @@ pub async fn uac(
     )
     .await
     .expect("sipp UAC did not finish")
-    .unwrap();
-    out
+    .unwrap()
 }
 
 /// Asserts a sipp run succeeded.
@@ -263,9 +262,10 @@ pub fn ok(out: &Output, what: &str) {
     );
 }
 
-/// Sends one raw request over UDP from a fresh socket and returns the
-/// first response (or `None` after 2 s).
-pub async fn raw_udp(to: SocketAddr, text: &str) -> Option<SipMessage> {
+/// Sends raw requests over UDP from one fresh socket (`LOCAL` in the text
+/// becomes its address, `\n` CRLF) and collects the responses until a
+/// final one (or 3 s of silence).
+pub async fn raw_udp_all(to: SocketAddr, texts: &[String]) -> Vec<SipMessage> {
     let bind: SocketAddr = if to.is_ipv4() {
         "127.0.0.1:0".parse().unwrap()
     } else {
@@ -273,16 +273,41 @@ pub async fn raw_udp(to: SocketAddr, text: &str) -> Option<SipMessage> {
     };
     let sock = tokio::net::UdpSocket::bind(bind).await.unwrap();
     let local = sock.local_addr().unwrap();
-    let text = text
-        .replace("LOCAL", &local.to_string())
-        .replace('\n', "\r\n");
-    sock.send_to(text.as_bytes(), to).await.unwrap();
+    for text in texts {
+        let text = text
+            .replace("LOCAL", &local.to_string())
+            .replace('\n', "\r\n");
+        sock.send_to(text.as_bytes(), to).await.unwrap();
+    }
     let mut buf = vec![0u8; 65535];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf))
+    let mut out = Vec::new();
+    while let Ok(r) = tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf)).await {
+        let (n, _) = r.unwrap();
+        let m = SipMessage::parse(&buf[..n]).unwrap();
+        let done = m.status().is_some_and(|s| s >= 200);
+        out.push(m);
+        if done {
+            break;
+        }
+    }
+    out
+}
+
+/// The first response to one raw request over UDP.
+pub async fn raw_udp(to: SocketAddr, text: &str) -> Option<SipMessage> {
+    raw_udp_all(to, &[text.to_string()])
         .await
-        .ok()?
-        .unwrap();
-    Some(SipMessage::parse(&buf[..n]).unwrap())
+        .into_iter()
+        .next()
+}
+
+/// The status of the final response to one raw request over UDP.
+pub async fn final_status(to: SocketAddr, text: &str) -> Option<u16> {
+    raw_udp_all(to, &[text.to_string()])
+        .await
+        .last()
+        .and_then(|m| m.status())
+        .filter(|s| *s >= 200)
 }
 
 /// Polls `f` until true, up to 5 s.
