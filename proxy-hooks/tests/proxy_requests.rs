@@ -204,3 +204,44 @@ async fn malformed_and_stray_responses_are_dropped() {
     .unwrap();
     assert_eq!(r.status(), Some(200));
 }
+
+#[tokio::test]
+async fn health_probe_responses_are_offered_to_the_prober_first() {
+    use locus_proxy::{Health, HealthConfig};
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let tcfg = locus_proxy::sip::TransportConfig {
+        udp: vec![any],
+        ..Default::default()
+    };
+    let (tr, rx) = locus_proxy::sip::SipTransport::bind(tcfg, cancel.clone())
+        .await
+        .unwrap();
+    let addr = tr.udp_addrs()[0];
+    let hcfg = HealthConfig {
+        interval: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let health = Health::new(hcfg, tr.clone());
+    // The probe target is the proxy itself: it answers the OPTIONS (no user
+    // part, addressed to it), and the 200 comes back into its own loop.
+    let node = locus_schema::NodeId::new("self").unwrap();
+    health.set_targets(vec![(
+        node.clone(),
+        Uri::parse(&format!("sip:{addr}")).unwrap(),
+    )]);
+    let proxy = locus_proxy::proxy::Proxy::new(fast(), tr, Arc::new(StaticRouter::new(vec![])))
+        .with_health(health.clone());
+    let stats = proxy.stats();
+    let (c1, c2) = (cancel.clone(), cancel.clone());
+    tokio::spawn(async move { proxy.run(rx, c1).await });
+    let h = health.clone();
+    tokio::spawn(async move { h.run(c2).await });
+    assert!(
+        until(|| health.is_up(&node)).await,
+        "probe answer never reached the prober"
+    );
+    assert_eq!(stats.dropped(), 0, "probe answers were treated as strays");
+    assert!(stats.replies(200) >= 1);
+    cancel.cancel();
+}
