@@ -81,3 +81,57 @@ async fn a_call_over_ipv6() {
     b.finish().await;
     assert!(p.stats.requests("BYE") >= 2);
 }
+
+/// A short burst (ignored by default: CPU-heavy on a shared machine):
+/// `cargo test -p locus-proxy --release --test proxy_call -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore]
+async fn burst_of_calls_all_complete() {
+    if sipp().is_none() {
+        return;
+    }
+    let calls: u32 = std::env::var("LOCUS_BURST_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let rate = std::env::var("LOCUS_BURST_RATE").unwrap_or_else(|_| "500".into());
+    let b = uas("uas-call.xml", "127.0.0.1", false, calls, &[]).await;
+    let router = Arc::new(StaticRouter::new(vec![b.target()]));
+    let p = start(
+        "127.0.0.1",
+        locus_proxy::proxy::CoreConfig::default(),
+        router,
+    )
+    .await
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let out = uac(
+        "uac-call.xml",
+        p.udp,
+        false,
+        calls,
+        &["-s", "1000", "-r", &rate, "-l", "5000"],
+    )
+    .await;
+    eprintln!("{calls} calls in {:?}", t0.elapsed());
+    if !out.status.success() {
+        let mut child = b.child;
+        let _ = child.start_kill();
+        let uas_out = child.wait_with_output().await.unwrap();
+        let err = String::from_utf8_lossy(&uas_out.stderr);
+        panic!(
+            "UAC failed: {}\nUAS said: {}\nstats: active {} retrans {} dropped {} 408 {}",
+            String::from_utf8_lossy(&out.stderr)
+                .chars()
+                .take(3000)
+                .collect::<String>(),
+            err.chars().take(3000).collect::<String>(),
+            p.stats.active(),
+            p.stats.retransmissions(),
+            p.stats.dropped(),
+            p.stats.replies(408)
+        );
+    }
+    b.finish().await;
+    assert_eq!(p.stats.requests("INVITE"), u64::from(calls));
+}
