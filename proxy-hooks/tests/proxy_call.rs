@@ -105,6 +105,7 @@ async fn burst_of_calls_all_complete() {
     .await
     .unwrap();
     let t0 = std::time::Instant::now();
+    let cpu0 = own_cpu_ticks();
     let out = uac(
         "uac-call.xml",
         p.udp,
@@ -113,7 +114,13 @@ async fn burst_of_calls_all_complete() {
         &["-s", "1000", "-r", &rate, "-l", "5000"],
     )
     .await;
-    eprintln!("{calls} calls in {:?}", t0.elapsed());
+    let ticks = own_cpu_ticks() - cpu0;
+    eprintln!(
+        "{calls} calls in {:?}; proxy process CPU {} ms ({} us/call)",
+        t0.elapsed(),
+        ticks * 10,
+        ticks * 10_000 / u64::from(calls)
+    );
     if !out.status.success() {
         let mut child = b.child;
         let _ = child.start_kill();
@@ -134,4 +141,15 @@ async fn burst_of_calls_all_complete() {
     }
     b.finish().await;
     assert_eq!(p.stats.requests("INVITE"), u64::from(calls));
+}
+
+/// User + system CPU of this process (not of its sipp children), in
+/// clock ticks (10 ms on Linux), from /proc/self/stat.
+fn own_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat; `after` starts at field 3.
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    n(11) + n(12)
 }

@@ -296,7 +296,7 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
         })),
         None => Plan::Route,
     };
-    txn::spawn(core.clone(), key, msg, flow, plan, lh, cancel.clone());
+    txn::spawn(core.clone(), key, msg, flow, plan, lh, cancel.clone()).await;
 }
 
 /// An ACK for a 2xx: end to end, forwarded statelessly (RFC 3261 16.11)

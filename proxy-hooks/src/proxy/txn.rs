@@ -51,8 +51,11 @@ const MAX_REDIRECTS: u32 = 5;
 /// Event queue depth per transaction.
 const QUEUE: usize = 32;
 
-/// Starts the server transaction of `req` under `key`.
-pub(crate) fn spawn(
+/// Starts the server transaction of `req` under `key`. An INVITE's
+/// `100 Trying` leaves from the receive loop itself, before the task is
+/// first scheduled, so a loaded proxy still stops the caller's
+/// retransmissions at once.
+pub(crate) async fn spawn(
     core: Arc<Core>,
     key: String,
     req: SipMessage,
@@ -97,6 +100,13 @@ pub(crate) fn spawn(
         linger: None,
         redirects: 0,
     };
+    let mut txn = txn;
+    if txn.invite {
+        let trying = txn.req.reply(100, "Trying", None).to_bytes();
+        txn.core.stats.replied(100);
+        txn.send_up(trying.clone()).await;
+        txn.last = Some(trying);
+    }
     tokio::spawn(txn.run(plan, rx, cancel));
 }
 
@@ -136,12 +146,6 @@ struct Txn {
 
 impl Txn {
     async fn run(mut self, plan: Plan, mut rx: mpsc::Receiver<Event>, cancel: CancellationToken) {
-        if self.invite {
-            let trying = self.req.reply(100, "Trying", None).to_bytes();
-            self.core.stats.replied(100);
-            self.send_up(trying.clone()).await;
-            self.last = Some(trying);
-        }
         match plan {
             Plan::Direct(t) => self.queue.push_back(*t),
             Plan::Route => {
