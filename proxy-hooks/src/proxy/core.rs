@@ -18,15 +18,15 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::addr::{Hop, Me, resolve, resolve_now, response_hop};
+use super::addr::{Hop, Me, response_hop};
 use super::build::{loose_route, next_hop};
 use super::config::CoreConfig;
-use super::ids::{BRANCH_PREFIX, BranchGen, loop_hash, looped, stateless_branch};
+use super::ids::{BranchGen, loop_hash, looped};
 use super::router::{Dest, Flow, Router, Target};
 use super::stats::ProxyStats;
 use super::txn::{self, Event, Plan};
 use crate::health::Health;
-use crate::sip::{Inbound, SipError, SipMessage, SipTransport, Transport};
+use crate::sip::{Inbound, SipError, SipMessage, SipTransport};
 
 /// State shared by the receive loop and the transaction tasks.
 pub(crate) struct Core {
@@ -132,7 +132,7 @@ impl Proxy {
             if inbound.msg.is_request() {
                 on_request(&self.core, inbound.msg, flow, &cancel).await;
             } else {
-                on_response(&self.core, inbound.msg).await;
+                super::stateless::on_response(&self.core, inbound.msg).await;
             }
         }
     }
@@ -174,7 +174,7 @@ fn validate(req: &SipMessage, method: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn sender(
+pub(crate) fn sender(
     map: &Mutex<HashMap<String, mpsc::Sender<Event>>>,
     key: &str,
 ) -> Option<mpsc::Sender<Event>> {
@@ -283,7 +283,7 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
     };
     if is_ack {
         if let Some(dest) = dest {
-            forward_ack(core, msg, dest, lh, flow).await;
+            super::stateless::forward_ack(core, msg, dest, lh, flow).await;
         }
         return;
     }
@@ -297,88 +297,4 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
         None => Plan::Route,
     };
     txn::spawn(core.clone(), key, msg, flow, plan, lh, cancel.clone()).await;
-}
-
-/// An ACK for a 2xx: end to end, forwarded statelessly (RFC 3261 16.11)
-/// with a branch derived from the incoming one.
-async fn forward_ack(core: &Arc<Core>, msg: SipMessage, dest: Dest, lh: u64, flow: Flow) {
-    let incoming = msg
-        .top_via()
-        .ok()
-        .and_then(|v| v.branch().map(str::to_string))
-        .unwrap_or_default();
-    let branch = stateless_branch(&incoming, lh);
-    match resolve_now(&dest) {
-        Some(Ok(hop)) => send_ack(core, hop, msg, &branch).await,
-        Some(Err(e)) => {
-            tracing::debug!(peer = %flow.source, error = %e, "proxy: ACK has nowhere to go")
-        }
-        None => {
-            let core = core.clone();
-            tokio::spawn(async move {
-                match resolve(&dest).await {
-                    Ok(hop) => send_ack(&core, hop, msg, &branch).await,
-                    Err(e) => tracing::debug!(error = %e, "proxy: ACK has nowhere to go"),
-                }
-            });
-        }
-    }
-}
-
-async fn send_ack(core: &Core, hop: Hop, mut msg: SipMessage, branch: &str) {
-    let t = if hop.1 == Transport::Tcp {
-        "TCP"
-    } else {
-        "UDP"
-    };
-    let via = format!(
-        "SIP/2.0/{t} {};branch={branch};rport",
-        core.me.host_port(hop.1, hop.0, None)
-    );
-    msg.headers.prepend("Via", &via);
-    if let Err(e) = core.send(&hop, msg.to_bytes()).await {
-        tracing::debug!(peer = %hop.0, error = %e, "proxy: ACK not forwarded");
-    }
-}
-
-async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
-    if let Some(h) = core.health.get()
-        && h.on_response(&msg)
-    {
-        return;
-    }
-    let Ok(via) = msg.top_via() else {
-        core.stats.drop_one();
-        return;
-    };
-    let Some(branch) = via.branch().filter(|b| b.starts_with(BRANCH_PREFIX)) else {
-        core.stats.drop_one();
-        return;
-    };
-    if let Some(tx) = sender(&core.clients, branch) {
-        if tx.try_send(Event::Response(msg)).is_err() {
-            core.stats.drop_one();
-        }
-        return;
-    }
-    // A stray: a 2xx to an INVITE whose transaction is gone (retransmitted
-    // by the UAS until it gets its ACK) still goes upstream (RFC 3261 16.7
-    // item 5); anything else is dropped.
-    let is_2xx_invite = msg.status().is_some_and(|s| (200..300).contains(&s))
-        && msg.cseq().is_ok_and(|(_, m)| m == "INVITE");
-    if !is_2xx_invite {
-        core.stats.drop_one();
-        return;
-    }
-    msg.pop_via();
-    let Some(hop) = msg.top_via().ok().and_then(|v| response_hop(&v, None)) else {
-        core.stats.drop_one();
-        return;
-    };
-    if let Some(s) = msg.status() {
-        core.stats.relayed(s);
-    }
-    if let Err(e) = core.send(&hop, msg.to_bytes()).await {
-        tracing::debug!(peer = %hop.0, error = %e, "proxy: stray 2xx not relayed");
-    }
 }

@@ -1,7 +1,8 @@
 //! The SIP proxy (RFC 3261 section 16): the core (transactions, forwarding,
 //! failover) and the [`router::Router`] seam it asks for decisions.
 //!
-//! * [`core`]: [`Proxy`], the receive loop and the request checks.
+//! * [`core`]: [`Proxy`], the receive loop and the request checks;
+//!   `stateless`: ACK for 2xx and the response path.
 //! * `txn`, `branch`: a server transaction and its client branches.
 //! * [`config`]: [`CoreConfig`] (`[proxy.core]`).
 //! * [`stats`]: the counters, [`ProxyStats`].
@@ -16,6 +17,7 @@ pub mod config;
 pub mod core;
 pub mod ids;
 pub mod router;
+mod stateless;
 pub mod static_router;
 pub mod stats;
 mod txn;

@@ -245,3 +245,37 @@ impl ProxyStats {
         self.dropped.get()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_exposed_with_their_labels() {
+        let s = ProxyStats::default();
+        s.request("INVITE");
+        s.request("FOO");
+        s.replied(483);
+        s.relayed(486);
+        s.branch("standard", Some("fs1"));
+        s.txn_started();
+        let mut r = Registry::default();
+        s.register(&mut r);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
+        for want in [
+            "locus_proxy_sip_requests_total{method=\"INVITE\"} 1",
+            "locus_proxy_sip_requests_total{method=\"other\"} 1",
+            "locus_proxy_sip_replies_total{status=\"483\"} 1",
+            "locus_proxy_sip_responses_relayed_total{class=\"4xx\"} 1",
+            "locus_proxy_sip_branches_total{rule=\"standard\"} 1",
+            "locus_proxy_sip_node_branches_total{node=\"fs1\"} 1",
+            "locus_proxy_sip_transactions_active 1",
+        ] {
+            assert!(out.contains(want), "missing {want} in\n{out}");
+        }
+        assert_eq!(s.requests("INVITE"), 1);
+        assert_eq!(s.active(), 1);
+    }
+}

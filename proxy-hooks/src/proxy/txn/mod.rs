@@ -17,13 +17,16 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::addr::{Hop, resolve, response_hop};
+use super::addr::{Hop, response_hop};
 use super::branch::Branch;
-use super::build::{ack_for, set_ruri};
+use super::build::ack_for;
 use super::core::{Core, lock};
-use super::ids::{Outcome, best};
+use super::ids::Outcome;
 use super::router::{Flow, Fork, Label, Target, Verdict};
-use crate::sip::{SipMessage, StartLine, Transport};
+use crate::sip::{SipMessage, Transport};
+
+mod fork;
+mod upstream;
 
 /// What reaches a transaction task.
 #[derive(Debug)]
@@ -285,6 +288,11 @@ impl Txn {
             self.branches[i].cancel_answered();
             return;
         }
+        // RFC 3261 17.1.3: a response matches by branch *and* CSeq method.
+        if self.branches[i].req.method() != Some(method) {
+            self.core.stats.drop_one();
+            return;
+        }
         let now = Instant::now();
         if status < 200 {
             self.branches[i]
@@ -347,189 +355,5 @@ impl Txn {
             self.outcomes.push((Outcome::Final(status), Some(resp)));
         }
         self.advance().await;
-    }
-
-    /// Starts the next branch(es) or, when nothing is pending and nothing
-    /// is left to try, sends the best final.
-    async fn advance(&mut self) {
-        if self.final_status.is_some() || self.branches.iter().any(|b| b.outcome.is_none()) {
-            return;
-        }
-        if !self.cancelled {
-            match self.fork {
-                Fork::Serial => {
-                    while self.failover_ok
-                        && let Some(t) = self.queue.pop_front()
-                    {
-                        if self.start(t).await {
-                            return;
-                        }
-                    }
-                }
-                Fork::Parallel => {
-                    let mut any = false;
-                    let all: Vec<Target> = self.queue.drain(..).collect();
-                    for t in all {
-                        any |= self.start(t).await;
-                    }
-                    if any {
-                        return;
-                    }
-                }
-            }
-        }
-        self.send_best().await;
-    }
-
-    /// Forwards one branch; `false` when it could not be sent (counted as 503).
-    async fn start(&mut self, t: Target) -> bool {
-        if self.tried > 0 && self.fork == Fork::Serial {
-            self.core.stats.failover();
-        }
-        self.tried += 1;
-        let core = self.core.clone();
-        let mut req = self.fwd.clone();
-        if let Some(u) = &t.ruri {
-            set_ruri(&mut req, u.clone());
-        }
-        for r in t.route.iter().rev() {
-            req.headers.prepend("Route", r);
-        }
-        let hop = match resolve(&t.dest).await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::info!(error = %e, dest = ?t.dest, "proxy: branch unreachable");
-                return self.unreachable();
-            }
-        };
-        if self.record {
-            let f = &self.flow;
-            let inside = core
-                .me
-                .record_route(f.transport, f.source, Some(f.local), false);
-            let outside = core.me.record_route(hop.1, hop.0, None, false);
-            if inside == outside {
-                req.prepend_record_route(&inside);
-            } else {
-                // RFC 5658 double Record-Route: each side sees the address it can reach.
-                req.prepend_record_route(&core.me.record_route(
-                    f.transport,
-                    f.source,
-                    Some(f.local),
-                    true,
-                ));
-                req.prepend_record_route(&core.me.record_route(hop.1, hop.0, None, true));
-            }
-        }
-        let id = core.ids.next(self.lh);
-        let proto = if hop.1 == Transport::Tcp {
-            "TCP"
-        } else {
-            "UDP"
-        };
-        let via = format!(
-            "SIP/2.0/{proto} {};branch={id};rport",
-            core.me.host_port(hop.1, hop.0, None)
-        );
-        req.headers.prepend("Via", &via);
-        let bytes = req.to_bytes();
-        lock(&core.clients).insert(id.clone(), self.tx.clone());
-        if let Err(e) = core.send(&hop, bytes.clone()).await {
-            lock(&core.clients).remove(&id);
-            tracing::info!(peer = %hop.0, error = %e, "proxy: branch not sent");
-            return self.unreachable();
-        }
-        if self.routed {
-            core.stats
-                .branch(self.label.as_str(), t.node.as_ref().map(|n| n.as_str()));
-        }
-        tracing::debug!(peer = %hop.0, sip.branch = %id, "proxy: branch sent");
-        self.branches
-            .push(Branch::new(id, t, req, bytes, hop, &core.cfg));
-        true
-    }
-
-    fn unreachable(&mut self) -> bool {
-        self.outcomes.push((Outcome::Unreachable, None));
-        self.failover_ok = true;
-        false
-    }
-
-    /// Sends the best final (RFC 3261 16.7 item 6), or the one we make up.
-    async fn send_best(&mut self) {
-        let picked = best(&self.outcomes.iter().map(|o| o.0).collect::<Vec<_>>());
-        let real = picked.and_then(|i| self.outcomes[i].1.clone());
-        match (real, picked.map(|i| self.outcomes[i].0)) {
-            (Some(mut resp), _) => {
-                // RFC 3261 16.7 item 6: a 503 from downstream is not ours to
-                // pass on (it would make the caller avoid this proxy): 500.
-                if let StartLine::Response { status, .. } = &mut resp.start
-                    && *status == 503
-                {
-                    *status = 500;
-                }
-                self.relay(resp, false).await;
-            }
-            _ if self.cancelled => self.reply(487, "Request Terminated").await,
-            (None, Some(o)) => {
-                let reason = if o == Outcome::Timeout {
-                    "Request Timeout"
-                } else {
-                    "Service Unavailable"
-                };
-                self.reply(o.status(), reason).await;
-            }
-            (None, None) => self.reply(503, "Service Unavailable").await,
-        }
-    }
-
-    /// Relays a response upstream without our Via.
-    async fn relay(&mut self, mut resp: SipMessage, provisional: bool) {
-        let Some(status) = resp.status() else { return };
-        resp.pop_via();
-        self.core.stats.relayed(status);
-        let bytes = resp.to_bytes();
-        if provisional {
-            self.last = Some(bytes.clone());
-            self.send_up(bytes).await;
-        } else {
-            self.finalize(status, bytes).await;
-        }
-    }
-
-    /// A response of our own to the request.
-    async fn reply(&mut self, status: u16, reason: &str) {
-        let tag = self.core.ids.tag();
-        let bytes = self.req.reply(status, reason, Some(&tag)).to_bytes();
-        self.core.stats.replied(status);
-        self.finalize(status, bytes).await;
-    }
-
-    /// Sends a final response; the first one ends the transaction's
-    /// forwarding and starts its lingering (Timers G/H for a non-2xx
-    /// INVITE final over UDP, T4 otherwise).
-    async fn finalize(&mut self, status: u16, bytes: Bytes) {
-        self.send_up(bytes.clone()).await;
-        if self.final_status.is_some() {
-            return;
-        }
-        let cfg = &self.core.cfg;
-        let now = Instant::now();
-        self.final_status = Some(status);
-        self.last = Some(bytes);
-        let udp = self.flow.transport == Transport::Udp;
-        if self.invite && status >= 300 {
-            self.g = udp.then_some((now + cfg.t1, cfg.t1));
-            self.linger = Some(now + cfg.t1 * 64);
-        } else {
-            self.linger = Some(now + if udp { cfg.t4 } else { Duration::ZERO });
-        }
-    }
-
-    async fn send_up(&self, bytes: Bytes) {
-        let Some(hop) = self.up else { return };
-        if let Err(e) = self.core.send(&hop, bytes).await {
-            tracing::debug!(peer = %hop.0, error = %e, "proxy: response not sent upstream");
-        }
     }
 }
