@@ -242,3 +242,32 @@ async fn cancel_is_forwarded_and_the_487_relayed() {
         p.stats.active()
     );
 }
+
+#[tokio::test]
+async fn ringing_too_long_cancels_the_branch_and_fails_over() {
+    if sipp().is_none() {
+        return;
+    }
+    // Rings, then waits for a CANCEL (answers 200 and 487): only the
+    // proxy's ring_timeout can end it.
+    let ringing = uas("uas-cancel.xml", "127.0.0.1", false, 1, &[]).await;
+    let good = uas("uas-call.xml", "127.0.0.1", false, 1, &[]).await;
+    let router = Arc::new(StaticRouter::new(vec![ringing.target(), good.target()]));
+    let mut cfg = fast();
+    cfg.ring_timeout = Duration::from_millis(400);
+    let p = start("127.0.0.1", cfg, router).await.unwrap();
+    let t0 = Instant::now();
+    ok(
+        &uac("uac-call.xml", p.udp, false, 1, &["-s", "1000"]).await,
+        "UAC",
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(400));
+    ringing.finish().await; // it got the CANCEL and the ACK for its 487
+    good.finish().await;
+    assert_eq!(p.stats.failovers(), 1);
+    assert_eq!(
+        p.stats.relayed_class(487),
+        0,
+        "the 487 of a given-up branch is absorbed"
+    );
+}
