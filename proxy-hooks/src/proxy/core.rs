@@ -83,11 +83,14 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy answering on `transport`'s listeners, asking `router`.
     pub fn new(cfg: CoreConfig, transport: SipTransport, router: Arc<dyn Router>) -> Proxy {
-        let me = Me::new(
-            transport.udp_addrs(),
-            transport.tcp_addrs(),
-            cfg.advertise.as_deref(),
-        );
+        let (udp, tcp) = (transport.udp_addrs(), transport.tcp_addrs());
+        if cfg.advertise.is_none() && udp.iter().chain(&tcp).any(|a| a.ip().is_unspecified()) {
+            // Via and Record-Route would name 0.0.0.0: nobody could route back.
+            tracing::warn!(
+                "proxy: a listener is bound to an unspecified address; set proxy.core.advertise"
+            );
+        }
+        let me = Me::new(udp, tcp, cfg.advertise.as_deref());
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
