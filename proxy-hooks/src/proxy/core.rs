@@ -26,7 +26,7 @@ use super::router::{Dest, Flow, Router, Target};
 use super::stats::ProxyStats;
 use super::txn::{self, Event, Plan};
 use crate::health::Health;
-use crate::sip::{Inbound, SipError, SipMessage, SipTransport};
+use crate::sip::{Inbound, SipError, SipMessage, SipTransport, Transport};
 
 /// State shared by the receive loop and the transaction tasks.
 pub(crate) struct Core {
@@ -57,7 +57,29 @@ impl Core {
 
     /// Answers `req` statelessly (no transaction: 400, 482, 483, 481,
     /// OPTIONS, CANCEL's 200).
-    async fn reply(&self, req: &SipMessage, flow: &Flow, status: u16, reason: &str) {
+    /// Sends from the receive loop: UDP at once; TCP in its own task, so a
+    /// connect (the peer's connection closed meanwhile) never stalls the loop.
+    pub(crate) async fn send_from_loop(
+        self: &Arc<Self>,
+        hop: Hop,
+        bytes: Bytes,
+        what: &'static str,
+    ) {
+        if hop.1 == Transport::Udp {
+            if let Err(e) = self.send(&hop, bytes).await {
+                tracing::debug!(peer = %hop.0, error = %e, what, "proxy: not sent");
+            }
+            return;
+        }
+        let core = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = core.send(&hop, bytes).await {
+                tracing::debug!(peer = %hop.0, error = %e, what, "proxy: not sent");
+            }
+        });
+    }
+
+    async fn reply(self: &Arc<Self>, req: &SipMessage, flow: &Flow, status: u16, reason: &str) {
         let tag = self.ids.tag();
         let resp = req.reply(status, reason, Some(&tag));
         self.stats.replied(status);
@@ -69,9 +91,7 @@ impl Core {
             tracing::debug!(peer = %flow.source, status, "proxy: no way back for a reply");
             return;
         };
-        if let Err(e) = self.send(&hop, resp.to_bytes()).await {
-            tracing::debug!(peer = %hop.0, error = %e, status, "proxy: reply not sent");
-        }
+        self.send_from_loop(hop, resp.to_bytes(), "reply").await;
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) async fn forward_ack(
     }
 }
 
-async fn send_ack(core: &Core, hop: Hop, mut msg: SipMessage, branch: &str) {
+async fn send_ack(core: &Arc<Core>, hop: Hop, mut msg: SipMessage, branch: &str) {
     let t = if hop.1 == Transport::Tcp {
         "TCP"
     } else {
@@ -55,9 +55,7 @@ async fn send_ack(core: &Core, hop: Hop, mut msg: SipMessage, branch: &str) {
         core.me.host_port(hop.1, hop.0, None)
     );
     msg.headers.prepend("Via", &via);
-    if let Err(e) = core.send(&hop, msg.to_bytes()).await {
-        tracing::debug!(peer = %hop.0, error = %e, "proxy: ACK not forwarded");
-    }
+    core.send_from_loop(hop, msg.to_bytes(), "ACK").await;
 }
 
 pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
@@ -97,7 +95,5 @@ pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
     if let Some(s) = msg.status() {
         core.stats.relayed(s);
     }
-    if let Err(e) = core.send(&hop, msg.to_bytes()).await {
-        tracing::debug!(peer = %hop.0, error = %e, "proxy: stray 2xx not relayed");
-    }
+    core.send_from_loop(hop, msg.to_bytes(), "stray 2xx").await;
 }

@@ -107,7 +107,11 @@ pub(crate) async fn spawn(
     if txn.invite {
         let trying = txn.req.reply(100, "Trying", None).to_bytes();
         txn.core.stats.replied(100);
-        txn.send_up(trying.clone()).await;
+        if let Some(hop) = txn.up {
+            txn.core
+                .send_from_loop(hop, trying.clone(), "100 Trying")
+                .await;
+        }
         txn.last = Some(trying);
     }
     tokio::spawn(txn.run(plan, rx, cancel));
