@@ -97,8 +97,27 @@ impl CoreConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_humantime_values_and_refuses_unknown_keys() {
+        let c: CoreConfig = toml::from_str(
+            "id = \"px1\"\nadvertise = \"sip.example.com:5070\"\ninvite_timeout = \"300ms\"\nring_timeout = \"1m\"",
+        )
+        .unwrap();
+        assert_eq!(c.id, "px1");
+        assert_eq!(c.invite_timeout, Duration::from_millis(300));
+        assert_eq!(c.ring_timeout, Duration::from_secs(60));
+        assert_eq!(
+            c.t1,
+            Duration::from_millis(500),
+            "unset keys keep their defaults"
+        );
+        assert!(c.validate().is_ok());
+        assert!(toml::from_str::<CoreConfig>("fr_timer = \"2s\"").is_err());
+    }
 
     #[test]
     fn defaults_validate_and_bad_values_are_refused() {
