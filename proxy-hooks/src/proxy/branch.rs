@@ -225,6 +225,16 @@ impl Branch {
         }
     }
 
+    /// Forgets the request of a branch answered 2xx: nothing more is sent
+    /// on it (a retransmitted 2xx is relayed, never ACKed here).
+    pub(crate) fn slim(&mut self) {
+        if self.final_seen && matches!(self.outcome, Some(Outcome::Final(s)) if s < 300) {
+            self.req.headers.0 = Vec::new();
+            self.req.body = Bytes::new();
+            self.bytes = Bytes::new();
+        }
+    }
+
     /// Sends `bytes` (an ACK) to this branch's hop.
     pub(crate) async fn send(&self, core: &Core, bytes: Bytes) {
         if let Err(e) = core.send(&self.hop, bytes).await {

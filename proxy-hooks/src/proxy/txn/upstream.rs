@@ -52,6 +52,24 @@ impl Txn {
         } else {
             self.linger = Some(now + if udp { cfg.t4 } else { Duration::ZERO });
         }
+        self.slim();
+    }
+
+    /// Drops what a lingering transaction no longer needs: at thousands
+    /// of calls per second, T4 of lingering INVITE and BYE transactions
+    /// would otherwise hold every request several times over. Kept: `last`
+    /// (retransmissions), `up`, and the requests of branches that may
+    /// still need a CANCEL or an ACK.
+    fn slim(&mut self) {
+        for m in [&mut self.req, &mut self.fwd] {
+            m.headers.0 = Vec::new();
+            m.body = Bytes::new();
+        }
+        self.outcomes = Vec::new();
+        self.queue.clear();
+        for b in &mut self.branches {
+            b.slim();
+        }
     }
 
     pub(super) async fn send_up(&self, bytes: Bytes) {
