@@ -234,7 +234,10 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
     };
     let existing = sender(&core.servers, &key);
     match (method.as_str(), existing) {
-        ("ACK", Some(tx)) => {
+        // Only an RFC 3261 ACK (magic cookie) is known to share its INVITE's
+        // branch, hence to be for a non-2xx; an RFC 2543 one matching by
+        // Call-ID/CSeq may be the end-to-end ACK of a 2xx and goes on.
+        ("ACK", Some(tx)) if key.starts_with("z9hG4bK") => {
             let _ = tx.try_send(Event::Ack);
             return;
         }
@@ -249,7 +252,7 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
                 .reply(&msg, &flow, 481, "Call/Transaction Does Not Exist")
                 .await;
         }
-        ("ACK", None) => {}
+        ("ACK", _) => {}
         (_, Some(tx)) => {
             core.stats.retransmission();
             let _ = tx.try_send(Event::Retransmit);
