@@ -1,6 +1,29 @@
 //! The SIP proxy (RFC 3261 section 16): the core (transactions, forwarding,
 //! failover) and the [`router::Router`] seam it asks for decisions.
+//!
+//! * [`core`]: [`Proxy`], the receive loop and the request checks;
+//!   `stateless`: ACK for 2xx and the response path.
+//! * `txn`, `branch`: a server transaction and its client branches.
+//! * [`config`]: [`CoreConfig`] (`[proxy.core]`).
+//! * [`stats`]: the counters, [`ProxyStats`].
+//! * [`ids`], [`addr`], [`build`]: branches and loop detection, our
+//!   addresses and next hops, the requests the proxy builds.
+//! * [`static_router`]: [`StaticRouter`], fixed targets (tests, benchmark).
 
+pub mod addr;
+mod branch;
+pub mod build;
+pub mod config;
+pub mod core;
+pub mod ids;
 pub mod router;
+mod stateless;
+pub mod static_router;
+pub mod stats;
+mod txn;
 
+pub use config::{CoreConfig, CoreConfigError};
+pub use core::Proxy;
 pub use router::{Dest, Flow, Fork, Label, Location, Router, Target, Verdict};
+pub use static_router::StaticRouter;
+pub use stats::ProxyStats;

@@ -1,0 +1,218 @@
+//! Requests the proxy builds or rewrites: route processing of a received
+//! request (RFC 3261 16.4), a branch of a forwarded request (16.6), and
+//! the CANCEL (9.1) and non-2xx ACK (17.1.1.3) a client transaction sends.
+
+use bytes::Bytes;
+
+use super::addr::Me;
+use super::router::Flow;
+use crate::sip::{Headers, NameAddr, SipError, SipMessage, StartLine, Uri};
+
+/// Most of our own Route entries popped from one request (double
+/// Record-Route gives two; more is a loop or garbage).
+const MAX_OWN_ROUTES: usize = 4;
+
+/// Replaces the Request-URI.
+pub fn set_ruri(req: &mut SipMessage, new: Uri) {
+    if let StartLine::Request { uri, .. } = &mut req.start {
+        *uri = new;
+    }
+}
+
+/// Removes and returns the last Route value.
+fn pop_last_route(req: &mut SipMessage) -> Option<String> {
+    let at = req
+        .headers
+        .0
+        .iter()
+        .rposition(|h| crate::sip::header::same_name(&h.name, "Route"))?;
+    let mut values: Vec<String> = crate::sip::header::split_list(&req.headers.0[at].value)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let last = values.pop();
+    if values.is_empty() {
+        req.headers.0.remove(at);
+    } else {
+        req.headers.0[at].value = values.join(", ");
+    }
+    last
+}
+
+/// RFC 3261 16.4 on a received request: a strict router before us put our
+/// URI in the R-URI (take the last Route as R-URI instead); then pop every
+/// top Route that is ours. Returns the flow named by the last popped
+/// Route's `flow=` parameter when no Route remains (a Path or
+/// Record-Route of ours pointing at a phone's connection).
+pub fn loose_route(
+    req: &mut SipMessage,
+    me: &Me,
+    local: std::net::SocketAddr,
+) -> Result<Option<Flow>, SipError> {
+    let has_route = req.headers.get("Route").is_some();
+    if has_route
+        && req.request_uri().is_some_and(|u| me.is_ours_uri(u))
+        && let Some(last) = pop_last_route(req)
+    {
+        set_ruri(req, NameAddr::parse(&last)?.uri);
+    }
+    let mut flow = None;
+    for _ in 0..MAX_OWN_ROUTES {
+        let Some(top) = req
+            .headers
+            .get_all("Route")
+            .first()
+            .map(|v| NameAddr::parse(v))
+        else {
+            break;
+        };
+        let top = top?;
+        if !me.is_ours_uri(&top.uri) {
+            break;
+        }
+        req.pop_route();
+        flow = top
+            .uri
+            .params
+            .get("flow")
+            .flatten()
+            .and_then(|t| Flow::from_token(t, local));
+    }
+    if req.headers.get("Route").is_some() {
+        flow = None;
+    }
+    Ok(flow)
+}
+
+/// The next hop of a request forwarded by its Route set or R-URI: the top
+/// Route's URI when present, else the R-URI.
+pub fn next_hop(req: &SipMessage) -> Result<Option<Uri>, SipError> {
+    if let Some(r) = req.headers.get_all("Route").first() {
+        return Ok(Some(NameAddr::parse(r)?.uri));
+    }
+    Ok(req.request_uri().cloned())
+}
+
+/// Copies the lines of the named headers from `from` into `to`, in order.
+fn copy(from: &Headers, to: &mut Headers, names: &[&str]) {
+    for h in &from.0 {
+        if names
+            .iter()
+            .any(|n| crate::sip::header::same_name(&h.name, n))
+        {
+            to.push(&h.name, &h.value);
+        }
+    }
+}
+
+/// A request sharing `req`'s R-URI, top Via, Route set, From, Call-ID and
+/// CSeq number, with `method` (CANCEL, non-2xx ACK).
+fn hop_request(req: &SipMessage, method: &str, to: &str) -> SipMessage {
+    let mut headers = Headers::default();
+    if let Some(v) = req.vias().first() {
+        headers.push("Via", v);
+    }
+    copy(&req.headers, &mut headers, &["Route", "From"]);
+    headers.push("To", to);
+    copy(&req.headers, &mut headers, &["Call-ID"]);
+    let n = req.cseq().map(|(n, _)| n).unwrap_or(1);
+    headers.push("CSeq", &format!("{n} {method}"));
+    headers.push("Max-Forwards", "70");
+    headers.push("Content-Length", "0");
+    let uri = req.request_uri().cloned().unwrap_or_else(|| Uri {
+        scheme: crate::sip::Scheme::Sip,
+        user: None,
+        host: "invalid".into(),
+        port: None,
+        params: Default::default(),
+        headers: None,
+    });
+    SipMessage {
+        start: StartLine::Request {
+            method: method.to_string(),
+            uri,
+        },
+        headers,
+        body: Bytes::new(),
+    }
+}
+
+/// CANCEL for a forwarded INVITE (RFC 3261 9.1: same R-URI, top Via, To,
+/// Call-ID, CSeq number, Route set).
+pub fn cancel_for(req: &SipMessage) -> SipMessage {
+    hop_request(req, "CANCEL", req.headers.get("To").unwrap_or_default())
+}
+
+/// ACK for a non-2xx final response to a forwarded INVITE (RFC 3261
+/// 17.1.1.3: To from the response, with its tag).
+pub fn ack_for(req: &SipMessage, resp: &SipMessage) -> SipMessage {
+    let to = resp
+        .headers
+        .get("To")
+        .or_else(|| req.headers.get("To"))
+        .unwrap_or_default();
+    hop_request(req, "ACK", to)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    fn me() -> Me {
+        Me::new(vec!["127.0.0.1:5070".parse().unwrap()], vec![], None)
+    }
+
+    fn parse(s: &str) -> SipMessage {
+        SipMessage::parse(s.replace('\n', "\r\n").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn pops_our_routes_and_reads_the_flow_token() {
+        let local = "127.0.0.1:5070".parse().unwrap();
+        let mut r = parse(
+            "BYE sip:a@10.0.0.9 SIP/2.0\nRoute: <sip:127.0.0.1:5070;lr>, <sip:10.0.0.5;lr>\n\n",
+        );
+        assert_eq!(loose_route(&mut r, &me(), local).unwrap(), None);
+        assert_eq!(r.headers.get_all("Route"), vec!["<sip:10.0.0.5;lr>"]);
+        assert_eq!(next_hop(&r).unwrap().unwrap().host, "10.0.0.5");
+
+        let mut r = parse(
+            "INVITE sip:a@10.0.0.9 SIP/2.0\nRoute: <sip:127.0.0.1:5070;lr;flow=u~192.0.2.1:4000~0>\n\n",
+        );
+        let f = loose_route(&mut r, &me(), local).unwrap().unwrap();
+        assert_eq!(f.source, "192.0.2.1:4000".parse().unwrap());
+        assert!(r.headers.get("Route").is_none());
+    }
+
+    #[test]
+    fn strict_router_before_us_gets_the_last_route_as_ruri() {
+        let local = "127.0.0.1:5070".parse().unwrap();
+        let mut r = parse(
+            "BYE sip:127.0.0.1:5070 SIP/2.0\nRoute: <sip:10.0.0.5;lr>\nRoute: <sip:b@10.0.0.9>\n\n",
+        );
+        loose_route(&mut r, &me(), local).unwrap();
+        assert_eq!(r.request_uri().unwrap().to_string(), "sip:b@10.0.0.9");
+        assert_eq!(r.headers.get_all("Route"), vec!["<sip:10.0.0.5;lr>"]);
+    }
+
+    #[test]
+    fn cancel_and_ack_copy_the_transaction_identity() {
+        let inv = parse(
+            "INVITE sip:b@10.0.0.9 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-lp1\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\nRoute: <sip:10.0.0.5;lr>\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@x>\nCall-ID: c\nCSeq: 7 INVITE\nContent-Length: 0\n\n",
+        );
+        let c = cancel_for(&inv);
+        assert_eq!(c.method(), Some("CANCEL"));
+        assert_eq!(
+            c.vias(),
+            vec!["SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-lp1"]
+        );
+        assert_eq!(c.cseq().unwrap(), (7, "CANCEL"));
+        assert_eq!(c.headers.get("Route"), Some("<sip:10.0.0.5;lr>"));
+        assert_eq!(c.request_uri(), inv.request_uri());
+        let resp = parse("SIP/2.0 486 Busy\nTo: <sip:b@x>;tag=zz\n\n");
+        let a = ack_for(&inv, &resp);
+        assert_eq!(a.to().unwrap().tag(), Some("zz"));
+        assert_eq!(a.cseq().unwrap(), (7, "ACK"));
+    }
+}

@@ -1,0 +1,99 @@
+//! The stateless paths of the proxy (RFC 3261 16.11): an ACK for a 2xx
+//! forwarded end to end with a branch derived from the incoming one, and
+//! responses: to their client transaction, to the health prober, or, for
+//! a stray 2xx to an INVITE, relayed upstream by the next Via.
+
+use std::sync::Arc;
+
+use super::addr::{Hop, resolve, resolve_now, response_hop};
+use super::core::{Core, sender};
+use super::ids::{BRANCH_PREFIX, stateless_branch};
+use super::router::{Dest, Flow};
+use super::txn::Event;
+use crate::sip::{SipMessage, Transport};
+
+/// An ACK for a 2xx: end to end, forwarded statelessly (RFC 3261 16.11)
+/// with a branch derived from the incoming one.
+pub(crate) async fn forward_ack(
+    core: &Arc<Core>,
+    msg: SipMessage,
+    dest: Dest,
+    lh: u64,
+    flow: Flow,
+) {
+    let incoming = msg
+        .top_via()
+        .ok()
+        .and_then(|v| v.branch().map(str::to_string))
+        .unwrap_or_default();
+    let branch = stateless_branch(&incoming, lh);
+    match resolve_now(&dest) {
+        Some(Ok(hop)) => send_ack(core, hop, msg, &branch).await,
+        Some(Err(e)) => {
+            tracing::debug!(peer = %flow.source, error = %e, "proxy: ACK has nowhere to go")
+        }
+        None => {
+            let core = core.clone();
+            tokio::spawn(async move {
+                match resolve(&dest).await {
+                    Ok(hop) => send_ack(&core, hop, msg, &branch).await,
+                    Err(e) => tracing::debug!(error = %e, "proxy: ACK has nowhere to go"),
+                }
+            });
+        }
+    }
+}
+
+async fn send_ack(core: &Arc<Core>, hop: Hop, mut msg: SipMessage, branch: &str) {
+    let t = if hop.1 == Transport::Tcp {
+        "TCP"
+    } else {
+        "UDP"
+    };
+    let via = format!(
+        "SIP/2.0/{t} {};branch={branch};rport",
+        core.me.host_port(hop.1, hop.0, None)
+    );
+    msg.headers.prepend("Via", &via);
+    core.send_from_loop(hop, msg.to_bytes(), "ACK").await;
+}
+
+pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
+    if let Some(h) = core.health.get()
+        && h.on_response(&msg)
+    {
+        return;
+    }
+    let Ok(via) = msg.top_via() else {
+        core.stats.drop_one();
+        return;
+    };
+    let Some(branch) = via.branch().filter(|b| b.starts_with(BRANCH_PREFIX)) else {
+        core.stats.drop_one();
+        return;
+    };
+    if let Some(tx) = sender(&core.clients, branch) {
+        if tx.try_send(Event::Response(msg)).is_err() {
+            core.stats.drop_one();
+        }
+        return;
+    }
+    // A stray: a 2xx to an INVITE whose transaction is gone (retransmitted
+    // by the UAS until it gets its ACK) still goes upstream (RFC 3261 16.7
+    // item 5); anything else is dropped.
+    let is_2xx_invite = msg.status().is_some_and(|s| (200..300).contains(&s))
+        && msg.cseq().is_ok_and(|(_, m)| m == "INVITE");
+    if !is_2xx_invite {
+        core.stats.drop_one();
+        return;
+    }
+    msg.pop_via();
+    let Some(hop) = msg.top_via().ok().and_then(|v| response_hop(&v, None)) else {
+        core.stats.drop_one();
+        return;
+    };
+    if let Some(s) = msg.status() {
+        core.stats.relayed(s);
+    }
+    core.send_from_loop(hop, msg.to_bytes(), "stray 2xx").await;
+}
