@@ -47,6 +47,11 @@ pub enum Command {
     /// Run the agent beside one FreeSWITCH: read its Event Socket, publish
     /// its calls, pickup groups, parks, rooms, queues and load to Redis.
     Agent(AgentArgs),
+    /// Run the SIP proxy in front of the farm: phones, carriers and boxes
+    /// talk SIP to it; it spreads standard calls by load and sends pickups,
+    /// parks, rooms, queues and tenants to the box that holds them
+    /// ([proxy] in the config; see proxy-hooks/README.md).
+    Proxy(ProxyArgs),
     /// Show the farm as stored in Redis (tables, or JSON with --json).
     Inspect(InspectArgs),
     /// Drain or undrain a node: a draining node takes no new standard calls
@@ -99,6 +104,29 @@ pub struct AgentArgs {
     /// /metrics and /healthz listener (agent.http).
     #[arg(long)]
     pub http: Option<SocketAddr>,
+}
+
+/// `locus proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Redis URL (redis.url).
+    #[arg(long)]
+    pub redis: Option<String>,
+    /// UDP listener, repeatable (replaces proxy.sip.udp), e.g. 0.0.0.0:5060.
+    #[arg(long = "udp")]
+    pub udp: Vec<SocketAddr>,
+    /// TCP listener, repeatable (replaces proxy.sip.tcp).
+    #[arg(long = "tcp")]
+    pub tcp: Vec<SocketAddr>,
+    /// /metrics, /healthz and route hook listener (proxy.http).
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// This proxy's id (proxy.core.id), unique per proxy.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// host[:port] put in Via/Record-Route/Path (proxy.core.advertise).
+    #[arg(long)]
+    pub advertise: Option<String>,
 }
 
 /// `locus inspect`.
@@ -195,6 +223,18 @@ impl Cli {
                 put("redis.url", &a.redis);
                 put("agent.sip_uri", &a.sip_uri);
                 put("agent.http", &a.http.map(|h| h.to_string()));
+            }
+            Command::Proxy(p) => {
+                put("redis.url", &p.redis);
+                put("proxy.http", &p.http.map(|h| h.to_string()));
+                put("proxy.core.id", &p.id);
+                put("proxy.core.advertise", &p.advertise);
+                for (path, addrs) in [("proxy.sip.udp", &p.udp), ("proxy.sip.tcp", &p.tcp)] {
+                    if !addrs.is_empty() {
+                        let list = addrs.iter().map(|a| Value::String(a.to_string()));
+                        o.push((path.to_owned(), Value::Array(list.collect())));
+                    }
+                }
             }
             Command::Inspect(i) => put("redis.url", &i.redis),
             Command::Node(n) => put("redis.url", &n.redis),

@@ -28,6 +28,17 @@ pub async fn agent(cfg: &Config, token: CancellationToken) -> anyhow::Result<()>
     locus_agent::run(cfg.agent.clone(), store, token).await
 }
 
+/// `locus proxy`.
+pub async fn proxy(cfg: &Config, token: CancellationToken) -> anyhow::Result<()> {
+    let store = open_store(cfg).await?;
+    let running = locus_proxy::server::start(cfg.proxy.clone(), store, token.clone())
+        .await
+        .context("starting the proxy")?;
+    token.cancelled().await;
+    running.closed().await;
+    Ok(())
+}
+
 /// `locus inspect`.
 pub async fn inspect(
     cfg: &Config,

@@ -19,6 +19,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// `[agent]`.
     pub agent: locus_agent::AgentConfig,
+    /// `[proxy]`.
+    pub proxy: locus_proxy::server::ProxyConfig,
 }
 
 /// `[redis]`: where the farm state lives.
@@ -97,11 +99,14 @@ pub fn load(
     Ok(cfg)
 }
 
-/// An environment value as TOML when it parses as a scalar, else a string.
+/// An environment value as TOML when it parses as a scalar or an array
+/// (`LOCUS_PROXY__SIP__UDP='["0.0.0.0:5060"]'`), else a string.
 fn parse_scalar(v: &str) -> Value {
     match format!("x = {v}").parse::<Table>() {
         Ok(mut t) => match t.remove("x") {
-            Some(val @ (Value::Integer(_) | Value::Float(_) | Value::Boolean(_))) => val,
+            Some(
+                val @ (Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Array(_)),
+            ) => val,
             _ => Value::String(v.to_owned()),
         },
         Err(_) => Value::String(v.to_owned()),

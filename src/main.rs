@@ -39,6 +39,7 @@ async fn main() -> ExitCode {
     tokio::spawn(shutdown_on_signal(token.clone()));
     let result = match cli.command {
         Command::Agent(_) => commands::agent(&cfg, token).await,
+        Command::Proxy(_) => commands::proxy(&cfg, token).await,
         Command::Inspect(args) => commands::inspect(&cfg, &args, token).await,
         Command::Node(args) => commands::node(&cfg, &args).await,
         Command::Sim(args) => commands::sim(&args, token).await,

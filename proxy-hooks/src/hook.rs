@@ -54,10 +54,13 @@ struct RuleLabel {
     rule: &'static str,
 }
 
-#[derive(Debug)]
+/// Called before every `/metrics` scrape (gauges read from live state).
+pub type Refresh = Arc<dyn Fn() + Send + Sync>;
+
 struct Metrics {
     registry: Registry,
     decisions: Family<RuleLabel, Counter>,
+    refresh: Option<Refresh>,
 }
 
 #[derive(Clone)]
@@ -68,8 +71,13 @@ struct Shared {
 
 /// The hook's routes, with their own metrics registry.
 pub fn router(state: HookState) -> Router {
+    router_with(state, Registry::default(), None)
+}
+
+/// The hook's routes whose `/metrics` also shows `registry` (a SIP proxy's
+/// counters in the same process), after calling `refresh`.
+pub fn router_with(state: HookState, mut registry: Registry, refresh: Option<Refresh>) -> Router {
     let decisions = Family::<RuleLabel, Counter>::default();
-    let mut registry = Registry::default();
     registry.register(
         "locus_proxy_route_decisions",
         "Route hook decisions, by rule",
@@ -80,6 +88,7 @@ pub fn router(state: HookState) -> Router {
         metrics: Arc::new(Metrics {
             registry,
             decisions,
+            refresh,
         }),
     };
     Router::new()
@@ -187,6 +196,9 @@ async fn route_du(State(s): State<Shared>, RawQuery(q): RawQuery) -> Response {
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {
+    if let Some(refresh) = &s.metrics.refresh {
+        refresh();
+    }
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &s.metrics.registry) {
         return json_error(StatusCode::INTERNAL_SERVER_ERROR, e);

@@ -37,6 +37,7 @@ pub mod proxy;
 pub mod registrar;
 pub mod rendezvous;
 pub mod request;
+pub mod server;
 pub mod sip;
 pub mod snapshot;
 mod standard;
