@@ -16,6 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 mod agent;
 pub mod fake_esl;
 mod poll;
+pub mod sipfarm;
+pub mod sipp;
 
 pub use agent::*;
 pub use poll::*;

@@ -128,9 +128,13 @@ impl Sipp {
     pub async fn run(&self) -> SippResult {
         let dir = tempdir();
         let mut fg = self.command(&dir);
-        let out = tokio::time::timeout(self.limit_time + Duration::from_secs(10), fg.output()).await;
+        let out =
+            tokio::time::timeout(self.limit_time + Duration::from_secs(10), fg.output()).await;
         let (code, mut log) = match out {
-            Ok(Ok(o)) => (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned()),
+            Ok(Ok(o)) => (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            ),
             Ok(Err(e)) => (None, format!("sipp did not start: {e}")),
             Err(_) => (None, "sipp overran its time limit".into()),
         };

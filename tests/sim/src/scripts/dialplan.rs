@@ -28,6 +28,9 @@ pub enum Route {
     FifoIn,
     /// `5901`: `fifo 5900@domain out nowait`.
     FifoOut,
+    /// `9196`: vanilla `echo` (answered on the box; a standard call that
+    /// stays local).
+    Echo,
     /// Anything else.
     Unknown,
 }
@@ -48,6 +51,7 @@ pub fn route(dest: &str, dir: &Directory) -> Route {
         "7001" => Route::CallCenter,
         "5900" => Route::FifoIn,
         "5901" => Route::FifoOut,
+        "9196" => Route::Echo,
         _ if dest.len() == 4 && dest.starts_with('6') && digits(dest) => {
             Route::Valet(dest.to_owned())
         }
@@ -202,5 +206,17 @@ mod tests {
         assert_eq!(route("3000", &d), Route::Conference("3000".into()));
         assert_eq!(route("5900", &d), Route::FifoIn);
         assert_eq!(route("9999", &d), Route::Unknown);
+    }
+}
+
+impl Core {
+    /// `9196`: the vanilla echo test: an inbound leg from `caller`,
+    /// answered, running `echo` until hung up. Returns the leg.
+    pub fn echo(&mut self, caller: &str) -> Result<String, crate::error::SimError> {
+        let c = self.new_inbound(caller, "9196")?;
+        self.dialplan_preamble(&c, caller, "9196");
+        self.exec_answer(&c);
+        self.exec_start(&c, "echo", "");
+        Ok(c)
     }
 }

@@ -1,5 +1,6 @@
 //! Dialplan features on an INVITE: pickup (`*8`, `**EXT`), valet park and
-//! retrieval, conferences, the call-center queue and FIFOs. Each runs its
+//! retrieval, conferences, the call-center queue and FIFOs, and the echo
+//! test. Each runs its
 //! ESL script and answers 200; a leg the script bridged to another call
 //! makes the two SIP dialogs partners (a BYE on one ends the other). With
 //! nothing to pick up, pop or retrieve, the box answers and hangs up right
@@ -131,6 +132,7 @@ fn run(core: &mut Core, caller: &str, feature: &Route) -> Result<String, SimErro
         Route::CallCenter => core.callcenter_enter(caller, CC_QUEUE),
         Route::FifoIn => core.fifo_push(caller, FIFO),
         Route::FifoOut => core.fifo_pop(caller, FIFO),
+        Route::Echo => core.echo(caller),
         Route::User(_) | Route::Unknown => {
             Err(SimError::NoSuchCall(format!("feature {feature:?}")))
         }

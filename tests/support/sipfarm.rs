@@ -1,0 +1,167 @@
+//! A whole farm on loopback for the SIP tests: Redis, `locus proxy` (the
+//! same `locus_proxy::server::start` the CLI runs), and simulated boxes
+//! `fs1..fsN` answering SIP on their own ports, each with its agent
+//! publishing `sip_uri` = that port. Timers are shortened so probes,
+//! failover and sync happen in test time.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use locus_proxy::server::{ProxyConfig, RunningProxy};
+use locus_schema::testing::RedisServer;
+use locus_schema::{NodeId, Store};
+use locus_sim::{SimConfig, SimHandle, SipSeen};
+use tokio_util::sync::CancellationToken;
+
+use super::{AgentOpts, DOMAIN, Node, WAIT, init_tracing, open_store, spawn_agent, start_redis};
+
+/// Test defaults: loopback listeners on port 0, probes every 200 ms (down
+/// after 2 misses, up after 1 answer), fast sync, 1 s failover timer,
+/// [`DOMAIN`] relayed.
+pub fn proxy_config() -> ProxyConfig {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+    let mut cfg = ProxyConfig {
+        http: Some(any),
+        ..ProxyConfig::default()
+    };
+    cfg.sip.udp = vec![any];
+    cfg.sip.tcp = vec![any];
+    cfg.core.id = "proxy1".into();
+    cfg.core.invite_timeout = Duration::from_millis(1000);
+    cfg.health.interval = Duration::from_millis(200);
+    cfg.health.timeout = Duration::from_millis(300);
+    cfg.health.down_after = 2;
+    cfg.health.up_after = 1;
+    cfg.routing.sync.coalesce = Duration::from_millis(20);
+    cfg.routing.sync.refresh = Duration::from_millis(300);
+    cfg.policy.domains = vec![DOMAIN.into()];
+    cfg
+}
+
+/// Redis, the proxy and the boxes.
+pub struct SipFarm {
+    pub redis: RedisServer,
+    pub store: Arc<dyn Store>,
+    pub proxy: RunningProxy,
+    pub proxy_token: CancellationToken,
+    pub nodes: Vec<Node>,
+}
+
+/// Starts Redis, a proxy configured by `tweak(proxy_config())`, and `n`
+/// boxes with agents; returns once the proxy routes to every box.
+pub async fn start_sip_farm(n: usize, tweak: impl FnOnce(&mut ProxyConfig)) -> SipFarm {
+    init_tracing();
+    let redis = start_redis().await;
+    let store = open_store(&redis.url()).await;
+    let mut cfg = proxy_config();
+    tweak(&mut cfg);
+    let proxy_token = CancellationToken::new();
+    let proxy = locus_proxy::server::start(cfg, store.clone(), proxy_token.clone())
+        .await
+        .expect("proxy starts");
+    let proxy_udp = proxy.udp[0];
+    let mut nodes = Vec::new();
+    for i in 1..=n {
+        let name = format!("fs{i}");
+        let sim = super::start_sim_with(SimConfig {
+            node_id: name.clone(),
+            hostname: name.clone(),
+            domain: DOMAIN.into(),
+            heartbeat: None,
+            sip_addr: Some("127.0.0.1:0".parse().expect("literal")),
+            proxy: Some(proxy_udp),
+            ..SimConfig::default()
+        })
+        .await;
+        let mut acfg = AgentOpts::default().config(&name, &sim.esl_addr().to_string());
+        acfg.sip_uri = format!("sip:{}", sim.sip_addr().expect("sim SIP bound"));
+        let agent = spawn_agent(acfg, store.clone());
+        nodes.push(Node {
+            id: agent.id.clone(),
+            sim,
+            agent,
+        });
+    }
+    let farm = SipFarm {
+        redis,
+        store,
+        proxy,
+        proxy_token,
+        nodes,
+    };
+    let ids: Vec<NodeId> = farm.nodes.iter().map(|n| n.id.clone()).collect();
+    farm.wait_routable(&ids).await;
+    farm
+}
+
+impl SipFarm {
+    /// The proxy's UDP address (what phones and boxes send to).
+    pub fn proxy_udp(&self) -> SocketAddr {
+        self.proxy.udp[0]
+    }
+
+    /// The proxy's TCP address.
+    pub fn proxy_tcp(&self) -> SocketAddr {
+        self.proxy.tcp[0]
+    }
+
+    /// Box `fsN` (1-based name).
+    pub fn sim(&self, name: &str) -> &SimHandle {
+        &self
+            .nodes
+            .iter()
+            .find(|n| n.id.as_str() == name)
+            .expect("no such box")
+            .sim
+    }
+
+    /// Waits until the proxy's farm view has each of `ids` up (lease, ESL
+    /// and probe good).
+    pub async fn wait_routable(&self, ids: &[NodeId]) {
+        self.wait_view("nodes routable", |snap| {
+            ids.iter().all(|id| {
+                snap.find(id)
+                    .and_then(|i| snap.node(i))
+                    .is_some_and(|n| n.up)
+            })
+        })
+        .await;
+    }
+
+    /// Polls the proxy's farm snapshot until `ok` holds (panics after [`WAIT`]).
+    pub async fn wait_view(&self, what: &str, ok: impl Fn(&locus_proxy::FarmSnapshot) -> bool) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if ok(&self.proxy.sync.snapshot()) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for the proxy's view: {what}"
+            );
+            tokio::time::sleep(super::POLL).await;
+        }
+    }
+
+    /// INVITEs each box received for R-URI user `user`, by box name.
+    pub fn invites_for(&self, user: &str) -> Vec<(String, usize)> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let seen: Vec<SipSeen> = n.sim.sip_received();
+                let count = seen
+                    .iter()
+                    .filter(|s| s.method == "INVITE" && s.ruri_user.as_deref() == Some(user))
+                    .count();
+                (n.id.as_str().to_owned(), count)
+            })
+            .collect()
+    }
+
+    /// Stops the proxy and waits for its tasks.
+    pub async fn stop_proxy(&self) {
+        self.proxy_token.cancel();
+        let _ = tokio::time::timeout(WAIT, self.proxy.closed()).await;
+    }
+}
