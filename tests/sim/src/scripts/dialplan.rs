@@ -192,6 +192,18 @@ impl Core {
     }
 }
 
+impl Core {
+    /// `9196`: the vanilla echo test: an inbound leg from `caller`,
+    /// answered, running `echo` until hung up. Returns the leg.
+    pub fn echo(&mut self, caller: &str) -> Result<String, crate::error::SimError> {
+        let c = self.new_inbound(caller, "9196")?;
+        self.dialplan_preamble(&c, caller, "9196");
+        self.exec_answer(&c);
+        self.exec_start(&c, "echo", "");
+        Ok(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,17 +218,5 @@ mod tests {
         assert_eq!(route("3000", &d), Route::Conference("3000".into()));
         assert_eq!(route("5900", &d), Route::FifoIn);
         assert_eq!(route("9999", &d), Route::Unknown);
-    }
-}
-
-impl Core {
-    /// `9196`: the vanilla echo test: an inbound leg from `caller`,
-    /// answered, running `echo` until hung up. Returns the leg.
-    pub fn echo(&mut self, caller: &str) -> Result<String, crate::error::SimError> {
-        let c = self.new_inbound(caller, "9196")?;
-        self.dialplan_preamble(&c, caller, "9196");
-        self.exec_answer(&c);
-        self.exec_start(&c, "echo", "");
-        Ok(c)
     }
 }
