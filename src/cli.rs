@@ -68,12 +68,12 @@ pub enum Command {
     /// --directory FILE (TOML) replaces the vanilla users (1000-1019,
     /// password 1234, callgroup techsupport):
     ///
-    ///     domain = "farm.test"        # optional; overrides --domain
+    ///   domain = "farm.test"        # optional; overrides --domain
     ///
-    ///     [[users]]
-    ///     id = "1000"
-    ///     password = "1234"           # optional; default 1234
-    ///     callgroup = "techsupport"   # optional
+    ///   [[users]]
+    ///   id = "1000"
+    ///   password = "1234"           # optional; default 1234
+    ///   callgroup = "techsupport"   # optional
     #[command(verbatim_doc_comment)]
     Sim(SimArgs),
     /// Start two simulated boxes with their agents, play a short scripted
