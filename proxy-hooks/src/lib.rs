@@ -1,5 +1,9 @@
-//! Locus proxy core: the transport-independent half of the SIP proxy and
-//! of the HTTP route hook (issue 3).
+//! The Locus SIP proxy and the HTTP route hook (issue 3).
+//!
+//! * [`server`]: [`server::ProxyConfig`] (`[proxy]`) and [`server::start`],
+//!   which assembles everything below into a running `locus proxy`.
+//! * [`proxy`]: the proxy core (RFC 3261 section 16): transactions,
+//!   forwarding, failover, forking, and the [`proxy::Router`] seam.
 //!
 //! * [`rendezvous`]: rendezvous hashing, wherever a key is placed on a node.
 //! * [`snapshot`]: [`FarmSnapshot`], the farm as routing reads it, built
