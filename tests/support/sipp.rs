@@ -65,7 +65,8 @@ impl Sipp {
         Sipp {
             scenario,
             remote,
-            local: "127.0.0.1:0".parse().expect("literal"),
+            // sipp's own "-p 0" falls back to 5060/5061: pick a free port.
+            local: std::net::SocketAddr::from(([127, 0, 0, 1], free_udp_port())),
             service: "service".into(),
             keys: Vec::new(),
             calls: 1,
@@ -81,6 +82,24 @@ impl Sipp {
     /// Sets `-key name value`.
     pub fn key(mut self, name: &str, value: &str) -> Self {
         self.keys.push((name.into(), value.into()));
+        self
+    }
+
+    /// Answers out-of-call requests (a call to a registered phone) with
+    /// the scenario `name` from `tests/sip/` (`-oocsf`).
+    pub fn ooc(mut self, name: &str) -> Self {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/sip")
+            .join(name);
+        self.extra.push("-oocsf".into());
+        self.extra.push(path.to_string_lossy().into_owned());
+        self
+    }
+
+    /// Digest credentials for `[authentication]` (`-au`, `-ap`).
+    pub fn auth(mut self, user: &str, password: &str) -> Self {
+        self.extra
+            .extend(["-au", user, "-ap", password].map(String::from));
         self
     }
 
@@ -199,6 +218,22 @@ impl Drop for SippChild {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A UDP and TCP port free right now on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    for _ in 0..50 {
+        let Ok(u) = std::net::UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(port) = u.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1")
 }
 
 fn tempdir() -> PathBuf {

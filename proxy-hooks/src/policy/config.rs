@@ -28,6 +28,10 @@ pub struct PolicyConfig {
     pub gateways: Vec<String>,
     /// A number a farm node dials that leaves the farm (to the gateways).
     pub outside: String,
+    /// Sibling proxies of the farm (`ip:port` they send from): trusted
+    /// like farm nodes, so one proxy can deliver a call to a phone
+    /// registered through another (rule 7 through the owning proxy's flow).
+    pub peers: Vec<std::net::SocketAddr>,
 }
 
 /// `[[proxy.policy.trunks]]`: one carrier.
@@ -52,6 +56,7 @@ impl Default for PolicyConfig {
             dids: BTreeMap::new(),
             gateways: Vec::new(),
             outside: DEFAULT_OUTSIDE.into(),
+            peers: Vec::new(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct Policy {
     dids: BTreeMap<String, String>,
     gateways: Vec<Uri>,
     outside: Regex,
+    /// Sibling proxies (canonical addresses).
+    peers: Vec<std::net::SocketAddr>,
 }
 
 impl Policy {
@@ -78,6 +80,7 @@ impl Policy {
                 .collect(),
             gateways: c.gateways,
             outside: c.outside,
+            peers: cfg.peers.iter().map(|p| canonical(*p)).collect(),
         })
     }
 
@@ -110,6 +113,11 @@ impl Policy {
         flow: &Flow,
     ) -> Result<(), (u16, &'static str)> {
         if let Source::Node(_) = source {
+            return Ok(());
+        }
+        if self.peers.contains(&canonical(flow.source)) {
+            // A sibling proxy relays what a box or a phone sent it, incl.
+            // our flow Routes (rule 7 through the owning proxy).
             return Ok(());
         }
         let stripped = req.headers.remove_prefixed(LOCUS_PREFIX);
@@ -210,4 +218,9 @@ impl Policy {
     pub fn trunks(&self) -> impl Iterator<Item = &str> {
         self.trunks.iter().map(|(n, _)| n.as_str())
     }
+}
+
+/// `addr` with an IPv4-mapped IPv6 address as IPv4.
+fn canonical(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
