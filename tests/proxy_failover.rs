@@ -118,7 +118,7 @@ async fn boxes_down_by_probes_get_no_calls_and_come_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn draining_box_keeps_its_room_but_gets_no_new_calls() {
+async fn draining_box_keeps_its_room_and_pickups_but_gets_no_new_calls() {
     if no_sipp() {
         return;
     }
@@ -144,6 +144,17 @@ async fn draining_box_keeps_its_room_but_gets_no_new_calls() {
     let joins = burst_ok(&farm, "3001", 3, 300).await;
     assert_eq!(joins["fs1"], 3, "{joins:?}");
     assert_eq!(joins.values().sum::<usize>(), 3, "{joins:?}");
+    // A directed pickup goes where the extension rings, draining or not.
+    farm.sim("fs1").call("1002", "1003").await.unwrap();
+    farm.wait_view("1003 rings on fs1", |s| {
+        s.ringing(DOMAIN, "1003")
+            .iter()
+            .any(|r| s.node(r.node).is_some_and(|n| n.id == fs1))
+    })
+    .await;
+    let picks = burst_ok(&farm, "**1003", 1, 300).await;
+    assert_eq!(picks["fs1"], 1, "{picks:?}");
+    assert_eq!(picks.values().sum::<usize>(), 1, "{picks:?}");
 
     farm.store
         .set_node_state(&fs1, NodeState::Active)
