@@ -185,5 +185,19 @@ async fn redis_down_calls_route_on_the_last_view() {
         assert!(*n >= 1, "{id} dropped out of the last view: {per_box:?}");
     }
     assert!(farm.proxy.sync.is_stale(), "Redis is still down");
+
+    // Probes still count while the store is away: a box that stops
+    // answering leaves the last view, and comes back when it answers.
+    farm.sim("fs3").set_sip_health(Health::Silent);
+    wait_node(&farm, "fs3", "probes take fs3 down", |n| !n.up).await;
+    let fo = farm.proxy.stats.failovers();
+    let per_box = burst_ok(&farm, ECHO, 8, 800).await;
+    assert_eq!(per_box["fs3"], 0, "{per_box:?}");
+    assert_eq!(farm.proxy.stats.failovers() - fo, 0);
+    farm.sim("fs3").set_sip_health(Health::Ok);
+    wait_node(&farm, "fs3", "probes bring fs3 back", |n| n.up).await;
+    let per_box = burst_ok(&farm, ECHO, 9, 800).await;
+    assert!(per_box["fs3"] >= 1, "{per_box:?}");
+    assert!(farm.proxy.sync.is_stale(), "Redis is still down");
     farm.stop_proxy().await;
 }
