@@ -53,16 +53,27 @@ async fn box_answering_503_fails_over_and_caller_never_sees_it() {
     let first = first_choice(&farm).await;
     farm.sim(&first).set_sip_answer(Answer::Unavailable);
     let stats = &farm.proxy.stats;
-    let (fo, relayed5, own503) = (stats.failovers(), stats.relayed_class(503), stats.replies(503));
+    let (fo, relayed5, own503) = (
+        stats.failovers(),
+        stats.relayed_class(503),
+        stats.replies(503),
+    );
 
     let (res, per_box) = burst(&farm, ECHO, 10, 300).await;
     // sipp's scenario fails a call on any 503 (not an expected response).
     assert_eq!(res.code, Some(0), "{per_box:?}\n{}", res.log);
     assert_eq!((res.ok, res.failed), (10, 0), "{}", res.log);
-    assert_eq!(per_box[&first], 10, "every call tried {first} first: {per_box:?}");
+    assert_eq!(
+        per_box[&first], 10,
+        "every call tried {first} first: {per_box:?}"
+    );
     one_other(&per_box, &first, 10);
     assert_eq!(stats.failovers() - fo, 10);
-    assert_eq!(stats.relayed_class(503) - relayed5, 0, "a 5xx reached the phone");
+    assert_eq!(
+        stats.relayed_class(503) - relayed5,
+        0,
+        "a 5xx reached the phone"
+    );
     assert_eq!(stats.replies(503) - own503, 0);
     farm.stop_proxy().await;
 }
@@ -124,7 +135,10 @@ async fn draining_box_keeps_its_room_and_pickups_but_gets_no_new_calls() {
     }
     let farm = start_sip_farm(3, |_| {}).await;
     let fs1 = NodeId::new("fs1").unwrap();
-    farm.sim("fs1").conference_join("1001", "3001").await.unwrap();
+    farm.sim("fs1")
+        .conference_join("1001", "3001")
+        .await
+        .unwrap();
     farm.wait_view("room 3001 hosted on fs1", |s| {
         s.room(DOMAIN, "3001")
             .iter()
@@ -161,8 +175,10 @@ async fn draining_box_keeps_its_room_and_pickups_but_gets_no_new_calls() {
         .await
         .unwrap();
     wait_node(&farm, "fs1", "fs1 undrained", |n| !n.draining && n.up).await;
-    let per_box = burst_ok(&farm, ECHO, 12, 800).await;
-    assert!(per_box["fs1"] >= 2, "undrained: {per_box:?}");
+    // fs1 still holds the room member and the picked call: least calls
+    // gives it a little less than a third.
+    let per_box = burst_ok(&farm, ECHO, 18, 800).await;
+    assert!(per_box["fs1"] >= 3, "undrained: {per_box:?}");
     farm.stop_proxy().await;
 }
 

@@ -46,14 +46,28 @@ async fn pinned_domain_stays_on_its_box_then_moves_to_the_spare() {
     })
     .await;
     load(&farm, "fs2", 4).await;
+    // A `tenant:` pin in Redis for the same domain: the config pin wins.
+    let fs1 = id("fs1");
+    farm.store.set_tenant(DOMAIN, Some(&fs1)).await.unwrap();
+    farm.wait_view("tenant pin read", |s| s.tenant(DOMAIN) == Some(&fs1))
+        .await;
     let per_box = burst_ok(&farm, ECHO, 10, 800).await;
-    assert_eq!(per_box["fs2"], 10, "pinned to fs2 despite its load: {per_box:?}");
+    assert_eq!(
+        per_box["fs2"], 10,
+        "pinned to fs2 despite its load: {per_box:?}"
+    );
 
     farm.sim("fs2").stop().await;
     wait_node(&farm, "fs2", "fs2 down", |n| !n.up).await;
     let per_box = burst_ok(&farm, ECHO, 10, 800).await;
-    assert_eq!(per_box["fs3"], 10, "the spare takes the tenant: {per_box:?}");
-    assert_eq!(per_box["fs1"], 0, "{per_box:?}");
+    assert_eq!(
+        per_box["fs3"], 10,
+        "the spare takes the tenant: {per_box:?}"
+    );
+    assert_eq!(
+        per_box["fs1"], 0,
+        "neither the store's pin nor least calls: {per_box:?}"
+    );
     farm.stop_proxy().await;
 }
 
@@ -63,8 +77,9 @@ async fn pin_written_to_redis_is_honoured() {
         return;
     }
     let farm = start_sip_farm(3, |_| {}).await;
-    load(&farm, "fs3", 4).await;
-    // Unpinned, least calls keeps away from the busy box.
+    load(&farm, "fs3", 6).await;
+    // Unpinned, least calls keeps away from the busy box (6 calls over
+    // fs1 and fs2 never reach its 6).
     let per_box = burst_ok(&farm, ECHO, 6, 800).await;
     assert_eq!(per_box["fs3"], 0, "unpinned: {per_box:?}");
 
