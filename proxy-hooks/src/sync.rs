@@ -9,10 +9,12 @@
 //! so every rebuild reads the farm. When the store fails, the last
 //! snapshot stays in force: logged once, [`FarmSync::is_stale`] is true
 //! until a read succeeds again; the subscription is retried at the next
-//! refresh.
+//! refresh. OPTIONS probes still count meanwhile: a probe flip rebuilds
+//! from the last view read, leases judged as of that read, so a box that
+//! dies during a Redis outage stops taking calls.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use locus_schema::{FarmView, Notice, Store};
@@ -37,6 +39,9 @@ pub struct FarmSync {
     /// OPTIONS probes: a node is up only when its probe is (and, for agent
     /// nodes, its lease and ESL link). `None`: leases alone decide.
     health: Option<Health>,
+    /// The last view read and when (ms), to fold probe flips into while
+    /// the store is down.
+    last: Mutex<Option<(Arc<FarmView>, u64)>>,
 }
 
 fn now_ms() -> u64 {
@@ -73,6 +78,7 @@ impl FarmSync {
             rebuilds: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             health: None,
+            last: Mutex::new(None),
         }
     }
 
@@ -179,24 +185,15 @@ impl FarmSync {
         }
     }
 
-    /// Reads the farm and swaps in a new snapshot; false when the store failed.
+    /// Reads the farm and swaps in a new snapshot; false when the store
+    /// failed (then probes are folded into the last view read).
     pub async fn refresh(&self, store: &dyn Store) -> bool {
         match store.read_farm().await {
             Ok(view) => {
-                let snap = match &self.health {
-                    Some(h) => {
-                        let snap =
-                            FarmSnapshot::build_with(&view, now_ms(), &self.cfg, &|id| h.is_up(id));
-                        for e in h.set_targets(targets_of(&snap)) {
-                            tracing::debug!(error = %e, "node not probed");
-                        }
-                        snap
-                    }
-                    None => FarmSnapshot::build(&view, now_ms(), &self.cfg),
-                };
-                self.inflight.sync(&snap);
-                self.current.store(Arc::new(snap));
-                self.rebuilds.fetch_add(1, Ordering::Relaxed);
+                let at = now_ms();
+                self.install(&view, at);
+                *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((Arc::new(view), at));
                 self.stale.store(false, Ordering::Relaxed);
                 true
             }
@@ -204,8 +201,36 @@ impl FarmSync {
                 tracing::debug!(error = %e, "farm read failed");
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 self.stale.store(true, Ordering::Relaxed);
+                let last = self
+                    .last
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                // Leases are judged at the time of the read (the agents may
+                // be fine and only Redis away); only probe results are new.
+                if let (Some(_), Some((view, at))) = (&self.health, last) {
+                    self.install(&view, at);
+                }
                 false
             }
         }
+    }
+
+    /// Builds a snapshot of `view` as of `at_ms` with the probes' verdicts
+    /// and swaps it in.
+    fn install(&self, view: &FarmView, at_ms: u64) {
+        let snap = match &self.health {
+            Some(h) => {
+                let snap = FarmSnapshot::build_with(view, at_ms, &self.cfg, &|id| h.is_up(id));
+                for e in h.set_targets(targets_of(&snap)) {
+                    tracing::debug!(error = %e, "node not probed");
+                }
+                snap
+            }
+            None => FarmSnapshot::build(view, at_ms, &self.cfg),
+        };
+        self.inflight.sync(&snap);
+        self.current.store(Arc::new(snap));
+        self.rebuilds.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -14,6 +14,7 @@ use locus_schema::{Keys, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod agent;
+pub mod failover;
 pub mod fake_esl;
 mod poll;
 pub mod sipfarm;
