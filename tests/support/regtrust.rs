@@ -38,20 +38,24 @@ impl RawSip {
     }
 
     /// Sends `text` and waits (up to `limit`) for a final response (1xx
-    /// skipped): its status and text.
+    /// skipped) with the request's Call-ID (any, when it has none), so a
+    /// retransmitted answer to an earlier request is not taken for it: its
+    /// status and text.
     pub async fn final_response(
         &self,
         to: SocketAddr,
         text: &str,
         limit: Duration,
     ) -> Option<(u16, String)> {
+        let call_id = text.lines().find(|l| l.starts_with("Call-ID:"));
         self.send(to, text).await;
         let deadline = tokio::time::Instant::now() + limit;
         // Bounded by the deadline: each round waits for one datagram.
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let got = self.recv(left).await?;
-            if let Some(s) = status_of(&got).filter(|s| *s >= 200) {
+            let same_call = call_id.is_none_or(|c| got.lines().any(|l| l == c));
+            if let Some(s) = status_of(&got).filter(|s| *s >= 200 && same_call) {
                 return Some((s, got));
             }
         }
