@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use locus_schema::NodeId;
+use support::regtrust::{RawSip, request};
 use support::sipfarm::{SipFarm, start_sip_farm};
 use support::sipp::{Sipp, sipp_bin};
 use support::{DOMAIN, WAIT, free_port, http_get, wait_until};
@@ -94,6 +95,37 @@ async fn register_is_relayed_mirrored_refused_and_removed() {
         regs[1]
             .header("Authorization")
             .is_some_and(|a| a.contains(&format!("realm=\"{DOMAIN}\"")))
+    );
+
+    // The challenge as a phone sees it: the box's own 401 (its Server and
+    // digest realm), only the phone's Via left, nothing mirrored for it.
+    let raw = RawSip::bind("127.0.0.1").await;
+    let aor = format!("sip:1002@{DOMAIN}");
+    let req = request(
+        "REGISTER",
+        &format!("sip:{DOMAIN}"),
+        raw.local,
+        &aor,
+        &aor,
+        "Expires: 60\r\n",
+    );
+    let (status, text) = raw
+        .final_response(farm.proxy_udp(), &req, WAIT)
+        .await
+        .expect("401");
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("\r\nServer: FreeSWITCH-mod_sofia"), "{text}");
+    assert!(
+        text.contains(&format!("WWW-Authenticate: Digest realm=\"{DOMAIN}\"")),
+        "{text}"
+    );
+    assert_eq!(text.matches("\r\nVia:").count(), 1, "{text}");
+    assert!(
+        farm.store
+            .bindings(DOMAIN, "1002")
+            .await
+            .unwrap()
+            .is_empty()
     );
 
     let bindings = farm.store.bindings(DOMAIN, "1001").await.unwrap();
