@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use locus_proxy::policy::Trunk;
 use locus_schema::NodeId;
-use support::regtrust::{RawSip, request};
+use support::regtrust::{RawSip, request, udp_bound};
 use support::sipfarm::start_sip_farm;
 use support::sipp::{Sipp, sipp_bin};
 use support::{WAIT, free_port, wait_until};
@@ -121,10 +121,7 @@ async fn outside_numbers_fail_over_along_the_gateways() {
     gw.local = live;
     gw.service = "gw".into();
     let gw = gw.spawn();
-    wait_until("the gateway bound its port", WAIT, || {
-        std::net::UdpSocket::bind(live).is_err()
-    })
-    .await;
+    wait_until("the gateway bound its port", WAIT, || udp_bound(live)).await;
 
     // The box dials out (a scripted call: the vanilla dialplan has no
     // route for carrier numbers): INVITE sip:+4930123456@farm.test.

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use locus_schema::NodeId;
-use support::regtrust::{RawSip, request};
+use support::regtrust::{RawSip, request, udp_bound};
 use support::sipfarm::{SipFarm, start_sip_farm};
 use support::sipp::{Sipp, sipp_bin};
 use support::{DOMAIN, WAIT, free_port, http_get, wait_until};
@@ -198,7 +198,7 @@ async fn call_bridged_by_one_box_reaches_a_phone_registered_through_another() {
     answer.limit_time = Duration::from_secs(40);
     let callee = answer.spawn();
     wait_until("the answering phone bound its port", WAIT, || {
-        std::net::UdpSocket::bind(phone).is_err()
+        udp_bound(phone)
     })
     .await;
     let home = farm

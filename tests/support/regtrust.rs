@@ -106,3 +106,23 @@ fn unique() -> u64 {
         ^ (u64::from(std::process::id()) << 40)
         ^ N.fetch_add(1, Ordering::Relaxed)
 }
+
+/// Whether some process has bound UDP `addr` (IPv4), read from
+/// `/proc/net/udp` rather than by binding it, which could make the
+/// process starting to listen there fail.
+pub fn udp_bound(addr: std::net::SocketAddr) -> bool {
+    let std::net::IpAddr::V4(ip) = addr.ip() else {
+        return false;
+    };
+    // The kernel prints the address as the in-memory u32 in hex.
+    let want = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(ip.octets()),
+        addr.port()
+    );
+    std::fs::read_to_string("/proc/net/udp").is_ok_and(|t| {
+        t.lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some(want.as_str()))
+    })
+}
