@@ -17,6 +17,7 @@ mod agent;
 pub mod failover;
 pub mod fake_esl;
 mod poll;
+pub mod regtrust;
 pub mod sipfarm;
 pub mod sipp;
 

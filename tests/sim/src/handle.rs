@@ -95,6 +95,24 @@ impl SimHandle {
         }
     }
 
+    /// The box sends INVITE `sip:to@domain` from `from` to its proxy on its
+    /// own (a scripted outbound call: no caller's leg, no ESL events); a
+    /// 2xx is ACKed and hung up (BYE) at once. Returns the Call-ID; `None`
+    /// without SIP, without a proxy, or when `to` makes no URI.
+    pub async fn sip_call(&self, from: &str, to: &str) -> Option<String> {
+        match &self.sip {
+            Some(s) => s.call_out(from, to).await,
+            None => None,
+        }
+    }
+
+    /// The first final status the box received for its INVITE `call_id`.
+    pub fn sip_final(&self, call_id: &str) -> Option<u16> {
+        self.sip
+            .as_ref()
+            .and_then(|s| s.state().finals.get(call_id).copied())
+    }
+
     /// `user`'s SIP registration at this box, if any.
     pub fn sip_binding(&self, user: &str) -> Option<SipBinding> {
         self.sip

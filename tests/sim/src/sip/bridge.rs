@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use locus_proxy::sip::{Headers, SipMessage, Uri};
+use locus_proxy::sip::{SipMessage, Uri};
 
 use super::dialog::{Dialog, Phase, Role, ack_of};
 use super::endpoint::{Endpoint, Out, SipState};
@@ -65,31 +65,11 @@ impl Endpoint {
         let Some(ruri) = ruri else {
             return self.reject(st, a_cid, 500);
         };
-        let b_cid = format!("{}@{}", wire::token(), self.local.ip());
+        let n = self.new_invite(caller, ext, ruri, &routes);
+        let (invite, b_cid, tag, ours, theirs) = (n.invite, n.call_id, n.tag, n.ours, n.theirs);
         self.shared
             .core()
             .with_chan(&b, |c| c.vars.set("sip_call_id", b_cid.as_str()));
-        let tag = wire::token();
-        let ours = format!("\"Extension {caller}\" <sip:{caller}@{domain}>;tag={tag}");
-        let theirs = format!("<sip:{ext}@{domain}>");
-        let mut h = Headers::default();
-        h.push(
-            "Via",
-            &format!("SIP/2.0/UDP {};branch={};rport", self.local, wire::branch()),
-        );
-        h.push("Max-Forwards", "70");
-        for r in &routes {
-            h.push("Route", r);
-        }
-        h.push("From", &ours);
-        h.push("To", &theirs);
-        h.push("Call-ID", &b_cid);
-        h.push("CSeq", "1 INVITE");
-        h.push("Contact", &self.contact("mod_sofia"));
-        h.push("User-Agent", wire::AGENT);
-        h.push("Allow", wire::ALLOW);
-        let session = rand::random::<u16>().into();
-        let invite = wire::request("INVITE", ruri, h, Some(crate::sofia::local_sdp(session)));
         let bytes = invite.to_bytes();
         st.dialogs.insert(
             b_cid.clone(),
@@ -132,6 +112,13 @@ impl Endpoint {
             return vec![];
         }
         let call_id = call_id.to_owned();
+        let ours = st
+            .dialogs
+            .get(&call_id)
+            .is_some_and(|d| d.role == Role::Uac);
+        if ours && status >= 200 {
+            st.record_final(&call_id, status);
+        }
         let Some(d) = st.dialogs.get_mut(&call_id).filter(|d| d.role == Role::Uac) else {
             return vec![];
         };

@@ -37,6 +37,18 @@ pub(crate) struct SipState {
     pub regs: HashMap<String, SipBinding>,
     /// Dialogs (and INVITE transactions awaiting their ACK) by Call-ID.
     pub dialogs: HashMap<String, Dialog>,
+    /// First final status of each of the box's own INVITEs, by Call-ID.
+    pub finals: HashMap<String, u16>,
+}
+
+impl SipState {
+    /// Keeps the first final status of the box's INVITE `call_id`.
+    pub(super) fn record_final(&mut self, call_id: &str, status: u16) {
+        if self.finals.len() >= SEEN {
+            self.finals.clear();
+        }
+        self.finals.entry(call_id.to_owned()).or_insert(status);
+    }
 }
 
 /// The SIP side of one simulated box.
@@ -177,6 +189,12 @@ impl Endpoint {
             from_user: wire::from_user(&msg),
             call_id: call_id.clone(),
             source: src,
+            headers: msg
+                .headers
+                .0
+                .iter()
+                .map(|h| (h.name.clone(), h.value.clone()))
+                .collect(),
         });
         tracing::debug!(peer = %src, sip.method = %method, sip.call_id = %call_id, "sip request");
         let reply = |status| vec![(wire::respond(&msg, status, None).to_bytes(), src)];

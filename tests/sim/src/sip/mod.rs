@@ -20,6 +20,7 @@ mod dialog;
 mod endpoint;
 mod features;
 mod invite;
+mod outbound;
 mod registrar;
 mod tcp;
 mod timers;
@@ -74,6 +75,18 @@ pub struct SipSeen {
     pub call_id: String,
     /// Source address of the packet.
     pub source: SocketAddr,
+    /// Every header line as received (name, value), in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl SipSeen {
+    /// The first value of header `name` (case-insensitive, full names only).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A user's SIP registration at this box.

@@ -1,0 +1,151 @@
+//! Carriers and gateways through `locus proxy` (rule 6) with real sipp,
+//! real Redis and simulated boxes: a trunk told apart by source address
+//! (`127.0.0.2`; Linux routes all of 127/8 to lo) whose DID maps to a
+//! pinned tenant domain, an unknown DID, the same INVITE from a
+//! non-trunk; and a box's call to an outside number failing over along
+//! the gateways.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use locus_proxy::policy::Trunk;
+use locus_schema::NodeId;
+use support::regtrust::{RawSip, request, udp_bound};
+use support::sipfarm::start_sip_farm;
+use support::sipp::{Sipp, sipp_bin};
+use support::{WAIT, free_port, wait_until};
+
+const CARRIER_IP: &str = "127.0.0.2";
+const TENANT: &str = "tenant.test";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_dids_route_by_tenant_and_strangers_are_refused() {
+    if sipp_bin().is_none() {
+        eprintln!("sipp not installed: skipped");
+        return;
+    }
+    let farm = start_sip_farm(3, |cfg| {
+        cfg.policy.trunks = vec![Trunk {
+            name: "carrier".into(),
+            sources: vec![format!("{CARRIER_IP}/32")],
+        }];
+        // Longest prefix wins: `9196` is the pinned tenant's, `919` (the
+        // farm domain, unpinned) would spread the calls over the boxes.
+        cfg.policy.dids = BTreeMap::from([
+            ("919".into(), support::DOMAIN.into()),
+            ("9196".into(), TENANT.into()),
+        ]);
+        cfg.routing.tenants.pins = BTreeMap::from([(TENANT.into(), NodeId::new("fs2").unwrap())]);
+    })
+    .await;
+
+    // The carrier calls DID 9196 (the box answers it: echo) for a domain
+    // that is not ours; the trunk is trusted, the DID places the calls.
+    // The caller is a directory user because the simulated dialplan only
+    // serves known callers.
+    let mut run = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1000", "carrier.example");
+    run.local = format!("{CARRIER_IP}:0").parse().unwrap();
+    run.service = "9196".into();
+    run.calls = 5;
+    run.rate = 10;
+    run.hold_ms = 200;
+    let res = run.run().await;
+    assert_eq!(res.code, Some(0), "carrier sipp: {}", res.log);
+    assert_eq!(res.ok, 5);
+    let per_box = farm.invites_for("9196");
+    assert_eq!(
+        per_box,
+        vec![("fs1".into(), 0), ("fs2".into(), 5), ("fs3".into(), 0)]
+    );
+    let seen = farm.sim("fs2").sip_received();
+    let first = seen.iter().find(|s| s.method == "INVITE").unwrap();
+    assert_eq!(first.header("To"), Some("<sip:9196@carrier.example>"));
+
+    // An unknown DID from the trunk: 404 from the proxy, no box sees it.
+    let carrier = RawSip::bind(CARRIER_IP).await;
+    let proxy = farm.proxy_udp();
+    let invite = |c: &RawSip, user: &str| {
+        request(
+            "INVITE",
+            &format!("sip:{user}@carrier.example"),
+            c.local,
+            "sip:+4930999@carrier.example",
+            &format!("sip:{user}@carrier.example"),
+            "",
+        )
+    };
+    let (status, text) = carrier
+        .final_response(proxy, &invite(&carrier, "5550000"), WAIT)
+        .await
+        .expect("an answer to the unknown DID");
+    assert_eq!(status, 404, "{text}");
+
+    // The same INVITE (a known DID) from an address that is no trunk: a
+    // phone asking us to relay into a foreign domain, 403.
+    let stranger = RawSip::bind("127.0.0.1").await;
+    let (status, text) = stranger
+        .final_response(proxy, &invite(&stranger, "9196"), WAIT)
+        .await
+        .expect("an answer to the stranger");
+    assert_eq!(status, 403, "{text}");
+    let total: usize = farm.invites_for("9196").iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 5, "the refused INVITE reached a box");
+    let total: usize = farm.invites_for("5550000").iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 0, "the unknown DID reached a box");
+    farm.stop_proxy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_numbers_fail_over_along_the_gateways() {
+    if sipp_bin().is_none() {
+        eprintln!("sipp not installed: skipped");
+        return;
+    }
+    // Three gateways in order: a closed port, a socket that never answers
+    // (it records what it gets), and a sipp UAS that answers.
+    let closed = free_port();
+    let silent = RawSip::bind("127.0.0.1").await;
+    let live: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let gateways = vec![
+        format!("sip:127.0.0.1:{closed}"),
+        format!("sip:{}", silent.local),
+        format!("sip:{live}"),
+    ];
+    let farm = start_sip_farm(2, |cfg| cfg.policy.gateways = gateways).await;
+    let mut gw = Sipp::new("uas_answer.xml", farm.proxy_udp());
+    gw.local = live;
+    gw.service = "gw".into();
+    let gw = gw.spawn();
+    wait_until("the gateway bound its port", WAIT, || udp_bound(live)).await;
+
+    // The box dials out (a scripted call: the vanilla dialplan has no
+    // route for carrier numbers): INVITE sip:+4930123456@farm.test.
+    let fs1 = farm.sim("fs1");
+    let call_id = fs1.sip_call("1000", "+4930123456").await.unwrap();
+    wait_until("the box's call answered", WAIT, || {
+        fs1.sip_final(&call_id).is_some()
+    })
+    .await;
+    assert_eq!(fs1.sip_final(&call_id), Some(200));
+    let res = gw.finish(WAIT).await;
+    assert_eq!(res.code, Some(0), "gateway sipp: {}", res.log);
+
+    // The silent gateway was tried before the live one, with the R-URI
+    // host rewritten to its own and the number kept.
+    let got = silent
+        .recv(Duration::from_millis(1))
+        .await
+        .expect("the silent gateway was tried");
+    let line = got.lines().next().unwrap();
+    assert_eq!(
+        line,
+        format!("INVITE sip:+4930123456@{} SIP/2.0", silent.local)
+    );
+    assert!(got.contains(&format!("Call-ID: {call_id}")), "{got}");
+    farm.stop_proxy().await;
+}
