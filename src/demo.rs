@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use locus_proxy::server::RunningProxy;
 use locus_schema::testing::{RedisServer, redis_available};
 use locus_schema::{FarmView, Keys, NodeId, Store, Table};
-use locus_proxy::server::RunningProxy;
 use locus_sim::{Sim, SimConfig, SimHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -274,9 +274,14 @@ async fn script(f: &Farm) -> anyhow::Result<()> {
         .until("the SIP calls", |farm| {
             // Five calls: the bridged one, the picked-up one, the retrieved
             // one, and two room members (the room's value is its size).
-            let calls: usize = ["fs1", "fs2"].iter().map(|n| count(farm, n, Table::Calls)).sum();
+            let calls: usize = ["fs1", "fs2"]
+                .iter()
+                .map(|n| count(farm, n, Table::Calls))
+                .sum();
             let members = farm.nodes.values().filter(|n| n.live).any(|n| {
-                n.image.table(Table::Rooms).any(|(k, v)| k == &room && v == "2")
+                n.image
+                    .table(Table::Rooms)
+                    .any(|(k, v)| k == &room && v == "2")
             });
             calls == 5 && members
         })

@@ -189,7 +189,9 @@ fn landed<'a>(stdout: &'a str, step: &str) -> Vec<&'a str> {
         .lines()
         .filter_map(|l| l.trim().strip_prefix(step))
         .map(|rest| {
-            let rest = rest.strip_prefix(" -> ").unwrap_or_else(|| panic!("{step}: {rest}"));
+            let rest = rest
+                .strip_prefix(" -> ")
+                .unwrap_or_else(|| panic!("{step}: {rest}"));
             rest.split([',', ':', ' ']).next().unwrap()
         })
         .collect()
@@ -227,21 +229,31 @@ fn check_demo_sip(stdout: &str) {
         .nth(1)
         .and_then(|r| r.split(')').next())
         .unwrap_or_else(|| panic!("{pick_line}"));
-    assert_eq!(pick, [rings_on], "*8 must land where the group rings: {pick_line}");
+    assert_eq!(
+        pick,
+        [rings_on],
+        "*8 must land where the group rings: {pick_line}"
+    );
     assert!(pick_line.contains("): 200"), "{pick_line}");
     let valet = [
         landed(stdout, "INVITE 1015 -> 6001"),
         landed(stdout, "INVITE 1016 -> 6001"),
     ];
     assert_eq!(valet[0].len(), 1, "{stdout}");
-    assert_eq!(valet[0], valet[1], "the retrieve lands on the parking box: {stdout}");
+    assert_eq!(
+        valet[0], valet[1],
+        "the retrieve lands on the parking box: {stdout}"
+    );
     let room = [
         landed(stdout, "INVITE 1017 -> 3001"),
         landed(stdout, "INVITE 1018 -> 3001"),
     ];
     assert_eq!(room[0].len(), 1, "{stdout}");
     assert_eq!(room[0], room[1], "the joiners meet on one box: {stdout}");
-    assert!(stdout.contains("farm.test/3001  2"), "the room table shows both: {stdout}");
+    assert!(
+        stdout.contains("farm.test/3001  2"),
+        "the room table shows both: {stdout}"
+    );
     for l in stdout.lines().filter(|l| l.trim().starts_with("INVITE ")) {
         assert!(l.contains(": 200"), "every scripted call is answered: {l}");
     }

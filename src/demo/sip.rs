@@ -71,7 +71,11 @@ impl Farm {
     }
 
     /// Polls the proxy's farm view until `ok` holds.
-    async fn until_proxy(&self, what: &str, ok: impl Fn(&FarmSnapshot) -> bool) -> anyhow::Result<()> {
+    async fn until_proxy(
+        &self,
+        what: &str,
+        ok: impl Fn(&FarmSnapshot) -> bool,
+    ) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         while !ok(&self.proxy.sync.snapshot()) {
             if tokio::time::Instant::now() > deadline {
@@ -101,9 +105,14 @@ impl Farm {
     }
 
     async fn phone(&self, user: u32) -> anyhow::Result<Phone> {
-        let p = Phone::bind(&user.to_string(), VANILLA_PASSWORD, DOMAIN, self.proxy_udp()?)
-            .await?
-            .with_timeout(PHONE_WAIT);
+        let p = Phone::bind(
+            &user.to_string(),
+            VANILLA_PASSWORD,
+            DOMAIN,
+            self.proxy_udp()?,
+        )
+        .await?
+        .with_timeout(PHONE_WAIT);
         Ok(p)
     }
 }
@@ -125,8 +134,11 @@ fn expect_ok(what: &str, call: &PhoneCall) -> anyhow::Result<()> {
 pub(super) async fn story(f: &Farm) -> anyhow::Result<Vec<PhoneCall>> {
     let ids: Vec<NodeId> = f.boxes.iter().map(|(id, _)| id.clone()).collect();
     f.until_proxy("every box routable", |snap| {
-        ids.iter()
-            .all(|id| snap.find(id).and_then(|i| snap.node(i)).is_some_and(|n| n.up))
+        ids.iter().all(|id| {
+            snap.find(id)
+                .and_then(|i| snap.node(i))
+                .is_some_and(|n| n.up)
+        })
     })
     .await?;
     println!(
@@ -163,7 +175,9 @@ pub(super) async fn story(f: &Farm) -> anyhow::Result<Vec<PhoneCall>> {
     let ringing = ph(1013).next_call(PHONE_WAIT).await?;
     ringing.ring().await?;
     // *8 prefers the group's ringing calls; the proxy must see this one.
-    f.until_proxy("1013 ringing", |snap| !snap.ringing(DOMAIN, "1013").is_empty())
+    f.until_proxy("1013 ringing", |snap| {
+        !snap.ringing(DOMAIN, "1013").is_empty()
+    })
     .await?;
     let rings_at = f.landed("INVITE", |s| s.from_user.as_deref() == Some("1012"));
     let pick = ph(1014).call("*8").await?;
@@ -227,6 +241,8 @@ pub(super) async fn hang_up(calls: Vec<PhoneCall>) {
 
 /// The boxes' SIP addresses for their agents' `sip_uri`.
 pub(super) fn sip_uri(sim: &SimHandle) -> anyhow::Result<String> {
-    let at = sim.sip_addr().context("the simulated box has no SIP port")?;
+    let at = sim
+        .sip_addr()
+        .context("the simulated box has no SIP port")?;
     Ok(format!("sip:{at}"))
 }

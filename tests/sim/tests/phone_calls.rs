@@ -87,7 +87,11 @@ async fn a_call_between_two_phones_is_answered_and_hung_up_both_ways() {
     let b_call = incoming.answer().await.unwrap();
     let mut a_call = caller.await.unwrap().unwrap();
     assert_eq!(a_call.status, 200);
-    assert!(a_call.provisional.contains(&180), "{:?}", a_call.provisional);
+    assert!(
+        a_call.provisional.contains(&180),
+        "{:?}",
+        a_call.provisional
+    );
     assert!(a_call.is_up() && b_call.is_up());
     assert_eq!(sim.calls().len(), 1, "one bridged call on the box");
     assert_eq!(a_call.hangup().await.unwrap(), 200);

@@ -28,7 +28,11 @@ async fn a_lost_register_is_retransmitted_with_the_same_branch() {
     let first = recv(&peer).await;
     let again = recv(&peer).await; // the first was "lost": not answered
     assert_eq!(first.method(), Some("REGISTER"));
-    assert_eq!(first.to_bytes(), again.to_bytes(), "a retransmission is the same message");
+    assert_eq!(
+        first.to_bytes(),
+        again.to_bytes(),
+        "a retransmission is the same message"
+    );
     let to = first
         .top_via()
         .map(|v| format!("127.0.0.1:{}", v.port.unwrap()))
@@ -59,5 +63,9 @@ async fn a_silent_peer_ends_in_a_timeout_after_bounded_retransmissions() {
         let m = SipMessage::parse(&buf[..n]).unwrap();
         methods.push(m.method().unwrap().to_owned());
     }
-    assert_eq!(methods, ["INVITE", "INVITE", "INVITE", "CANCEL"], "{methods:?}");
+    assert_eq!(
+        methods,
+        ["INVITE", "INVITE", "INVITE", "CANCEL"],
+        "{methods:?}"
+    );
 }

@@ -336,7 +336,12 @@ impl IncomingCall {
             call_id: self.call_id.clone(),
             dialog: Some(Dialog {
                 local: format!("{to};tag={}", self.tag),
-                remote: self.invite.headers.get("From").unwrap_or_default().to_owned(),
+                remote: self
+                    .invite
+                    .headers
+                    .get("From")
+                    .unwrap_or_default()
+                    .to_owned(),
                 target,
                 // The UAS keeps the Record-Route order (12.1.1).
                 routes: self

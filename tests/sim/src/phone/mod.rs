@@ -199,9 +199,8 @@ impl Phone {
             })?;
         let got = tokio::time::timeout(wait, rx.recv()).await;
         match got {
-            Ok(Some(call_id)) => {
-                IncomingCall::new(self.inner.clone(), &call_id, self.timeout).ok_or(PhoneError::Closed)
-            }
+            Ok(Some(call_id)) => IncomingCall::new(self.inner.clone(), &call_id, self.timeout)
+                .ok_or(PhoneError::Closed),
             Ok(None) => Err(PhoneError::Closed),
             Err(_) => Err(PhoneError::Timeout {
                 method: "an incoming INVITE".into(),

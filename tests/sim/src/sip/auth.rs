@@ -173,10 +173,8 @@ pub(crate) fn answer_challenge(
     if field("algorithm").is_some_and(|a| !a.eq_ignore_ascii_case("MD5")) {
         return None;
     }
-    let offers_auth = field("qop").is_some_and(|q| {
-        q.split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case("auth"))
-    });
+    let offers_auth =
+        field("qop").is_some_and(|q| q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth")));
     let mut c = Credentials {
         username: user.to_owned(),
         realm: field("realm").unwrap_or_default(),
@@ -270,7 +268,11 @@ mod tests {
     fn a_phone_answer_passes_the_box_check() {
         for qop in [true, false] {
             let ch = challenge("d.test", "n42", false);
-            let ch = if qop { ch } else { ch.replace(", qop=\"auth\"", "") };
+            let ch = if qop {
+                ch
+            } else {
+                ch.replace(", qop=\"auth\"", "")
+            };
             let v = answer_challenge(&ch, "REGISTER", "sip:d.test", "1000", "1234").unwrap();
             let c = Credentials::parse(&v).unwrap();
             assert_eq!((c.realm.as_str(), c.nonce.as_str()), ("d.test", "n42"));
