@@ -144,7 +144,7 @@ impl Phone {
                 ("Contact", contact.clone()),
                 ("Expires", expires.to_string()),
             ];
-            h.extend(auth.take().map(|(k, v)| (k, v)));
+            h.extend(auth.take());
             let req = inner.request("REGISTER", ruri.clone(), &h, None);
             let (_, resp) = inner.transact(&req, inner.proxy, self.timeout).await?;
             let status = resp.status().unwrap_or_default();
