@@ -76,7 +76,15 @@ async fn farm() -> Farm {
 impl Farm {
     async fn routable(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
-        while !self.proxy.sync.snapshot().nodes().iter().any(|n| n.up) {
+        let id: locus_schema::NodeId = "fs1".parse().unwrap();
+        // Probed up, and a snapshot rebuilt since (the first ones predate
+        // the probe).
+        let ready = || {
+            self.proxy.health.is_up(&id)
+                && self.proxy.sync.rebuilds() >= 2
+                && self.proxy.sync.snapshot().nodes().iter().any(|n| n.up)
+        };
+        while !ready() {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "the box never came up"
@@ -106,6 +114,10 @@ impl Farm {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phones_register_and_call_each_other_through_the_proxy() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let f = farm().await;
     f.routable().await;
     let domain = SimConfig::default().domain;
