@@ -8,10 +8,13 @@
 //! requests are retransmitted on T1 doubling (RFC 3261 17.1), so a lost
 //! datagram costs time, never a hang.
 //!
-//! Layout: `ua` (socket, receive task, transactions, the answering side of
-//! BYE/CANCEL/ACK), `call` ([`PhoneCall`], [`IncomingCall`]).
+//! Layout: `ua` (socket, state, transactions), `serve` (the receive task
+//! and the answering side of BYE/CANCEL/ACK), `call` ([`PhoneCall`], the
+//! INVITE client side), `incoming` ([`IncomingCall`]).
 
 mod call;
+mod incoming;
+mod serve;
 mod ua;
 
 use std::net::SocketAddr;
@@ -21,7 +24,8 @@ use std::time::Duration;
 use locus_proxy::sip::Uri;
 use tokio::net::UdpSocket;
 
-pub use call::{IncomingCall, PhoneCall};
+pub use call::PhoneCall;
+pub use incoming::IncomingCall;
 use ua::{Inner, token};
 
 /// Default bound on every wait of a phone.
@@ -92,7 +96,7 @@ impl Phone {
             .map_err(PhoneError::Bind)?;
         let local = sock.local_addr().map_err(PhoneError::Bind)?;
         let inner = Arc::new(Inner::new(sock, local, user, password, domain, proxy));
-        tokio::spawn(ua::recv_loop(inner.clone()));
+        tokio::spawn(serve::recv_loop(inner.clone()));
         let guard = Arc::new(StopGuard(inner.stop.clone()));
         Ok(Phone {
             inner,
