@@ -76,9 +76,10 @@ pub enum Command {
     ///   callgroup = "techsupport"   # optional
     #[command(verbatim_doc_comment)]
     Sim(SimArgs),
-    /// Start two simulated boxes with their agents, play a short scripted
-    /// day (calls, a ringing pickup group, a park, a conference), show the
-    /// farm, and exit. Uses redis-server if installed, else memory.
+    /// Start two simulated boxes with their agents and `locus proxy`, play
+    /// a short scripted day (calls, a ringing pickup group, a park, a
+    /// conference; then phones calling through the proxy), show the farm,
+    /// and exit. Uses redis-server if installed, else memory.
     Demo(DemoArgs),
 }
 

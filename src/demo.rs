@@ -1,11 +1,16 @@
 //! `locus demo`: two simulated FreeSWITCH boxes, their agents and a store
-//! (a throwaway `redis-server` when one is installed, else memory), a short
-//! scripted day, and the farm shown as `locus inspect` shows it.
+//! (a throwaway `redis-server` when one is installed, else memory), `locus
+//! proxy` in front of them, a short scripted day (ESL scripting, then
+//! phones calling through the proxy, `sip`), and the farm shown as `locus
+//! inspect` shows it.
+
+mod sip;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use locus_proxy::server::RunningProxy;
 use locus_schema::testing::{RedisServer, redis_available};
 use locus_schema::{FarmView, Keys, NodeId, Store, Table};
 use locus_sim::{Sim, SimConfig, SimHandle};
@@ -24,6 +29,8 @@ struct Farm {
     store: Arc<dyn Store>,
     boxes: Vec<(NodeId, SimHandle)>,
     agents: CancellationToken,
+    proxy: RunningProxy,
+    proxy_token: CancellationToken,
     joins: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     as_json: bool,
     _redis: Option<RedisServer>,
@@ -57,15 +64,20 @@ async fn start(cfg: &Config, args: &DemoArgs) -> anyhow::Result<Farm> {
     let store = locus_schema::store::open(&url, keys, cfg.redis.timeout)
         .await
         .context("opening the store")?;
+    let proxy_token = CancellationToken::new();
+    let proxy = sip::start_proxy(store.clone(), proxy_token.clone()).await?;
+    let proxy_udp = proxy.udp.first().copied();
     let agents = CancellationToken::new();
     let mut boxes = Vec::new();
     let mut joins = Vec::new();
-    for (i, name) in ["fs1", "fs2"].into_iter().enumerate() {
+    for name in ["fs1", "fs2"] {
         let sim = Sim::start(SimConfig {
             node_id: name.into(),
             hostname: name.into(),
             domain: DOMAIN.into(),
             heartbeat: Some(Duration::from_secs(2)),
+            sip_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            proxy: proxy_udp,
             ..SimConfig::default()
         })
         .await
@@ -73,15 +85,16 @@ async fn start(cfg: &Config, args: &DemoArgs) -> anyhow::Result<Farm> {
         let id = NodeId::new(name)?;
         let mut agent = cfg.agent.clone();
         agent.node_id = id.clone();
-        agent.sip_uri = format!("sip:127.0.0.{}:5060", i + 1);
+        agent.sip_uri = sip::sip_uri(&sim)?;
         agent.esl.addr = sim.esl_addr().to_string();
         agent.esl.password = "ClueCon".into();
         agent.http = None;
         agent.lease = Duration::from_secs(3);
         agent.refresh = Duration::from_millis(500);
         println!(
-            "  box {name}: ESL {} (simulated FreeSWITCH), agent publishing as node {name}",
-            sim.esl_addr()
+            "  box {name}: ESL {}, SIP {} (simulated FreeSWITCH), agent publishing as node {name}",
+            sim.esl_addr(),
+            agent.sip_uri
         );
         joins.push(tokio::spawn(locus_agent::run(
             agent,
@@ -94,6 +107,8 @@ async fn start(cfg: &Config, args: &DemoArgs) -> anyhow::Result<Farm> {
         store,
         boxes,
         agents,
+        proxy,
+        proxy_token,
         joins,
         as_json: args.json,
         _redis: redis,
@@ -140,6 +155,8 @@ impl Farm {
         for j in self.joins {
             let _ = tokio::time::timeout(Duration::from_secs(5), j).await;
         }
+        self.proxy_token.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.proxy.closed()).await;
         for (_, sim) in &self.boxes {
             sim.stop().await;
         }
@@ -158,6 +175,13 @@ fn has(farm: &FarmView, node: &str, t: Table, key: &str) -> bool {
     farm.nodes
         .iter()
         .any(|(id, n)| id.as_str() == node && n.live && n.image.table(t).any(|(k, _)| k == key))
+}
+
+fn idle(farm: &FarmView) -> bool {
+    farm.nodes
+        .values()
+        .filter(|n| n.live)
+        .all(|n| n.image.table(Table::Calls).count() == 0)
 }
 
 async fn script(f: &Farm) -> anyhow::Result<()> {
@@ -242,17 +266,33 @@ async fn script(f: &Farm) -> anyhow::Result<()> {
         fs1.conference_leave(m).await?;
     }
     let _ = (ringing, parked);
+    f.until("an idle farm", idle).await?;
+
+    let calls = sip::story(f).await?;
+    let room = format!("{DOMAIN}/3001");
     let farm = f
-        .until("an idle farm", |farm| {
-            farm.nodes
-                .values()
-                .filter(|n| n.live)
-                .all(|n| n.image.table(Table::Calls).count() == 0)
+        .until("the SIP calls", |farm| {
+            // Five calls: the bridged one, the picked-up one, the retrieved
+            // one, and two room members (the room's value is its size).
+            let calls: usize = ["fs1", "fs2"]
+                .iter()
+                .map(|n| count(farm, n, Table::Calls))
+                .sum();
+            let members = farm.nodes.values().filter(|n| n.live).any(|n| {
+                n.image
+                    .table(Table::Rooms)
+                    .any(|(k, v)| k == &room && v == "2")
+            });
+            calls == 5 && members
         })
         .await?;
+    f.show(&farm, &[What::Nodes, What::Calls, What::Rooms]);
+    println!("\n== 09:20 the phones hang up (BYE through the proxy)");
+    sip::hang_up(calls).await;
+    let farm = f.until("an idle farm", idle).await?;
     f.show(&farm, &[What::Nodes, What::Calls]);
     println!(
-        "\nDemo done: every change above went FreeSWITCH (simulated) -> ESL -> agent -> store -> inspect."
+        "\nDemo done: every change above went FreeSWITCH (simulated) -> ESL -> agent -> store -> inspect,\nand every SIP request phone -> locus proxy -> the box the farm view chose."
     );
     Ok(())
 }

@@ -160,6 +160,7 @@ async fn the_demo_runs_to_the_end_against_a_given_redis() {
     assert!(!header.is_empty());
     assert!(stdout.contains(&dkey("techsupport")), "{stdout}");
     assert!(stdout.contains("Demo done"), "{stdout}");
+    check_demo_sip(&stdout);
     // It used our Redis (and left the farm idle there).
     let store = open_store(&redis.url()).await;
     let farm = store.read_farm().await.unwrap();
@@ -167,4 +168,93 @@ async fn the_demo_runs_to_the_end_against_a_given_redis() {
         !farm.nodes.is_empty(),
         "the demo did not write to the given redis"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_on_the_memory_store_too() {
+    let out = locus(&["demo", "--redis", "memory://"], Duration::from_secs(60)).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {}\n{stdout}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("store memory://"), "{stdout}");
+    check_demo_sip(&stdout);
+}
+
+/// The box named after `-> ` in the demo's line for `step` (`INVITE 1014 -> *8`).
+fn landed<'a>(stdout: &'a str, step: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(step))
+        .map(|rest| {
+            let rest = rest
+                .strip_prefix(" -> ")
+                .unwrap_or_else(|| panic!("{step}: {rest}"));
+            rest.split([',', ':', ' ']).next().unwrap()
+        })
+        .collect()
+}
+
+/// The SIP part of the demo: every phone registered (each line names a
+/// box), the call was answered, and each farm rule put its requests where
+/// it must: `*8` on the ringing call's box, the retrieve on the parking
+/// box, both room joiners on one box.
+fn check_demo_sip(stdout: &str) {
+    assert!(stdout.contains("proxy: SIP udp 127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("/metrics"), "{stdout}");
+    for user in 1010..=1018 {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim().starts_with(&format!("REGISTER {user} -> ")))
+            .unwrap_or_else(|| panic!("no REGISTER line for {user}: {stdout}"));
+        assert!(
+            (line.contains("-> fs1: 200") || line.contains("-> fs2: 200")),
+            "{line}"
+        );
+    }
+    let call = landed(stdout, "INVITE 1010 -> 1011");
+    assert_eq!(call.len(), 1, "{stdout}");
+    assert!(["fs1", "fs2"].contains(&call[0]), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("INVITE 1010 -> 1011"))
+        .unwrap();
+    assert!(line.contains(": 200"), "{line}");
+    let pick = landed(stdout, "INVITE 1014 -> *8");
+    let pick_line = stdout.lines().find(|l| l.contains("-> *8 ->")).unwrap();
+    let rings_on = pick_line
+        .split("rings on ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{pick_line}"));
+    assert_eq!(
+        pick,
+        [rings_on],
+        "*8 must land where the group rings: {pick_line}"
+    );
+    assert!(pick_line.contains("): 200"), "{pick_line}");
+    let valet = [
+        landed(stdout, "INVITE 1015 -> 6001"),
+        landed(stdout, "INVITE 1016 -> 6001"),
+    ];
+    assert_eq!(valet[0].len(), 1, "{stdout}");
+    assert_eq!(
+        valet[0], valet[1],
+        "the retrieve lands on the parking box: {stdout}"
+    );
+    let room = [
+        landed(stdout, "INVITE 1017 -> 3001"),
+        landed(stdout, "INVITE 1018 -> 3001"),
+    ];
+    assert_eq!(room[0].len(), 1, "{stdout}");
+    assert_eq!(room[0], room[1], "the joiners meet on one box: {stdout}");
+    assert!(
+        stdout.contains("farm.test/3001  2"),
+        "the room table shows both: {stdout}"
+    );
+    for l in stdout.lines().filter(|l| l.trim().starts_with("INVITE ")) {
+        assert!(l.contains(": 200"), "every scripted call is answered: {l}");
+    }
 }

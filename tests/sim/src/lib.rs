@@ -12,7 +12,8 @@
 //! `bus` (ordered event fan-out), `state` (the core), `channel`/`render`
 //! (channel data as FreeSWITCH serialises it), `legs`/`apps`/`sofia`
 //! (building blocks), `scripts` (actions), `api` (api commands), `sip`
-//! (the box's SIP side, when [`SimConfig::sip_addr`] is set).
+//! (the box's SIP side, when [`SimConfig::sip_addr`] is set), `phone` (a
+//! SIP phone that talks to the farm's proxy or a box).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -25,6 +26,7 @@ mod error;
 mod features;
 mod handle;
 mod legs;
+pub mod phone;
 mod render;
 mod scripts;
 mod server;

@@ -127,6 +127,13 @@ impl Credentials {
 
     /// Whether the response proves `password` for `method`.
     pub(super) fn verify(&self, method: &str, password: &str) -> bool {
+        self.expected(method, password)
+            .is_some_and(|e| e == self.response)
+    }
+
+    /// The response proving `password` for `method` with these fields;
+    /// `None` for a qop other than `auth` or one lacking nc/cnonce.
+    fn expected(&self, method: &str, password: &str) -> Option<String> {
         let ha1 = md5_hex(&format!("{}:{}:{password}", self.username, self.realm));
         let ha2 = md5_hex(&format!("{method}:{}", self.uri));
         let expected = match (&self.qop, &self.nc, &self.cnonce) {
@@ -134,10 +141,61 @@ impl Credentials {
                 md5_hex(&format!("{ha1}:{}:{nc}:{cnonce}:{qop}:{ha2}", self.nonce))
             }
             (None, _, _) => md5_hex(&format!("{ha1}:{}:{ha2}", self.nonce)),
-            _ => return false,
+            _ => return None,
         };
-        expected == self.response
+        Some(expected)
     }
+}
+
+/// The phone's side (`crate::phone`): the `Authorization` value answering
+/// a `WWW-Authenticate` / `Proxy-Authenticate` `challenge` for `method`
+/// on `uri`; `None` when the challenge is not an MD5 Digest one. With
+/// `qop="auth"` offered the answer uses it (nc 1, a fresh cnonce), as
+/// sofia-sip's client does.
+pub(crate) fn answer_challenge(
+    challenge: &str,
+    method: &str,
+    uri: &str,
+    user: &str,
+    password: &str,
+) -> Option<String> {
+    let (scheme, rest) = challenge.trim().split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return None;
+    }
+    let fields = params(rest);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    if field("algorithm").is_some_and(|a| !a.eq_ignore_ascii_case("MD5")) {
+        return None;
+    }
+    let offers_auth =
+        field("qop").is_some_and(|q| q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth")));
+    let mut c = Credentials {
+        username: user.to_owned(),
+        realm: field("realm").unwrap_or_default(),
+        nonce: field("nonce")?,
+        uri: uri.to_owned(),
+        ..Credentials::default()
+    };
+    if offers_auth {
+        c.qop = Some("auth".into());
+        c.nc = Some("00000001".into());
+        c.cnonce = Some(super::wire::token());
+    }
+    c.response = c.expected(method, password)?;
+    let mut v = format!(
+        "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\", algorithm=MD5",
+        c.username, c.realm, c.nonce, c.uri, c.response
+    );
+    if let (Some(nc), Some(cnonce)) = (&c.nc, &c.cnonce) {
+        v.push_str(&format!(", qop=auth, nc={nc}, cnonce=\"{cnonce}\""));
+    }
+    Some(v)
 }
 
 /// Lower-case hex MD5 of `s`.
@@ -204,5 +262,25 @@ mod tests {
         assert!(Credentials::parse("Basic abc").is_none());
         assert!(Credentials::parse("Digest username=").is_none());
         assert!(Credentials::parse("Digest ,,,=\"").is_none());
+    }
+
+    #[test]
+    fn a_phone_answer_passes_the_box_check() {
+        for qop in [true, false] {
+            let ch = challenge("d.test", "n42", false);
+            let ch = if qop {
+                ch
+            } else {
+                ch.replace(", qop=\"auth\"", "")
+            };
+            let v = answer_challenge(&ch, "REGISTER", "sip:d.test", "1000", "1234").unwrap();
+            let c = Credentials::parse(&v).unwrap();
+            assert_eq!((c.realm.as_str(), c.nonce.as_str()), ("d.test", "n42"));
+            assert_eq!(c.qop.is_some(), qop, "{v}");
+            assert!(c.verify("REGISTER", "1234"), "{v}");
+            assert!(!c.verify("REGISTER", "4321"));
+        }
+        assert!(answer_challenge("Basic realm=\"x\"", "REGISTER", "sip:d", "u", "p").is_none());
+        assert!(answer_challenge("Digest realm=\"x\"", "REGISTER", "sip:d", "u", "p").is_none());
     }
 }

@@ -14,7 +14,7 @@
 //! `dialog` (dialogs, ACK, BYE, CANCEL), `timers` (200 retransmission and
 //! delayed answers).
 
-mod auth;
+pub(crate) mod auth;
 mod bridge;
 mod dialog;
 mod endpoint;
