@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 mod agent;
 pub mod fake_esl;
 mod poll;
+pub mod locality;
 pub mod sipfarm;
 pub mod sipp;
 
