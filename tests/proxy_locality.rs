@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use locus_sim::Answer;
-use support::locality::{boxes_for, invites_where, node, node_name, wait_until};
+use support::locality::{boxes_for, calm_health, invites_where, node, node_name, wait_until};
 use support::sipfarm::{SipFarm, start_sip_farm};
 use support::sipp::{Sipp, sipp_bin};
 use support::{DOMAIN, WAIT};
@@ -50,7 +50,7 @@ async fn directed_pickup_lands_where_the_extension_rings() {
     if skip() {
         return;
     }
-    let farm = start_sip_farm(3, |_| {}).await;
+    let farm = start_sip_farm(3, calm_health).await;
     // `**EXT`: 1001 rings on fs2, which now has the most calls (least
     // calls would send a standard call elsewhere).
     farm.sim("fs2").call("1000", "1001").await.unwrap();
@@ -90,7 +90,7 @@ async fn replaces_lands_on_the_box_holding_the_call() {
     if skip() {
         return;
     }
-    let farm = start_sip_farm(3, |_| {}).await;
+    let farm = start_sip_farm(3, calm_health).await;
     // Two calls on fs3: least calls sends new standard calls elsewhere.
     let call = farm.sim("fs3").call("1000", "1001").await.unwrap();
     farm.sim("fs3").call("1002", "1003").await.unwrap();
@@ -126,10 +126,12 @@ async fn redirect_with_x_locus_node_reroutes_the_call() {
     }
     // Every standard call of the domain goes to fs1 first.
     let farm = start_sip_farm(3, |cfg| {
+        calm_health(cfg);
         cfg.routing.tenants.pins.insert(DOMAIN.into(), node("fs1"));
     })
     .await;
-    farm.sim("fs1").set_sip_answer(Answer::Redirect("fs2".into()));
+    farm.sim("fs1")
+        .set_sip_answer(Answer::Redirect("fs2".into()));
     // phone_call.xml fails on a 302: the phone must see fs2's 200.
     call_ok(&farm, "1000", "9196", 200).await;
     let per_box = invites_where(&farm, |s| s.ruri_user.as_deref() == Some("9196"));
@@ -148,10 +150,14 @@ async fn valet_retrieve_lands_on_the_parking_box() {
     // The domain is pinned to fs3: its standard calls and its placements
     // (where a slot nobody holds would go) are fs3.
     let farm = start_sip_farm(3, |cfg| {
+        calm_health(cfg);
         cfg.routing.tenants.pins.insert(DOMAIN.into(), node("fs3"));
     })
     .await;
-    farm.sim("fs1").valet_park("1000", LOT, "6001").await.unwrap();
+    farm.sim("fs1")
+        .valet_park("1000", LOT, "6001")
+        .await
+        .unwrap();
     farm.wait_view("6001 parked on fs1", |snap| {
         let at = snap.slot(DOMAIN, LOT, "6001");
         at.len() == 1 && node_name(snap, at[0]) == "fs1"
@@ -165,7 +171,10 @@ async fn valet_retrieve_lands_on_the_parking_box() {
     run.hold_ms = 3000;
     let phone = run.spawn();
     // Retrieved (not parked again): the slot empties while the phone talks.
-    wait_until("6001 reaching a box", || !boxes_for(&farm, "6001").is_empty()).await;
+    wait_until("6001 reaching a box", || {
+        !boxes_for(&farm, "6001").is_empty()
+    })
+    .await;
     farm.wait_view("slot 6001 taken out", |snap| {
         snap.slot(DOMAIN, LOT, "6001").is_empty()
     })
@@ -181,7 +190,7 @@ async fn conference_joiners_meet_on_one_box() {
     if skip() {
         return;
     }
-    let farm = start_sip_farm(3, |_| {}).await;
+    let farm = start_sip_farm(3, calm_health).await;
     let mut first = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1000", DOMAIN);
     first.service = "3001".into();
     first.hold_ms = 4000;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use locus_sim::Directory;
 use support::DOMAIN;
-use support::locality::{InjectionFile, invites_where, node_name, start_sip_farm_dir};
+use support::locality::{InjectionFile, calm_health, invites_where, node_name, start_sip_farm_dir};
 use support::sipp::{Sipp, sipp_bin};
 
 /// Boxes in the farm.
@@ -51,7 +51,7 @@ async fn concurrent_group_pickups_land_where_their_group_rings() {
         eprintln!("sipp not installed: skipped");
         return;
     }
-    let farm = start_sip_farm_dir(BOXES, directory(), |_| {}).await;
+    let farm = start_sip_farm_dir(BOXES, directory(), calm_health).await;
 
     // Pickers register (ESL `sofia::register` with their callgroup), spread
     // over the boxes; the agents publish `member:` for the proxy.
@@ -65,9 +65,8 @@ async fn concurrent_group_pickups_land_where_their_group_rings() {
         }
     }
     farm.wait_view("every picker's pickup group", |snap| {
-        (0..ROUNDS).all(|r| {
-            (0..GROUPS).all(|g| snap.groups_of(DOMAIN, &member(g, 2 + r)) == [group(g)])
-        })
+        (0..ROUNDS)
+            .all(|r| (0..GROUPS).all(|g| snap.groups_of(DOMAIN, &member(g, 2 + r)) == [group(g)]))
     })
     .await;
 
@@ -100,10 +99,30 @@ async fn concurrent_group_pickups_land_where_their_group_rings() {
         run.hold_ms = 300;
         run.extra = inf.args();
         let res = run.run().await;
+        let landed = landed_by_caller(&farm);
+        let wrong: Vec<_> = pickers
+            .iter()
+            .filter(|p| landed.get(*p) != Some(&vec![expected[*p].clone()]))
+            .map(|p| (p, &expected[p], landed.get(p)))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "round {r}: misrouted (picker, expected, got): {wrong:?}"
+        );
         // A `*8` on a box where its group does not ring is answered and
         // hung up at once (BYE before the phone's), which sipp counts as a
         // failed call.
-        assert_eq!(res.code, Some(0), "round {r}: sipp: {}", res.log);
+        let calls: Vec<_> = farm
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), n.sim.calls()))
+            .collect();
+        assert_eq!(
+            res.code,
+            Some(0),
+            "round {r}: sipp: {}\ncalls: {calls:?}",
+            res.log
+        );
         assert_eq!(res.ok, GROUPS as u64, "round {r}: {}", res.log);
         for n in &farm.nodes {
             let left: Vec<_> = n.sim.calls().into_iter().filter(|c| !c.answered).collect();
@@ -113,13 +132,7 @@ async fn concurrent_group_pickups_land_where_their_group_rings() {
 
     // Count where every `*8` went, by its caller.
     let seen = invites_where(&farm, |s| s.ruri_user.as_deref() == Some("*8"));
-    let mut landed: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (node, invites) in &seen {
-        for s in invites {
-            let from = s.from_user.clone().unwrap_or_default();
-            landed.entry(from).or_default().push(node.clone());
-        }
-    }
+    let landed = landed_by_caller(&farm);
     let right = expected
         .iter()
         .filter(|(picker, at)| landed.get(*picker).is_some_and(|l| l == &[at.to_string()]))
@@ -132,6 +145,22 @@ async fn concurrent_group_pickups_land_where_their_group_rings() {
     );
     assert_eq!(expected.len(), GROUPS * ROUNDS);
     assert_eq!(total, GROUPS * ROUNDS, "{landed:?}");
-    assert_eq!(right, GROUPS * ROUNDS, "expected {expected:?}, landed {landed:?}");
+    assert_eq!(
+        right,
+        GROUPS * ROUNDS,
+        "expected {expected:?}, landed {landed:?}"
+    );
     farm.stop_proxy().await;
+}
+
+/// The boxes each `*8` caller's INVITEs reached.
+fn landed_by_caller(farm: &support::sipfarm::SipFarm) -> BTreeMap<String, Vec<String>> {
+    let mut landed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (node, invites) in invites_where(farm, |s| s.ruri_user.as_deref() == Some("*8")) {
+        for s in invites {
+            let from = s.from_user.clone().unwrap_or_default();
+            landed.entry(from).or_default().push(node.clone());
+        }
+    }
+    landed
 }

@@ -161,3 +161,13 @@ pub async fn wait_until(what: &str, ok: impl Fn() -> bool) {
         tokio::time::sleep(super::POLL).await;
     }
 }
+
+/// Health probes that only a dead box fails: the default test probes (300
+/// ms timeout, down after 2 misses) take a live box down whenever a loaded
+/// 2-core machine stalls the process for half a second, and a pickup must
+/// not go to a box the proxy thinks is down. These tests are about
+/// locality, not failover.
+pub fn calm_health(cfg: &mut ProxyConfig) {
+    cfg.health.timeout = std::time::Duration::from_secs(2);
+    cfg.health.down_after = 4;
+}

@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod agent;
 pub mod fake_esl;
-mod poll;
 pub mod locality;
+mod poll;
 pub mod sipfarm;
 pub mod sipp;
 
