@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 mod agent;
 pub mod failover;
 pub mod fake_esl;
+pub mod locality;
 mod poll;
 pub mod regtrust;
 pub mod sipfarm;
