@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use locus_sim::Directory;
 use support::DOMAIN;
-use support::locality::{InjectionFile, calm_health, invites_where, node_name, start_sip_farm_dir};
+use support::locality::{InjectionFile, calm_health, invites_where, node_name};
+use support::sipfarm::start_sip_farm_dir;
 use support::sipp::{Sipp, sipp_bin};
 
 /// Boxes in the farm.

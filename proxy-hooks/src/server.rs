@@ -8,6 +8,7 @@ mod gauges;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use locus_schema::Store;
 use prometheus_client::registry::Registry;
@@ -48,6 +49,28 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
+    /// A proxy for a farm on loopback (the demo, the farm tests): UDP, TCP
+    /// and HTTP on 127.0.0.1 with free ports, probes every 200 ms (down
+    /// after 2 misses of 300 ms, up after 1 answer), sync every 300 ms
+    /// (coalesce 20 ms), relaying for `domain`.
+    pub fn loopback(domain: &str) -> ProxyConfig {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut cfg = ProxyConfig {
+            http: Some(any),
+            ..ProxyConfig::default()
+        };
+        cfg.sip.udp = vec![any];
+        cfg.sip.tcp = vec![any];
+        cfg.health.interval = Duration::from_millis(200);
+        cfg.health.timeout = Duration::from_millis(300);
+        cfg.health.down_after = 2;
+        cfg.health.up_after = 1;
+        cfg.routing.sync.coalesce = Duration::from_millis(20);
+        cfg.routing.sync.refresh = Duration::from_millis(300);
+        cfg.policy.domains = vec![domain.to_owned()];
+        cfg
+    }
+
     /// Checks every section; the message names the section.
     pub fn validate(&self) -> Result<(), ServerError> {
         let bad = |e: String| Err(ServerError::Config(e));

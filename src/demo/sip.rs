@@ -27,21 +27,9 @@ const LOT: &str = "valet_parking_lot";
 /// The demo's proxy: loopback UDP on a free port, HTTP for `/metrics`,
 /// quick probes and sync so the story runs in seconds.
 pub(super) fn proxy_config() -> ProxyConfig {
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut cfg = ProxyConfig {
-        http: Some(any),
-        ..ProxyConfig::default()
-    };
-    cfg.sip.udp = vec![any];
+    let mut cfg = ProxyConfig::loopback(DOMAIN);
+    cfg.sip.tcp.clear();
     cfg.core.id = "demo-proxy".into();
-    cfg.core.invite_timeout = Duration::from_secs(2);
-    cfg.health.interval = Duration::from_millis(200);
-    cfg.health.timeout = Duration::from_millis(300);
-    cfg.health.down_after = 2;
-    cfg.health.up_after = 1;
-    cfg.routing.sync.coalesce = Duration::from_millis(20);
-    cfg.routing.sync.refresh = Duration::from_millis(300);
-    cfg.policy.domains = vec![DOMAIN.into()];
     cfg
 }
 

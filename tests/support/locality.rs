@@ -8,63 +8,9 @@ use std::path::PathBuf;
 
 use locus_proxy::server::ProxyConfig;
 use locus_schema::NodeId;
-use locus_sim::{Directory, SimConfig, SipSeen};
-use tokio_util::sync::CancellationToken;
+use locus_sim::SipSeen;
 
-use super::sipfarm::{SipFarm, proxy_config};
-use super::{AgentOpts, DOMAIN, Node, init_tracing, open_store, spawn_agent, start_redis};
-
-/// Like [`super::sipfarm::start_sip_farm`], with every box serving
-/// `directory` (the proxy learns its `member:` groups from the agents).
-pub async fn start_sip_farm_dir(
-    n: usize,
-    directory: Directory,
-    tweak: impl FnOnce(&mut ProxyConfig),
-) -> SipFarm {
-    init_tracing();
-    let redis = start_redis().await;
-    let store = open_store(&redis.url()).await;
-    let mut cfg = proxy_config();
-    tweak(&mut cfg);
-    let proxy_token = CancellationToken::new();
-    let proxy = locus_proxy::server::start(cfg, store.clone(), proxy_token.clone())
-        .await
-        .expect("proxy starts");
-    let proxy_udp = proxy.udp[0];
-    let mut nodes = Vec::new();
-    for i in 1..=n {
-        let name = format!("fs{i}");
-        let sim = super::start_sim_with(SimConfig {
-            node_id: name.clone(),
-            hostname: name.clone(),
-            domain: DOMAIN.into(),
-            heartbeat: None,
-            sip_addr: Some("127.0.0.1:0".parse().expect("literal")),
-            proxy: Some(proxy_udp),
-            directory: directory.clone(),
-            ..SimConfig::default()
-        })
-        .await;
-        let mut acfg = AgentOpts::default().config(&name, &sim.esl_addr().to_string());
-        acfg.sip_uri = format!("sip:{}", sim.sip_addr().expect("sim SIP bound"));
-        let agent = spawn_agent(acfg, store.clone());
-        nodes.push(Node {
-            id: agent.id.clone(),
-            sim,
-            agent,
-        });
-    }
-    let farm = SipFarm {
-        redis,
-        store,
-        proxy,
-        proxy_token,
-        nodes,
-    };
-    let ids: Vec<NodeId> = farm.nodes.iter().map(|n| n.id.clone()).collect();
-    farm.wait_routable(&ids).await;
-    farm
-}
+use super::sipfarm::SipFarm;
 
 /// Node id literal.
 pub fn node(id: &str) -> NodeId {

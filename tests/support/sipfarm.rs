@@ -11,7 +11,7 @@ use std::time::Duration;
 use locus_proxy::server::{ProxyConfig, RunningProxy};
 use locus_schema::testing::RedisServer;
 use locus_schema::{NodeId, Store};
-use locus_sim::{SimConfig, SimHandle, SipSeen};
+use locus_sim::{Directory, SimConfig, SimHandle, SipSeen};
 use tokio_util::sync::CancellationToken;
 
 use super::{AgentOpts, DOMAIN, Node, WAIT, init_tracing, open_store, spawn_agent, start_redis};
@@ -20,22 +20,9 @@ use super::{AgentOpts, DOMAIN, Node, WAIT, init_tracing, open_store, spawn_agent
 /// after 2 misses, up after 1 answer), fast sync, 1 s failover timer,
 /// [`DOMAIN`] relayed.
 pub fn proxy_config() -> ProxyConfig {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("literal");
-    let mut cfg = ProxyConfig {
-        http: Some(any),
-        ..ProxyConfig::default()
-    };
-    cfg.sip.udp = vec![any];
-    cfg.sip.tcp = vec![any];
+    let mut cfg = ProxyConfig::loopback(DOMAIN);
     cfg.core.id = "proxy1".into();
     cfg.core.invite_timeout = Duration::from_millis(1000);
-    cfg.health.interval = Duration::from_millis(200);
-    cfg.health.timeout = Duration::from_millis(300);
-    cfg.health.down_after = 2;
-    cfg.health.up_after = 1;
-    cfg.routing.sync.coalesce = Duration::from_millis(20);
-    cfg.routing.sync.refresh = Duration::from_millis(300);
-    cfg.policy.domains = vec![DOMAIN.into()];
     cfg
 }
 
@@ -51,6 +38,16 @@ pub struct SipFarm {
 /// Starts Redis, a proxy configured by `tweak(proxy_config())`, and `n`
 /// boxes with agents; returns once the proxy routes to every box.
 pub async fn start_sip_farm(n: usize, tweak: impl FnOnce(&mut ProxyConfig)) -> SipFarm {
+    start_sip_farm_dir(n, Directory::vanilla(), tweak).await
+}
+
+/// Like [`start_sip_farm`], with every box serving `directory` (the proxy
+/// learns its `member:` groups from the agents).
+pub async fn start_sip_farm_dir(
+    n: usize,
+    directory: Directory,
+    tweak: impl FnOnce(&mut ProxyConfig),
+) -> SipFarm {
     init_tracing();
     let redis = start_redis().await;
     let store = open_store(&redis.url()).await;
@@ -71,6 +68,7 @@ pub async fn start_sip_farm(n: usize, tweak: impl FnOnce(&mut ProxyConfig)) -> S
             heartbeat: None,
             sip_addr: Some("127.0.0.1:0".parse().expect("literal")),
             proxy: Some(proxy_udp),
+            directory: directory.clone(),
             ..SimConfig::default()
         })
         .await;

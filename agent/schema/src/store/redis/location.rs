@@ -12,7 +12,7 @@ use crate::keys::{Keys, NodeId};
 use crate::store::link::Link;
 use crate::store::{StoreError, now_ms};
 
-use super::read::escape_glob;
+use super::read::{escape_glob, scan};
 
 /// Upsert one binding, drop expired ones, expire the key after the latest.
 /// Fields that are not bindings are left alone (they go with the key).
@@ -40,10 +40,6 @@ end
 return 1
 ";
 
-/// Keys asked per `SCAN` round.
-const SCAN_COUNT: usize = 1000;
-/// Upper bound on `SCAN` rounds.
-const MAX_SCAN_ROUNDS: usize = 10_000;
 /// Keys per `MGET`.
 const MGET_CHUNK: usize = 1000;
 
@@ -169,35 +165,9 @@ pub(super) async fn tenants(
     link: &Link,
     keys: &Keys,
 ) -> Result<BTreeMap<String, NodeId>, StoreError> {
-    let pattern = escape_glob(&keys.tenant_pattern());
-    let mut found = std::collections::BTreeSet::new();
-    let mut cursor: u64 = 0;
-    for round in 0.. {
-        if round == MAX_SCAN_ROUNDS {
-            tracing::warn!(rounds = round, "tenant SCAN did not finish; partial view");
-            break;
-        }
-        let pat = pattern.as_str();
-        let (next, batch): (u64, Vec<Vec<u8>>) = link
-            .run(|mut c| async move {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(pat)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        found.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let found = scan(link, &escape_glob(&keys.tenant_pattern()), "tenant").await?;
     let prefix = keys.tenant("");
-    let found: Vec<Vec<u8>> = found.into_iter().collect();
+
     let mut out = BTreeMap::new();
     for chunk in found.chunks(MGET_CHUNK) {
         let values: Vec<Option<Vec<u8>>> = link

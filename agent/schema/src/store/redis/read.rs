@@ -142,26 +142,31 @@ fn hash(id: &NodeId, table: &str, v: RedisResult<Value>) -> Option<BTreeMap<Stri
     }
 }
 
-/// Every `member:{domain}:{ext}` set.
-async fn members(
+/// Every key matching `pattern` (a glob, already escaped), deduplicated
+/// and sorted; a SCAN that does not finish in [`MAX_SCAN_ROUNDS`] rounds
+/// gives what it found (logged with `what`).
+pub(super) async fn scan(
     link: &Link,
-    keys: &Keys,
-) -> Result<BTreeMap<(String, String), Vec<String>>, StoreError> {
-    let pattern = escape_glob(&keys.member_pattern());
+    pattern: &str,
+    what: &'static str,
+) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut found = BTreeSet::new();
     let mut cursor: u64 = 0;
     for round in 0.. {
         if round == MAX_SCAN_ROUNDS {
-            tracing::warn!(rounds = round, "member SCAN did not finish; partial view");
+            tracing::warn!(
+                rounds = round,
+                scan = what,
+                "SCAN did not finish; partial view"
+            );
             break;
         }
-        let pat = pattern.as_str();
         let (next, batch): (u64, Vec<Vec<u8>>) = link
             .run(|mut c| async move {
                 redis::cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
-                    .arg(pat)
+                    .arg(pattern)
                     .arg("COUNT")
                     .arg(SCAN_COUNT)
                     .query_async(&mut c)
@@ -174,8 +179,17 @@ async fn members(
             break;
         }
     }
+    Ok(found.into_iter().collect())
+}
+
+/// Every `member:{domain}:{ext}` set.
+async fn members(
+    link: &Link,
+    keys: &Keys,
+) -> Result<BTreeMap<(String, String), Vec<String>>, StoreError> {
+    let found = scan(link, &escape_glob(&keys.member_pattern()), "member").await?;
     let prefix = format!("{}member:", keys.prefix());
-    let found: Vec<Vec<u8>> = found.into_iter().collect();
+
     let mut out = BTreeMap::new();
     for chunk in found.chunks(MEMBERS_CHUNK) {
         let mut p = redis::pipe();
