@@ -120,12 +120,7 @@ impl SipMessage {
 
     /// The topmost Via value, parsed.
     pub fn top_via(&self) -> Result<Via, SipError> {
-        let v = self
-            .headers
-            .get_all("Via")
-            .into_iter()
-            .next()
-            .ok_or(SipError::Missing("Via"))?;
+        let v = self.headers.first("Via").ok_or(SipError::Missing("Via"))?;
         Via::parse(v)
     }
 
