@@ -311,8 +311,8 @@ mod tests {
             "locus_proxy_sip_node_branches_total{node=\"fs1\"} 1",
             "locus_proxy_sip_transactions_active 1",
             "locus_proxy_route_decision_seconds_count 2",
-            "locus_proxy_route_decision_seconds_bucket{le=\"1e-5\"} 0",
-            "locus_proxy_route_decision_seconds_bucket{le=\"1.5e-5\"} 1",
+            "locus_proxy_route_decision_seconds_bucket{le=\"0.00001\"} 0",
+            "locus_proxy_route_decision_seconds_bucket{le=\"0.000015\"} 1",
             "locus_proxy_route_decision_seconds_bucket{le=\"0.0005\"} 2",
         ] {
             assert!(out.contains(want), "missing {want} in\n{out}");
