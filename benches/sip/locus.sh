@@ -1,8 +1,15 @@
 # benches/sip/locus.sh - `locus proxy` profile for ../shared/bench/run.sh.
 #
-#   cargo build --release
-#   RESULTS_DIR=target/sip-bench/$(date -u +%Y%m%dT%H%M%SZ) \
+#   cargo build --release -p locus
+#   RUNTIME=/tmp/locus-bench.XXXXXX \
+#   RESULTS_DIR=$PWD/target/sip-bench/$(date -u +%Y%m%dT%H%M%SZ) \
 #     ../shared/bench/run.sh kamailio benches/sip/locus.sh
+#
+# RUNTIME (a mktemp template) and an absolute RESULTS_DIR work around two
+# quirks of run.sh (docs/performance.md, "SIP proxy"). Knobs: LOCUS_BIN,
+# LOCUS_ALGORITHM, LOCUS_HTTP (move it with the SIP ports), REDIS_PORT,
+# LOCUS_PROBE_INTERVAL. The routing decision time of every step lands in
+# <results>/locus/route-decision.tsv.
 #
 # The proxy runs as in production: the routing engine (default
 # `least_calls`), the farm snapshot kept by Redis sync (pub/sub + refresh;
