@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,8 +33,15 @@ struct NodeLabel {
     node: String,
 }
 
+/// Upper bounds (seconds) of the routing-decision histogram: fine steps
+/// around the 50 us target (issue 3), up to 10 ms for a Redis lookup (rule 7).
+const ROUTE_BUCKETS: [f64; 20] = [
+    1e-6, 2e-6, 3e-6, 5e-6, 7.5e-6, 10e-6, 15e-6, 20e-6, 30e-6, 40e-6, 50e-6, 75e-6, 100e-6,
+    200e-6, 500e-6, 1e-3, 2e-3, 3e-3, 5e-3, 10e-3,
+];
+
 /// Counters of one [`super::Proxy`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProxyStats {
     requests: Family<MethodLabel, Counter>,
     relayed: Family<ClassLabel, Counter>,
@@ -46,6 +54,26 @@ pub struct ProxyStats {
     active: Gauge,
     retransmissions: Counter,
     dropped: Counter,
+    route_decision: Histogram,
+}
+
+impl Default for ProxyStats {
+    fn default() -> Self {
+        ProxyStats {
+            requests: Family::default(),
+            relayed: Family::default(),
+            replies: Family::default(),
+            by_rule: Family::default(),
+            by_node: Family::default(),
+            failovers: Counter::default(),
+            redirects: Counter::default(),
+            transactions: Counter::default(),
+            active: Gauge::default(),
+            retransmissions: Counter::default(),
+            dropped: Counter::default(),
+            route_decision: Histogram::new(ROUTE_BUCKETS),
+        }
+    }
 }
 
 /// Known methods as static labels; anything else is `other` (bounded cardinality).
@@ -139,6 +167,11 @@ impl ProxyStats {
             "Messages dropped (malformed responses, strays, full queues)",
             self.dropped.clone(),
         );
+        r.register(
+            "locus_proxy_route_decision_seconds",
+            "Time the router took to decide a new transaction's targets",
+            self.route_decision.clone(),
+        );
     }
 
     pub(crate) fn request(&self, method: &str) {
@@ -186,6 +219,9 @@ impl ProxyStats {
     }
     pub(crate) fn drop_one(&self) {
         self.dropped.inc();
+    }
+    pub(crate) fn route_decided(&self, took: std::time::Duration) {
+        self.route_decision.observe(took.as_secs_f64());
     }
 
     /// Requests received with `method`.
@@ -260,6 +296,8 @@ mod tests {
         s.relayed(486);
         s.branch("standard", Some("fs1"));
         s.txn_started();
+        s.route_decided(std::time::Duration::from_micros(12));
+        s.route_decided(std::time::Duration::from_micros(400));
         let mut r = Registry::default();
         s.register(&mut r);
         let mut out = String::new();
@@ -272,6 +310,10 @@ mod tests {
             "locus_proxy_sip_branches_total{rule=\"standard\"} 1",
             "locus_proxy_sip_node_branches_total{node=\"fs1\"} 1",
             "locus_proxy_sip_transactions_active 1",
+            "locus_proxy_route_decision_seconds_count 2",
+            "locus_proxy_route_decision_seconds_bucket{le=\"0.00001\"} 0",
+            "locus_proxy_route_decision_seconds_bucket{le=\"0.000015\"} 1",
+            "locus_proxy_route_decision_seconds_bucket{le=\"0.0005\"} 2",
         ] {
             assert!(out.contains(want), "missing {want} in\n{out}");
         }

@@ -62,6 +62,30 @@ pub fn split_list(value: &str) -> Vec<&str> {
     out
 }
 
+/// The first non-empty value of a list header line, as [`split_list`]
+/// would give it, without building the list (top Via on every message).
+fn first_item(value: &str) -> Option<&str> {
+    let (mut quoted, mut angle, mut escaped, mut start) = (false, false, false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                let v = value[start..i].trim();
+                if !v.is_empty() {
+                    return Some(v);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    Some(value[start..].trim()).filter(|v| !v.is_empty())
+}
+
 /// One header line: name as received, raw value (folding already joined).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -91,6 +115,15 @@ impl Headers {
             .filter(|h| same_name(&h.name, name))
             .flat_map(|h| split_list(&h.value))
             .collect()
+    }
+
+    /// The first value of list header `name`: `get_all(name)` first
+    /// element, without collecting the others.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .filter(|h| same_name(&h.name, name))
+            .find_map(|h| first_item(&h.value))
     }
 
     /// Appends a header at the end.
@@ -224,5 +257,42 @@ impl fmt::Display for Params {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_is_the_first_of_get_all() {
+        let h = Headers(vec![
+            Header {
+                name: "To".into(),
+                value: "<sip:a@b>".into(),
+            },
+            Header {
+                name: "v".into(),
+                value: " , ".into(),
+            },
+            Header {
+                name: "Via".into(),
+                value: r#", SIP/2.0/UDP h1;x="a,\"b", SIP/2.0/UDP h2"#.into(),
+            },
+            Header {
+                name: "VIA".into(),
+                value: "SIP/2.0/UDP h3".into(),
+            },
+        ]);
+        let all = h.get_all("Via");
+        assert_eq!(all.len(), 3);
+        assert_eq!(h.first("Via"), Some(all[0]));
+        assert_eq!(h.first("Via"), Some(r#"SIP/2.0/UDP h1;x="a,\"b""#));
+        assert_eq!(h.first("Route"), None);
+        let angle = Headers(vec![Header {
+            name: "Route".into(),
+            value: "<sip:p1;lr>,<sip:p2;lr>".into(),
+        }]);
+        assert_eq!(angle.first("Route"), Some("<sip:p1;lr>"));
     }
 }

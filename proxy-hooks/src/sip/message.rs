@@ -5,6 +5,8 @@
 //! Parsing (in `parse.rs`) never panics: any byte string gives a message
 //! or a [`SipError`].
 
+use std::fmt::Write as _;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::SipError;
@@ -47,13 +49,27 @@ impl SipMessage {
     /// Serialises the message. Content-Length is written as received;
     /// call [`SipMessage::set_body`] after changing the body.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(512 + self.body.len());
+        // Sized up front and written in place: this runs for every message
+        // the proxy sends, so no intermediate String and no regrowth.
+        let head: usize = self
+            .headers
+            .0
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + 4)
+            .sum();
+        let mut out = BytesMut::with_capacity(head + 128 + self.body.len());
         match &self.start {
             StartLine::Request { method, uri } => {
-                out.put_slice(format!("{method} {uri} SIP/2.0\r\n").as_bytes())
+                out.put_slice(method.as_bytes());
+                out.put_u8(b' ');
+                // Writing into a BytesMut cannot fail (it grows).
+                let _ = write!(out, "{uri}");
+                out.put_slice(b" SIP/2.0\r\n");
             }
             StartLine::Response { status, reason } => {
-                out.put_slice(format!("SIP/2.0 {status} {reason}\r\n").as_bytes())
+                let _ = write!(out, "SIP/2.0 {status} ");
+                out.put_slice(reason.as_bytes());
+                out.put_slice(b"\r\n");
             }
         }
         for h in &self.headers.0 {
@@ -104,12 +120,7 @@ impl SipMessage {
 
     /// The topmost Via value, parsed.
     pub fn top_via(&self) -> Result<Via, SipError> {
-        let v = self
-            .headers
-            .get_all("Via")
-            .into_iter()
-            .next()
-            .ok_or(SipError::Missing("Via"))?;
+        let v = self.headers.first("Via").ok_or(SipError::Missing("Via"))?;
         Via::parse(v)
     }
 

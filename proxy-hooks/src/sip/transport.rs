@@ -104,7 +104,10 @@ pub struct TransportStats {
 /// Running listeners; cheap to clone.
 #[derive(Clone)]
 pub struct SipTransport {
-    udp: Arc<Vec<Arc<UdpSocket>>>,
+    /// Each UDP socket with its bound address, read once at bind: `send`
+    /// picks the socket by address family on every datagram, and
+    /// `local_addr()` is a syscall.
+    udp: Arc<Vec<(Arc<UdpSocket>, SocketAddr)>>,
     tcp_addrs: Arc<Vec<SocketAddr>>,
     pub(crate) shared: Arc<Shared>,
 }
@@ -142,7 +145,9 @@ impl SipTransport {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
         let mut udp = Vec::new();
         for addr in &cfg.udp {
-            udp.push(Arc::new(bind_udp(*addr)?));
+            let sock = bind_udp(*addr)?;
+            let local = sock.local_addr()?;
+            udp.push((Arc::new(sock), local));
         }
         let mut tcp = Vec::new();
         for addr in &cfg.tcp {
@@ -160,8 +165,10 @@ impl SipTransport {
             cancel,
             tasks: TaskTracker::new(),
         });
-        for sock in &udp {
-            shared.tasks.spawn(udp_loop(sock.clone(), shared.clone()));
+        for (sock, local) in &udp {
+            shared
+                .tasks
+                .spawn(udp_loop(sock.clone(), *local, shared.clone()));
         }
         for listener in tcp {
             shared.tasks.spawn(accept_loop(listener, shared.clone()));
@@ -178,10 +185,7 @@ impl SipTransport {
 
     /// Bound UDP addresses (real ports when configured with 0).
     pub fn udp_addrs(&self) -> Vec<SocketAddr> {
-        self.udp
-            .iter()
-            .filter_map(|s| s.local_addr().ok())
-            .collect()
+        self.udp.iter().map(|(_, a)| *a).collect()
     }
 
     /// Bound TCP addresses.
@@ -217,13 +221,10 @@ impl SipTransport {
     ) -> Result<(), SipError> {
         match transport {
             Transport::Udp => {
-                let sock = self
+                let (sock, _) = self
                     .udp
                     .iter()
-                    .find(|s| {
-                        s.local_addr()
-                            .is_ok_and(|a| a.is_ipv4() == target.is_ipv4())
-                    })
+                    .find(|(_, a)| a.is_ipv4() == target.is_ipv4())
                     .ok_or(SipError::NoListener("UDP"))?;
                 sock.send_to(&bytes, target).await?;
                 Ok(())
@@ -233,9 +234,8 @@ impl SipTransport {
     }
 }
 
-async fn udp_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
+async fn udp_loop(sock: Arc<UdpSocket>, local: SocketAddr, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 65_535];
-    let Ok(local) = sock.local_addr() else { return };
     loop {
         let (n, source) = tokio::select! {
             _ = shared.cancel.cancelled() => return,
