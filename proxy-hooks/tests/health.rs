@@ -179,6 +179,31 @@ async fn first_200_brings_a_node_up_and_the_probe_is_rfc3261() {
 }
 
 #[tokio::test]
+async fn a_target_added_later_is_probed_at_once_not_an_interval_later() {
+    let b = responder(200).await;
+    // An interval far longer than WAIT: only the immediate probe of a new
+    // target can bring it up in time. The first round (no targets) runs
+    // at start, as it does before the first farm read.
+    let p = proxy(HealthConfig {
+        interval: Duration::from_secs(600),
+        ..fast()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        p.health
+            .set_targets(vec![target("fs1", &b, Transport::Udp)])
+            .is_empty()
+    );
+    assert!(
+        until(|| p.health.is_up(&id("fs1"))).await,
+        "new target probed at once"
+    );
+    p.cancel.cancel();
+    b.cancel.cancel();
+}
+
+#[tokio::test]
 async fn silence_takes_a_node_down_and_answers_bring_it_back() {
     let b = responder(200).await;
     let p = proxy(fast()).await;

@@ -36,6 +36,10 @@ pub(super) struct Inner {
     book: Mutex<Book>,
     pub(super) stats: HealthStats,
     changed: Notify,
+    /// A target was added: probe it now, not an interval later (a node
+    /// that appears with the first farm read is routable within one
+    /// round trip).
+    pub(super) added: Notify,
 }
 
 #[derive(Default)]
@@ -96,6 +100,7 @@ impl Health {
                 book: Mutex::new(Book::default()),
                 stats: HealthStats::default(),
                 changed: Notify::new(),
+                added: Notify::new(),
             }),
         }
     }
@@ -133,12 +138,14 @@ impl Health {
     /// forgotten. Returns the targets refused (they are never up).
     pub fn set_targets(&self, targets: Vec<(NodeId, Uri)>) -> Vec<HealthError> {
         let mut refused = Vec::new();
+        let mut added = false;
         let mut book = self.inner.lock();
         let mut old = std::mem::take(&mut book.nodes);
         for (id, uri) in targets {
             match Target::new(id.clone(), uri) {
                 Ok(target) => {
                     let kept = old.remove(&id).filter(|t| t.target == target);
+                    added |= kept.is_none();
                     let tracked = kept.unwrap_or(Tracked {
                         target,
                         state: ProbeState::Unknown,
@@ -161,6 +168,10 @@ impl Health {
             }
         }
         self.inner.publish(&book);
+        drop(book);
+        if added {
+            self.inner.added.notify_one();
+        }
         refused
     }
 

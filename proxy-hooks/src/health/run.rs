@@ -26,6 +26,9 @@ impl Health {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return,
+                // New targets: probe them at once (this round also probes
+                // the others without an outstanding probe; harmless).
+                _ = self.inner.added.notified() => next = Instant::now(),
                 _ = sleep_until(wake) => {}
             }
             let now = Instant::now();

@@ -66,9 +66,14 @@ impl Branch {
         bytes: Bytes,
         hop: Hop,
         cfg: &CoreConfig,
+        last: bool,
     ) -> Branch {
         let now = Instant::now();
         let invite = req.method() == Some("INVITE");
+        let wait = match (invite, last) {
+            (false, true) => cfg.non_invite_timeout,
+            _ => cfg.invite_timeout,
+        };
         Branch {
             id,
             target,
@@ -81,7 +86,7 @@ impl Branch {
             final_seen: false,
             outcome: None,
             retrans: (hop.1 == Transport::Udp).then(|| (now + cfg.t1, cfg.t1)),
-            deadline: now + cfg.invite_timeout,
+            deadline: now + wait,
             cancel: Cancel::No,
             linger: None,
         }

@@ -35,8 +35,8 @@ pub struct CoreConfig {
     #[serde(with = "humantime_serde")]
     pub ring_timeout: Duration,
     /// A non-INVITE branch without a final response within this has
-    /// failed (Timer F, 64*T1); with no response at all it fails over
-    /// earlier, after `invite_timeout`.
+    /// failed (Timer F, 64*T1); with no response at all and another
+    /// target left to try, it fails over earlier, after `invite_timeout`.
     #[serde(with = "humantime_serde")]
     pub non_invite_timeout: Duration,
 }

@@ -108,8 +108,12 @@ impl Txn {
                 .branch(self.label.as_str(), t.node.as_ref().map(|n| n.as_str()));
         }
         tracing::debug!(peer = %hop.0, sip.branch = %id, "proxy: branch sent");
+        // A non-INVITE with nowhere left to fail over to waits for its
+        // answer the full Timer F (an in-dialog BYE to a busy box), not
+        // the failover timer.
+        let last = self.queue.is_empty();
         self.branches
-            .push(Branch::new(id, t, req, bytes, hop, &core.cfg));
+            .push(Branch::new(id, t, req, bytes, hop, &core.cfg, last));
         true
     }
 
