@@ -37,11 +37,9 @@ _cfg="$PROXY_RUNTIME_DIR/locus.toml"
 	# the embedded defaults listen on TCP 0.0.0.0:5060: loopback UDP only here
 	echo "tcp = []"
 	echo "[proxy.health]"
-	# A node is routable after its first answered probe, and the probe loop
-	# first sees the static nodes one interval after start (sync loads them
-	# after the first, empty, round). run.sh starts the functional check 3 s
-	# after the proxy, so probe every second (2 OPTIONS/s, negligible).
-	echo "interval = \"${LOCUS_PROBE_INTERVAL:-1s}\""
+	# Probe every 5 s like the Kamailio profile's dispatcher (new nodes are
+	# probed at once, so the functional check finds them up).
+	echo "interval = \"${LOCUS_PROBE_INTERVAL:-5s}\""
 	echo "[proxy.routing]"
 	echo "algorithm = \"$LOCUS_ALGORITHM\""
 	_i=1

@@ -20,8 +20,21 @@ fn socket(addr: SocketAddr, ty: socket2::Type) -> Result<socket2::Socket, SipErr
     Ok(sock)
 }
 
+/// UDP socket buffers asked for (the kernel caps them at
+/// `net.core.rmem_max`/`wmem_max`): a burst of thousands of requests per
+/// second must not overflow the default ~200 KiB while the receive loop is
+/// busy, or phones retransmit (Kamailio probes its buffer up the same way).
+const UDP_BUFFER: usize = 4 * 1024 * 1024;
+
 pub(crate) fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, SipError> {
     let sock = socket(addr, socket2::Type::DGRAM)?;
+    // Best effort: a smaller buffer still works.
+    if let Err(e) = sock.set_recv_buffer_size(UDP_BUFFER) {
+        tracing::debug!(error = %e, "sip.udp: receive buffer not enlarged");
+    }
+    if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER) {
+        tracing::debug!(error = %e, "sip.udp: send buffer not enlarged");
+    }
     sock.bind(&addr.into())?;
     Ok(UdpSocket::from_std(sock.into())?)
 }
