@@ -1,5 +1,6 @@
 //! The subcommands other than `demo`: thin glue from config to libraries.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -55,14 +56,19 @@ pub async fn inspect(
             tokio::select! {
                 _ = token.cancelled() => return Ok(()),
                 msg = rx.recv() => match msg {
-                    Some(m) => println!("{} {m}", locus_agent::now_ms()),
+                    // A closed pipe (`| head`) ends the watch quietly.
+                    Some(m) => if writeln!(std::io::stdout(), "{} {m}", locus_agent::now_ms()).is_err() {
+                        return Ok(());
+                    },
                     None => anyhow::bail!("subscription closed"),
                 },
             }
         }
     }
     let farm = store.read_farm().await.context("reading the farm")?;
-    print!(
+    // `| head` closing the pipe is not an error worth a panic.
+    let _ = write!(
+        std::io::stdout(),
         "{}",
         inspect::render(&farm, args.what, args.json, locus_agent::now_ms())
     );

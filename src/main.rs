@@ -3,6 +3,7 @@
 
 #![recursion_limit = "256"]
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -37,7 +38,8 @@ async fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        println!("{cfg:#?}");
+        // `| head` closing the pipe is not an error worth a panic.
+        let _ = writeln!(std::io::stdout(), "{cfg:#?}");
         return ExitCode::SUCCESS;
     }
     let token = CancellationToken::new();
