@@ -92,6 +92,19 @@ impl Me {
             .unwrap_or_else(|| "invalid".to_string())
     }
 
+    /// Our Via for a request sent over `hop` with `branch` (`rport`
+    /// asked, RFC 3581).
+    pub fn via(&self, hop: &Hop, branch: &str) -> String {
+        let proto = match hop.1 {
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+        };
+        format!(
+            "SIP/2.0/{proto} {};branch={branch};rport",
+            self.host_port(hop.1, hop.0, None)
+        )
+    }
+
     /// `<sip:HOST:PORT[;transport=tcp];lr[;r2=on]>` for one side (`r2`:
     /// one of a double Record-Route, RFC 5658).
     pub fn record_route(

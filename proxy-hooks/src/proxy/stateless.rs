@@ -10,7 +10,7 @@ use super::core::{Core, sender};
 use super::ids::{BRANCH_PREFIX, stateless_branch};
 use super::router::{Dest, Flow};
 use super::txn::Event;
-use crate::sip::{SipMessage, Transport};
+use crate::sip::SipMessage;
 
 /// An ACK for a 2xx: end to end, forwarded statelessly (RFC 3261 16.11)
 /// with a branch derived from the incoming one.
@@ -45,16 +45,7 @@ pub(crate) async fn forward_ack(
 }
 
 async fn send_ack(core: &Arc<Core>, hop: Hop, mut msg: SipMessage, branch: &str) {
-    let t = if hop.1 == Transport::Tcp {
-        "TCP"
-    } else {
-        "UDP"
-    };
-    let via = format!(
-        "SIP/2.0/{t} {};branch={branch};rport",
-        core.me.host_port(hop.1, hop.0, None)
-    );
-    msg.headers.prepend("Via", &via);
+    msg.headers.prepend("Via", &core.me.via(&hop, branch));
     core.send_from_loop(hop, msg.to_bytes(), "ACK").await;
 }
 

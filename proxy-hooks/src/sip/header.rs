@@ -41,49 +41,58 @@ pub fn same_name(a: &str, b: &str) -> bool {
 
 /// Splits a header value on commas outside quotes and `<>`.
 pub fn split_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut escaped, mut start) = (false, false, false, 0);
-    for (i, c) in value.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                out.push(value[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(value[start..].trim());
-    out.retain(|v| !v.is_empty());
-    out
+    ListItems::new(value).collect()
 }
 
 /// The first non-empty value of a list header line, as [`split_list`]
 /// would give it, without building the list (top Via on every message).
 fn first_item(value: &str) -> Option<&str> {
-    let (mut quoted, mut angle, mut escaped, mut start) = (false, false, false, 0);
-    for (i, c) in value.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                let v = value[start..i].trim();
-                if !v.is_empty() {
-                    return Some(v);
-                }
-                start = i + 1;
-            }
-            _ => {}
-        }
+    ListItems::new(value).next()
+}
+
+/// The non-empty, trimmed items of a comma-separated header value
+/// (commas inside quotes or `<>` do not split).
+struct ListItems<'a> {
+    value: &'a str,
+    pos: usize,
+}
+
+impl<'a> ListItems<'a> {
+    fn new(value: &'a str) -> Self {
+        ListItems { value, pos: 0 }
     }
-    Some(value[start..].trim()).filter(|v| !v.is_empty())
+}
+
+impl<'a> Iterator for ListItems<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while self.pos <= self.value.len() {
+            let rest = &self.value[self.pos..];
+            let (mut quoted, mut angle, mut escaped) = (false, false, false);
+            let mut end = rest.len();
+            for (i, c) in rest.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' if quoted => escaped = true,
+                    '"' => quoted = !quoted,
+                    '<' if !quoted => angle = true,
+                    '>' if !quoted => angle = false,
+                    ',' if !quoted && !angle => {
+                        end = i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let item = rest[..end].trim();
+            self.pos += end + 1;
+            if !item.is_empty() {
+                return Some(item);
+            }
+        }
+        None
+    }
 }
 
 /// One header line: name as received, raw value (folding already joined).

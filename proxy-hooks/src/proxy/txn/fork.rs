@@ -10,7 +10,7 @@ use crate::proxy::build::set_ruri;
 use crate::proxy::core::lock;
 use crate::proxy::ids::{Outcome, best};
 use crate::proxy::router::{Fork, Target};
-use crate::sip::{StartLine, Transport};
+use crate::sip::StartLine;
 
 impl Txn {
     /// Starts the next branch(es) or, when nothing is pending and nothing
@@ -86,16 +86,7 @@ impl Txn {
             }
         }
         let id = core.ids.next(self.lh);
-        let proto = if hop.1 == Transport::Tcp {
-            "TCP"
-        } else {
-            "UDP"
-        };
-        let via = format!(
-            "SIP/2.0/{proto} {};branch={id};rport",
-            core.me.host_port(hop.1, hop.0, None)
-        );
-        req.headers.prepend("Via", &via);
+        req.headers.prepend("Via", &core.me.via(&hop, &id));
         let bytes = req.to_bytes();
         lock(&core.clients).insert(id.clone(), self.tx.clone());
         if let Err(e) = core.send(&hop, bytes.clone()).await {
