@@ -149,3 +149,61 @@ async fn outside_numbers_fail_over_along_the_gateways() {
     assert!(got.contains(&format!("Call-ID: {call_id}")), "{got}");
     farm.stop_proxy().await;
 }
+
+/// The third call kind of the talk, carrier to phone: a trunk's INVITE for
+/// a DID that is a user's number reaches a box by the DID rule, the box
+/// bridges to the user through the proxy (rule 7), the registered phone
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_call_for_a_did_rings_the_registered_phone() {
+    if sipp_bin().is_none() {
+        eprintln!("sipp not installed: skipped");
+        return;
+    }
+    let farm = start_sip_farm(3, |cfg| {
+        cfg.policy.trunks = vec![Trunk {
+            name: "carrier".into(),
+            sources: vec![format!("{CARRIER_IP}/32")],
+        }];
+        cfg.policy.dids = BTreeMap::from([("1001".into(), support::DOMAIN.into())]);
+    })
+    .await;
+    let mut phone = Sipp::new("phone_register_answer.xml", farm.proxy_udp())
+        .phone("1001", support::DOMAIN)
+        .key("expires", "120")
+        .auth("1001", "1234")
+        .ooc("phone_answer_ooc.xml");
+    phone.hold_ms = 8000;
+    phone.limit_time = Duration::from_secs(40);
+    let callee = phone.spawn();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while farm
+        .store
+        .bindings(support::DOMAIN, "1001")
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "1001 never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut run = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1000", "carrier.example");
+    run.local = SocketAddr::new(CARRIER_IP.parse().unwrap(), free_port());
+    run.service = "1001".into();
+    run.hold_ms = 300;
+    let res = run.run().await;
+    assert_eq!(res.code, Some(0), "carrier: {}", res.log);
+    let answered = callee.finish(Duration::from_secs(20)).await;
+    assert_eq!(answered.code, Some(0), "phone: {}", answered.log);
+    // One box took the carrier's INVITE and bridged it back as a call for
+    // the user: the proxy saw both INVITEs and a location branch.
+    let boxes: usize = farm.invites_for("1001").iter().map(|(_, n)| n).sum();
+    assert_eq!(boxes, 1, "{:?}", farm.invites_for("1001"));
+    assert!(farm.proxy.stats.branches("did") >= 1);
+    assert!(farm.proxy.stats.branches("location") >= 1);
+    farm.stop_proxy().await;
+}
