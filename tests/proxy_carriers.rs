@@ -23,6 +23,14 @@ use support::{WAIT, free_port, wait_until};
 const CARRIER_IP: &str = "127.0.0.2";
 const TENANT: &str = "tenant.test";
 
+/// The one trunk: the carrier at [`CARRIER_IP`].
+fn carrier_trunk() -> Vec<Trunk> {
+    vec![Trunk {
+        name: "carrier".into(),
+        sources: vec![format!("{CARRIER_IP}/32")],
+    }]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carrier_dids_route_by_tenant_and_strangers_are_refused() {
     if sipp_bin().is_none() {
@@ -30,10 +38,7 @@ async fn carrier_dids_route_by_tenant_and_strangers_are_refused() {
         return;
     }
     let farm = start_sip_farm(3, |cfg| {
-        cfg.policy.trunks = vec![Trunk {
-            name: "carrier".into(),
-            sources: vec![format!("{CARRIER_IP}/32")],
-        }];
+        cfg.policy.trunks = carrier_trunk();
         // Longest prefix wins: `9196` is the pinned tenant's, `919` (the
         // farm domain, unpinned) would spread the calls over the boxes.
         cfg.policy.dids = BTreeMap::from([
@@ -161,10 +166,7 @@ async fn carrier_call_for_a_did_rings_the_registered_phone() {
         return;
     }
     let farm = start_sip_farm(3, |cfg| {
-        cfg.policy.trunks = vec![Trunk {
-            name: "carrier".into(),
-            sources: vec![format!("{CARRIER_IP}/32")],
-        }];
+        cfg.policy.trunks = carrier_trunk();
         cfg.policy.dids = BTreeMap::from([("1001".into(), support::DOMAIN.into())]);
     })
     .await;
