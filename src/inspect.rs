@@ -14,7 +14,7 @@ pub enum What {
     Nodes,
     /// Live calls of every node.
     Calls,
-    /// Extensions ringing (for *4EXT / **EXT).
+    /// Extensions ringing (for **EXT directed pickup).
     Ringing,
     /// Pickup groups and their calls (for *8).
     Groups,

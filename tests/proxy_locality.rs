@@ -69,19 +69,6 @@ async fn directed_pickup_lands_where_the_extension_rings() {
     .await;
     assert!(farm.sim("fs2").calls().iter().all(|c| c.answered));
 
-    // `*4EXT`: the same rule, and the pickup happens on fs2.
-    farm.sim("fs2").call("1003", "1004").await.unwrap();
-    farm.wait_view("1004 rings on fs2", |snap| {
-        let r = snap.ringing(DOMAIN, "1004");
-        r.len() == 1 && node_name(snap, r[0].node) == "fs2"
-    })
-    .await;
-    call_ok(&farm, "1005", "*41004", 300).await;
-    assert_eq!(boxes_for(&farm, "*41004"), ["fs2"]);
-    farm.wait_view("1004 no longer rings", |snap| {
-        snap.ringing(DOMAIN, "1004").is_empty()
-    })
-    .await;
     farm.stop_proxy().await;
 }
 

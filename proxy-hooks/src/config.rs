@@ -156,7 +156,7 @@ mod tests {
         let cfg: RoutingConfig = toml::from_str("").unwrap();
         assert_eq!(cfg, RoutingConfig::default());
         assert_eq!(cfg.algorithm, Algorithm::LeastCalls);
-        assert_eq!(cfg.features.conference.len(), 5);
+        assert_eq!(cfg.features.conference.len(), 8);
         cfg.validate().unwrap();
     }
 
@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(cfg.static_nodes[0].weight, 1);
         assert_eq!(cfg.sync.coalesce, Duration::from_millis(20));
         // A section given replaces its lists; others keep their defaults.
-        assert!(cfg.features.directed_pickup.len() == 2 && cfg.features.queue.len() == 1);
+        assert!(cfg.features.directed_pickup.len() == 1 && cfg.features.queue.len() == 1);
     }
 
     #[test]

@@ -169,7 +169,9 @@ mod tests {
         let ext = |e: &str| Some(Feature::DirectedPickup { ext: e.into() });
         assert_eq!(f.find("*8"), Some(Feature::GroupPickup));
         assert_eq!(f.find("**1001"), ext("1001"));
-        assert_eq!(f.find("*41002"), ext("1002"));
+        // Not in vanilla `default.xml`: the defaults claim only what it has.
+        assert_eq!(f.find("*41002"), None);
+        assert_eq!(f.find("886"), None);
         assert_eq!(f.find("6000"), Some(valet("valet_parking_lot", None)));
         assert_eq!(
             f.find("6001"),
@@ -182,6 +184,9 @@ mod tests {
         let room = |r: &str| Some(Feature::Conference { room: r.into() });
         assert_eq!(f.find("3001"), room("3001"));
         assert_eq!(f.find("3599"), room("3599"));
+        assert_eq!(f.find("3650"), room("3650"));
+        assert_eq!(f.find("3899"), room("3899"));
+        assert_eq!(f.find("7001"), None, "no vanilla call-center code");
         let queue = |q: &str| Some(Feature::Queue { queue: q.into() });
         assert_eq!(f.find("5900"), queue("5900"));
         assert_eq!(f.find("5901"), queue("5900"));
@@ -192,7 +197,7 @@ mod tests {
     fn ordinary_numbers_are_not_codes() {
         let f = vanilla();
         for user in [
-            "1001", "*80", "*8x", "**", "3401", "300", "30011", "6100", "5902", "",
+            "1001", "*80", "*8x", "**", "3401", "3999", "300", "30011", "6100", "5902", "",
         ] {
             assert_eq!(f.find(user), None, "{user}");
         }

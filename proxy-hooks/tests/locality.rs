@@ -4,7 +4,7 @@
 
 mod support;
 
-use locus_proxy::config::TenantConfig;
+use locus_proxy::config::{ExtCode, TenantConfig};
 use locus_proxy::{RouteRequest, RoutingConfig, Rule, rendezvous};
 use locus_schema::CallState;
 use support::{D, Farm, Setup, id};
@@ -81,7 +81,15 @@ fn directed_pickup_goes_where_the_extension_rings_longest() {
         .ring("c", "1002", "u2", 100)
         .drain("c");
     let s = Setup::vanilla(&f);
-    for code in ["**1002", "*41002"] {
+    let d = s.route(&RouteRequest::invite("*41002", D, "1001", "x"));
+    assert_eq!(d.rule, Rule::Standard, "*4EXT is not a vanilla code");
+    let mut cfg = RoutingConfig::default();
+    cfg.features.directed_pickup.push(ExtCode {
+        pattern: r"^\*4(\d+)$".into(),
+        ext: "$1".into(),
+    });
+    let with_star4 = Setup::new(&f, &cfg);
+    for (s, code) in [(&s, "**1002"), (&with_star4, "*41002")] {
         let d = s.route(&RouteRequest::invite(code, D, "1001", "x"));
         assert_eq!(
             (d.rule, d.ids()),

@@ -88,9 +88,9 @@ impl Default for FeatureConfig {
         let lot = "valet_parking_lot".to_owned();
         Self {
             group_pickup: vec![r"^\*8$".into()],
-            // Vanilla `intercept-ext`; `*4EXT` is not in vanilla but common
-            // on other PBXes and harmless there (no vanilla code starts *4).
-            directed_pickup: vec![ext(r"^\*\*(\d+)$"), ext(r"^\*4(\d+)$")],
+            // Vanilla `intercept-ext`. Other PBXes' `*4EXT` is not in
+            // vanilla: add it here when the boxes' dialplan has it.
+            directed_pickup: vec![ext(r"^\*\*(\d+)$")],
             // Vanilla `^(6000)$` (ask for the slot) and `^((?!6000)60\d{2})$`;
             // the regex crate has no look-ahead, so 6000 simply comes first.
             valet: vec![
@@ -105,8 +105,9 @@ impl Default for FeatureConfig {
                     slot: Some("$1".into()),
                 },
             ],
-            // nb, wb, uwb, cdquality and video-mcu-stereo conferences.
-            conference: ["30", "31", "32", "33", "35"]
+            // nb, wb, uwb, cdquality, and the video-mcu-stereo rooms at
+            // full, 720, 480 and 320 lines.
+            conference: ["30", "31", "32", "33", "35", "36", "37", "38"]
                 .iter()
                 .map(|p| room(&format!(r"^({p}\d{{2}})$")))
                 .collect(),

@@ -44,11 +44,6 @@ pub fn route(dest: &str, dir: &Directory) -> Route {
     if let Some(ext) = dest.strip_prefix("**").filter(|e| digits(e)) {
         return Route::ExtPickup(ext.to_owned());
     }
-    // `*4EXT`: the other common directed-pickup code (not in vanilla
-    // default.xml; farms add it beside `**EXT`, and Locus routes both).
-    if let Some(ext) = dest.strip_prefix("*4").filter(|e| digits(e)) {
-        return Route::ExtPickup(ext.to_owned());
-    }
     if dir.get(dest).is_some() {
         return Route::User(dest.to_owned());
     }
