@@ -36,6 +36,39 @@ pub fn redis_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The `sipp` binary for the SIP tests (CI installs package `sip-tester`).
+/// A missing sipp fails the test that asks, so a machine without it never
+/// reports a green run it did not do; `LOCUS_SKIP_SIPP=1` turns that into
+/// `None` (the caller skips, saying so) for a deliberate partial run.
+///
+/// # Panics
+/// When sipp is not installed and `LOCUS_SKIP_SIPP` is not `1`.
+pub fn sipp() -> Option<std::path::PathBuf> {
+    let candidates = std::env::var_os("LOCUS_SIPP")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(["/usr/bin/sipp", "/usr/local/bin/sipp"].map(std::path::PathBuf::from));
+    let skip = std::env::var("LOCUS_SKIP_SIPP").is_ok_and(|v| v == "1");
+    pick_sipp(candidates, skip)
+}
+
+/// The first existing candidate; none: a panic, or `None` when `skip`.
+fn pick_sipp(
+    candidates: impl IntoIterator<Item = std::path::PathBuf>,
+    skip: bool,
+) -> Option<std::path::PathBuf> {
+    let found = candidates.into_iter().find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            skip,
+            "sipp is required for this test: apt-get install sip-tester \
+             (or set LOCUS_SKIP_SIPP=1 to skip the SIP tests)"
+        );
+        eprintln!("skipping: sipp is not installed and LOCUS_SKIP_SIPP=1");
+    }
+    found
+}
+
 /// A free loopback port: bind port 0, read it, release it.
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
@@ -308,6 +341,22 @@ mod tests {
         s.restart().unwrap();
         assert_eq!(s.port(), port);
         assert!(probe(port, &["PING"]).unwrap().contains("+PONG"));
+    }
+
+    #[test]
+    #[should_panic(expected = "sipp is required")]
+    fn missing_sipp_fails_the_test() {
+        pick_sipp(["/nonexistent/sipp".into()], false);
+    }
+
+    #[test]
+    fn missing_sipp_skips_only_when_asked() {
+        assert_eq!(pick_sipp(["/nonexistent/sipp".into()], true), None);
+        let here = std::env::current_exe().unwrap();
+        assert_eq!(
+            pick_sipp(["/nonexistent/sipp".into(), here.clone()], false),
+            Some(here)
+        );
     }
 
     #[test]

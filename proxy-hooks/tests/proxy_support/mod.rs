@@ -17,14 +17,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 pub fn sipp() -> Option<PathBuf> {
-    let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
-    }
-    found
+    locus_schema::testing::sipp()
 }
 
 /// A running proxy; cancelled on drop.

@@ -214,15 +214,8 @@ impl Setup {
     }
 }
 
-/// The installed `sipp`, if any; tests that need it skip, saying so, when
-/// it is missing.
+/// The installed `sipp`; a missing one fails the test unless
+/// `LOCUS_SKIP_SIPP=1` (see `locus_schema::testing::sipp`).
 pub fn sipp() -> Option<PathBuf> {
-    let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
-    }
-    found
+    locus_schema::testing::sipp()
 }

@@ -16,14 +16,7 @@ use locus_sim::{Directory, Sim, SimConfig, SimHandle, User};
 use sip_support::{Peer, ack, in_dialog, invite, until};
 
 fn sipp() -> Option<PathBuf> {
-    let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists());
-    if found.is_none() {
-        eprintln!("skipping: sipp is not installed (apt-get install sip-tester)");
-    }
-    found
+    locus_schema::testing::sipp()
 }
 
 fn free_port() -> u16 {
