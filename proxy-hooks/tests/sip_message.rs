@@ -173,10 +173,11 @@ fn body_framing_by_content_length() {
     let mut raw = REGISTER
         .replace("Content-Length: 0", "Content-Length: 5")
         .into_bytes();
-    assert!(matches!(
-        SipMessage::parse(&raw),
-        Err(SipError::Truncated { have: 0, want: 5 })
-    ));
+    // RFC 3261 18.3: a datagram shorter than its Content-Length is refused.
+    let short = SipMessage::parse(&raw).unwrap();
+    let f = short.fault().unwrap();
+    assert_eq!((f.status, f.reason), (400, "Bad Content-Length"));
+    assert_eq!(short.method(), Some("REGISTER"));
     raw.extend_from_slice(b"helloEXTRA");
     assert_eq!(
         SipMessage::parse(&raw).unwrap().body,
@@ -197,20 +198,50 @@ fn datagrams_and_start_lines() {
             ..
         })
     ));
+    // Not SIP at all: an error.
     for bad in [
-        "SIP/2.0 99 Low\r\n\r\n",
-        "SIP/2.0\r\n\r\n",
-        "SIP/2.0 20x OK\r\n\r\n",
-        "SIP/2.0 700 High\r\n\r\n",
-        "INVITE sip:a@b SIP/3.0\r\n\r\n",
-        "INVITE tel:+1 SIP/2.0\r\n\r\n",
-        "INV ITE sip:a@b SIP/2.0\r\n\r\n",
-        "INVITE sip:a@b SIP/2.0\r\nNoColon\r\n\r\n",
-        "INVITE sip:a@b SIP/2.0\r\n folded-first\r\n\r\n",
-        "INVITE sip:a@b SIP/2.0\r\nContent-Length: x\r\n\r\n",
+        "INVITE sip:a@b HTTP/1.1\r\n\r\n",
+        "INVITE\r\n\r\n",
+        "\"INVITE\" sip:a@b SIP/2.0\r\n\r\n",
         "INVITE sip:a@b SIP/2.0\r\nCall-ID: 1\r\n",
     ] {
         assert!(SipMessage::parse(bad.as_bytes()).is_err(), "{bad:?}");
+    }
+    // SIP, but faulty: a request keeps its method (to be answered), a
+    // response has none (to be dropped).
+    for (faulty, method, status) in [
+        ("SIP/2.0 99 Low\r\n\r\n", None, 400),
+        ("SIP/2.0\r\n\r\n", None, 400),
+        ("SIP/2.0 20x OK\r\n\r\n", None, 400),
+        ("SIP/2.0 700 High\r\n\r\n", None, 400),
+        ("SIP/3.0 200 OK\r\n\r\n", None, 505),
+        ("INVITE sip:a@b SIP/3.0\r\n\r\n", Some("INVITE"), 505),
+        ("INV ITE sip:a@b SIP/2.0\r\n\r\n", Some("INV"), 400),
+        (
+            "INVITE sip:a@b SIP/2.0\r\nNoColon\r\n\r\n",
+            Some("INVITE"),
+            400,
+        ),
+        (
+            "INVITE sip:a@b SIP/2.0\r\n folded-first\r\n\r\n",
+            Some("INVITE"),
+            400,
+        ),
+        (
+            "INVITE sip:a@b SIP/2.0\r\nContent-Length: x\r\n\r\n",
+            Some("INVITE"),
+            400,
+        ),
+    ] {
+        let m = SipMessage::parse(faulty.as_bytes()).unwrap();
+        let f = m
+            .fault()
+            .unwrap_or_else(|| panic!("{faulty:?} is not faulty"));
+        assert_eq!((m.method(), f.status), (method, status), "{faulty:?}");
+        assert_eq!(m.is_request(), method.is_some());
+        assert!(m.request_uri().is_none() && m.status().is_none());
+        // It re-serialises with its start line as received.
+        assert!(m.to_bytes().starts_with(f.line.as_bytes()), "{faulty:?}");
     }
     assert!(SipMessage::parse(b"OPTIONS sip:a@b SIP/2.0\r\nX: \xff\r\n\r\n").is_err());
     // Empty reason phrase, with or without the space.

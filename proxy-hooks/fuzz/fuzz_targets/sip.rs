@@ -1,7 +1,8 @@
 //! Any bytes through the SIP datagram parser, every accessor the proxy
-//! reads, the reply builder, the received/rport stamp, the re-serialiser,
-//! and the TCP codec (whole and byte by byte): errors are fine, panics are
-//! not.
+//! reads (faults and `tel:` included), the reply builder, the
+//! received/rport stamp, the re-serialiser, and the TCP codec (whole and
+//! byte by byte, answers to framing errors included): errors are fine,
+//! panics are not.
 
 #![no_main]
 
@@ -23,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = msg.routes();
         let _ = msg.record_routes();
         let _ = msg.content_length();
+        let _ = msg.fault();
+        let _ = msg.request_uri().map(|u| (u.is_tel(), u.to_string()));
         let _ = msg.decrement_max_forwards();
         if msg.is_request() {
             let _ = msg.reply(400, "Bad Request", Some("t")).to_bytes();
@@ -33,7 +36,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut codec = SipCodec::default();
     let mut buf = BytesMut::from(data);
-    while let Ok(Some(_)) = codec.decode(&mut buf) {}
+    loop {
+        match codec.decode(&mut buf) {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                if let Some(answer) = e.answer() {
+                    let _ = parse_datagram(answer);
+                }
+                break;
+            }
+        }
+    }
     let mut codec = SipCodec::default();
     let mut buf = BytesMut::new();
     for b in data {

@@ -36,10 +36,14 @@ fn uri_of(value: &str) -> Option<&str> {
 }
 
 /// User (without password; `""` when none) and host (IPv6 without
-/// brackets) of a From/To value's `sip:`/`sips:` URI.
+/// brackets) of a From/To value's `sip:`/`sips:` URI; for a `tel:` URI
+/// (RFC 3966), the number and an empty host.
 pub fn addr_user_host(value: &str) -> Option<(&str, &str)> {
     let uri = uri_of(value)?.trim();
     let (scheme, rest) = uri.split_once(':')?;
+    if scheme.eq_ignore_ascii_case("tel") {
+        return crate::sip::tel::number(rest).map(|n| (n, ""));
+    }
     if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
         return None;
     }
@@ -124,7 +128,12 @@ mod tests {
             ("<sip:a@h?subject=x>", Some(("a", "h"))),
             // RFC 3261 20.10: in an addr-spec, `;` starts header parameters.
             ("sip:1001@h;tag=1", Some(("1001", "h"))),
-            ("<tel:+123>", None),
+            ("<tel:+123>", Some(("+123", ""))),
+            (
+                "\"Cell\" <tel:7042;phone-context=d.example.com>;tag=1",
+                Some(("7042", "")),
+            ),
+            ("<tel:7042>", None),
             ("<sip:1001@", None),
             ("", None),
         ] {
@@ -167,5 +176,11 @@ Content-Length: 0\r\n\r\n";
             ("c1@phone", Some("old@phone"))
         );
         assert!(!r.in_dialog);
+        // A tel: R-URI (RFC 3966): the number is the user, no domain.
+        let tel = raw.replacen("sip:+390612;npdi@proxy.example.com", "tel:+390612;npdi", 1);
+        let m = SipMessage::parse(tel.as_bytes()).unwrap();
+        let r = route_request(&m, Source::Phone).unwrap();
+        assert_eq!((r.ruri_user, r.ruri_domain), ("+390612", ""));
+        assert_eq!(r.to_domain, "d.example.com");
     }
 }

@@ -8,7 +8,7 @@ use super::request::route_request;
 use super::{FarmRouter, reply};
 use crate::proxy::{Dest, Flow, Fork, Label, Target, Verdict};
 use crate::request::{Decision, Method, RouteRequest, Rule, Source};
-use crate::sip::{Scheme, SipMessage, Uri};
+use crate::sip::{SipMessage, Uri};
 use crate::snapshot::{FarmSnapshot, Node};
 
 /// A node's `sip_uri` as a target (logged and skipped when unreadable).
@@ -118,10 +118,7 @@ impl FarmRouter {
             // Straight at a node (a box's own contact): hand it over rather
             // than send a farm address to a carrier.
             if let Ok(ip) = ruri.host.parse() {
-                let port = ruri.port.unwrap_or(match ruri.scheme {
-                    Scheme::Sip => 5060,
-                    Scheme::Sips => 5061,
-                });
+                let port = ruri.port.unwrap_or(ruri.scheme.default_port());
                 if let Some(n) = snap.node_at(std::net::SocketAddr::new(ip, port)) {
                     return match node_target(n) {
                         Some(t) => Verdict::Forward {

@@ -15,7 +15,7 @@ use crate::farm::request::{addr_user_host, to_tag};
 use crate::proxy::Flow;
 use crate::request::Source;
 use crate::sip::uri::split_host_port;
-use crate::sip::{NameAddr, Scheme, SipMessage, Uri};
+use crate::sip::{NameAddr, SipMessage, Uri};
 use crate::snapshot::FarmSnapshot;
 
 mod config;
@@ -161,10 +161,7 @@ impl Policy {
 
     /// Whether `uri` is for us: one of our domains or our own address.
     pub fn serves(&self, uri: &Uri, flow: &Flow) -> bool {
-        let port = uri.port.unwrap_or(match uri.scheme {
-            Scheme::Sip => 5060,
-            Scheme::Sips => 5061,
-        });
+        let port = uri.port.unwrap_or(uri.scheme.default_port());
         self.is_domain(&uri.host) || self.is_own(&uri.host, Some(port), flow)
     }
 

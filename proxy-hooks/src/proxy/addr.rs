@@ -128,7 +128,8 @@ impl Me {
 /// Why a destination could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    /// `sips:` or `transport=tls/ws/...`: the proxy speaks UDP and TCP only.
+    /// `sips:`, `tel:` or `transport=tls/ws/...`: the proxy sends UDP and TCP
+    /// to SIP URIs only.
     #[error("unsupported transport {0}")]
     Transport(String),
     /// The host name did not resolve (or timed out).
@@ -138,8 +139,11 @@ pub enum ResolveError {
 
 /// Transport of a URI: its `transport` param, UDP by default.
 fn uri_transport(uri: &Uri) -> Result<Transport, ResolveError> {
-    if uri.scheme == Scheme::Sips {
-        return Err(ResolveError::Transport("sips".into()));
+    match uri.scheme {
+        Scheme::Sip => {}
+        Scheme::Sips => return Err(ResolveError::Transport("sips".into())),
+        // A number has no host: only a router's SIP target is a next hop.
+        Scheme::Tel => return Err(ResolveError::Transport("tel".into())),
     }
     match uri.params.get("transport").flatten() {
         None => Ok(Transport::Udp),

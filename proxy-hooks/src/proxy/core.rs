@@ -23,8 +23,9 @@ use super::build::{loose_route, next_hop};
 use super::config::CoreConfig;
 use super::ids::{BranchGen, loop_hash, looped};
 use super::router::{Dest, Flow, Router, Target};
-use super::stats::ProxyStats;
+use super::stats::{DropReason, ProxyStats};
 use super::txn::{self, Event, Plan};
+use super::validate::validate;
 use crate::health::Health;
 use crate::sip::{Inbound, SipError, SipMessage, SipTransport, Transport};
 
@@ -179,24 +180,6 @@ pub(crate) fn server_key(req: &SipMessage, method: &str) -> Option<String> {
     Some(format!("{} {n} {from_tag} {m}", req.call_id().ok()?))
 }
 
-/// The mandatory headers (RFC 3261 8.1.1); the reason for a 400 otherwise.
-fn validate(req: &SipMessage, method: &str) -> Result<(), &'static str> {
-    req.top_via().map_err(|_| "Bad Via")?;
-    req.from().map_err(|_| "Bad From")?;
-    req.to().map_err(|_| "Bad To")?;
-    req.call_id().map_err(|_| "Bad Call-ID")?;
-    let (_, m) = req.cseq().map_err(|_| "Bad CSeq")?;
-    if m != method {
-        return Err("CSeq Method Mismatch");
-    }
-    if let Some(v) = req.headers.get("Max-Forwards")
-        && v.trim().parse::<u32>().is_err()
-    {
-        return Err("Bad Max-Forwards");
-    }
-    Ok(())
-}
-
 pub(crate) fn sender(
     map: &Mutex<HashMap<String, mpsc::Sender<Event>>>,
     key: &str,
@@ -210,12 +193,12 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
     };
     core.stats.request(&method);
     let is_ack = method == "ACK";
-    if let Err(why) = validate(&msg, &method) {
-        tracing::debug!(peer = %flow.source, sip.method = %method, reason = why, "proxy: bad request");
+    if let Err((status, why)) = validate(&msg, &method) {
+        tracing::debug!(peer = %flow.source, sip.method = %method, status, reason = why, "proxy: bad request");
         if !is_ack && msg.top_via().is_ok() {
-            core.reply(&msg, &flow, 400, why).await;
+            core.reply(&msg, &flow, status, why).await;
         } else {
-            core.stats.drop_one();
+            core.stats.drop_one(DropReason::Malformed);
         }
         return;
     }

@@ -1,8 +1,9 @@
 //! The SIP proxy (RFC 3261 section 16): the core (transactions, forwarding,
 //! failover) and the [`router::Router`] seam it asks for decisions.
 //!
-//! * [`core`]: [`Proxy`], the receive loop and the request checks;
-//!   `stateless`: ACK for 2xx and the response path.
+//! * [`core`]: [`Proxy`], the receive loop; `validate`: the request
+//!   checks (RFC 3261 16.3, RFC 4475); `stateless`: ACK for 2xx and the
+//!   response path.
 //! * `txn`, `branch`: a server transaction and its client branches.
 //! * [`config`]: [`CoreConfig`] (`[proxy.core]`).
 //! * [`stats`]: the counters, [`ProxyStats`].
@@ -21,9 +22,10 @@ mod stateless;
 pub mod static_router;
 pub mod stats;
 mod txn;
+mod validate;
 
 pub use config::{CoreConfig, CoreConfigError};
 pub use core::Proxy;
 pub use router::{Dest, Flow, Fork, Label, Location, Router, Target, Verdict};
 pub use static_router::StaticRouter;
-pub use stats::ProxyStats;
+pub use stats::{DropReason, ProxyStats};

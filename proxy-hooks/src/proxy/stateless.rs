@@ -9,6 +9,7 @@ use super::addr::{Hop, resolve, resolve_now, response_hop};
 use super::core::{Core, sender};
 use super::ids::{BRANCH_PREFIX, stateless_branch};
 use super::router::{Dest, Flow};
+use super::stats::DropReason;
 use super::txn::Event;
 use crate::sip::SipMessage;
 
@@ -50,22 +51,29 @@ async fn send_ack(core: &Arc<Core>, hop: Hop, mut msg: SipMessage, branch: &str)
 }
 
 pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
+    // A response not by the book (version, status code, Content-Length
+    // longer than the datagram: RFC 3261 18.3 says discard) goes nowhere.
+    if let Some(f) = msg.fault() {
+        tracing::debug!(reason = f.reason, "proxy: faulty response dropped");
+        core.stats.drop_one(DropReason::Malformed);
+        return;
+    }
     if let Some(h) = core.health.get()
         && h.on_response(&msg)
     {
         return;
     }
     let Ok(via) = msg.top_via() else {
-        core.stats.drop_one();
+        core.stats.drop_one(DropReason::Malformed);
         return;
     };
     let Some(branch) = via.branch().filter(|b| b.starts_with(BRANCH_PREFIX)) else {
-        core.stats.drop_one();
+        core.stats.drop_one(DropReason::Unmatched);
         return;
     };
     if let Some(tx) = sender(&core.clients, branch) {
         if tx.try_send(Event::Response(msg)).is_err() {
-            core.stats.drop_one();
+            core.stats.drop_one(DropReason::Overload);
         }
         return;
     }
@@ -75,12 +83,12 @@ pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
     let is_2xx_invite = msg.status().is_some_and(|s| (200..300).contains(&s))
         && msg.cseq().is_ok_and(|(_, m)| m == "INVITE");
     if !is_2xx_invite {
-        core.stats.drop_one();
+        core.stats.drop_one(DropReason::Unmatched);
         return;
     }
     msg.pop_via();
     let Some(hop) = msg.top_via().ok().and_then(|v| response_hop(&v, None)) else {
-        core.stats.drop_one();
+        core.stats.drop_one(DropReason::Malformed);
         return;
     };
     if let Some(s) = msg.status() {

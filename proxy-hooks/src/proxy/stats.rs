@@ -33,6 +33,43 @@ struct NodeLabel {
     node: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Why a message was dropped: the `reason` label of
+/// `locus_proxy_sip_dropped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not by the book and nothing to answer: a faulty response (version,
+    /// status code, Content-Length, RFC 3261 18.3), a response or ACK
+    /// without a readable Via, a bad request that cannot be answered.
+    Malformed,
+    /// A response that matches no transaction of ours (RFC 3261 16.7:
+    /// strays other than a 2xx to an INVITE).
+    Unmatched,
+    /// A transaction's queue was full.
+    Overload,
+}
+
+impl DropReason {
+    const ALL: [DropReason; 3] = [
+        DropReason::Malformed,
+        DropReason::Unmatched,
+        DropReason::Overload,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::Unmatched => "unmatched",
+            DropReason::Overload => "overload",
+        }
+    }
+}
+
 /// Upper bounds (seconds) of the routing-decision histogram: fine steps
 /// around the 50 us target (issue 3), up to 10 ms for a Redis lookup (rule 7).
 const ROUTE_BUCKETS: [f64; 20] = [
@@ -53,7 +90,7 @@ pub struct ProxyStats {
     transactions: Counter,
     active: Gauge,
     retransmissions: Counter,
-    dropped: Counter,
+    dropped: Family<ReasonLabel, Counter>,
     route_decision: Histogram,
 }
 
@@ -70,7 +107,7 @@ impl Default for ProxyStats {
             transactions: Counter::default(),
             active: Gauge::default(),
             retransmissions: Counter::default(),
-            dropped: Counter::default(),
+            dropped: Family::default(),
             route_decision: Histogram::new(ROUTE_BUCKETS),
         }
     }
@@ -162,9 +199,13 @@ impl ProxyStats {
             "Request retransmissions absorbed",
             self.retransmissions.clone(),
         );
+        for reason in DropReason::ALL {
+            // Every reason shows, 0 included, so a rate can be taken at once.
+            self.reason(reason);
+        }
         r.register(
             "locus_proxy_sip_dropped",
-            "Messages dropped (malformed responses, strays, full queues)",
+            "Messages dropped, by reason (malformed, unmatched, overload)",
             self.dropped.clone(),
         );
         r.register(
@@ -217,8 +258,15 @@ impl ProxyStats {
     pub(crate) fn retransmission(&self) {
         self.retransmissions.inc();
     }
-    pub(crate) fn drop_one(&self) {
-        self.dropped.inc();
+    pub(crate) fn drop_one(&self, reason: DropReason) {
+        self.reason(reason).inc();
+    }
+    fn reason(&self, reason: DropReason) -> Counter {
+        self.dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .clone()
     }
     pub(crate) fn route_decided(&self, took: std::time::Duration) {
         self.route_decision.observe(took.as_secs_f64());
@@ -276,9 +324,13 @@ impl ProxyStats {
     pub fn retransmissions(&self) -> u64 {
         self.retransmissions.get()
     }
-    /// Messages dropped.
+    /// Messages dropped, every reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped.get()
+        DropReason::ALL.iter().map(|r| self.dropped_for(*r)).sum()
+    }
+    /// Messages dropped for `reason`.
+    pub fn dropped_for(&self, reason: DropReason) -> u64 {
+        self.reason(reason).get()
     }
 }
 
@@ -296,6 +348,7 @@ mod tests {
         s.relayed(486);
         s.branch("standard", Some("fs1"));
         s.txn_started();
+        s.drop_one(DropReason::Unmatched);
         s.route_decided(std::time::Duration::from_micros(12));
         s.route_decided(std::time::Duration::from_micros(400));
         let mut r = Registry::default();
@@ -310,6 +363,8 @@ mod tests {
             "locus_proxy_sip_branches_total{rule=\"standard\"} 1",
             "locus_proxy_sip_node_branches_total{node=\"fs1\"} 1",
             "locus_proxy_sip_transactions_active 1",
+            "locus_proxy_sip_dropped_total{reason=\"unmatched\"} 1",
+            "locus_proxy_sip_dropped_total{reason=\"malformed\"} 0",
             "locus_proxy_route_decision_seconds_count 2",
             "locus_proxy_route_decision_seconds_bucket{le=\"0.00001\"} 0",
             "locus_proxy_route_decision_seconds_bucket{le=\"0.000015\"} 1",
@@ -319,5 +374,6 @@ mod tests {
         }
         assert_eq!(s.requests("INVITE"), 1);
         assert_eq!(s.active(), 1);
+        assert_eq!((s.dropped(), s.dropped_for(DropReason::Malformed)), (1, 0));
     }
 }

@@ -218,6 +218,10 @@ async fn on_frame(
             // Framing lost (size cap, no Content-Length): the stream cannot resync.
             shared.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(peer = %peer, error = %e, "sip.tcp framing error, closing");
+            // RFC 3261 18.3: the request whose head was read still gets its 400 (or 513).
+            if let Some(answer) = e.answer() {
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, write.write_all(answer)).await;
+            }
             false
         }
     }

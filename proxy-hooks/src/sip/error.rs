@@ -2,9 +2,11 @@
 
 /// A SIP message could not be parsed, framed or sent.
 ///
-/// Parse errors mean "answer 400 (requests) or drop (responses)"; framing
-/// errors on a stream mean "close the connection": the byte stream can no
-/// longer be trusted to be in step.
+/// A parse error means the bytes are not a SIP message (dropped and
+/// counted); a message that is SIP but faulty parses instead (see
+/// [`super::StartLine::Faulty`]). [`SipError::Unframed`] on a stream means
+/// "write its answer, if any, and close the connection": the byte stream
+/// can no longer be trusted to be in step.
 #[derive(Debug, thiserror::Error)]
 pub enum SipError {
     /// The start line is neither a request line nor a status line.
@@ -19,9 +21,6 @@ pub enum SipError {
     /// No blank line ends the headers.
     #[error("incomplete message head")]
     Incomplete,
-    /// Content-Length says more bytes than the message carries (RFC 3261 18.3).
-    #[error("body shorter than Content-Length ({have} < {want})")]
-    Truncated { have: usize, want: usize },
     /// A header value could not be read as the header's type.
     #[error("bad {header} header: {value}")]
     HeaderValue { header: &'static str, value: String },
@@ -34,6 +33,17 @@ pub enum SipError {
     /// A message exceeds the size cap.
     #[error("message larger than {cap} bytes")]
     TooLarge { cap: usize },
+    /// A stream lost its framing (RFC 3261 18.3): no readable
+    /// Content-Length, or a head or body too large to skip. The connection
+    /// closes after `answer` (400 or 513 to the request whose head was
+    /// read; `None` for a response or an unreadable head) is written.
+    #[error("stream framing lost: {cause}")]
+    Unframed {
+        /// What could not be framed.
+        cause: Box<SipError>,
+        /// The response to send before closing.
+        answer: Option<bytes::Bytes>,
+    },
     /// Max-Forwards is already 0 (RFC 3261 16.3: answer 483).
     #[error("Max-Forwards exhausted")]
     TooManyHops,
@@ -46,4 +56,14 @@ pub enum SipError {
     /// Socket error.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl SipError {
+    /// What to write before closing a stream that lost its framing.
+    pub fn answer(&self) -> Option<&bytes::Bytes> {
+        match self {
+            SipError::Unframed { answer, .. } => answer.as_ref(),
+            _ => None,
+        }
+    }
 }

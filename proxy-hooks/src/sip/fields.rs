@@ -23,32 +23,42 @@ pub struct Via {
 }
 
 impl Via {
-    /// Parses one Via value.
+    /// Parses one Via value. `sent-protocol` may have linear white space
+    /// around its slashes and `sent-by` around its colon (RFC 3261 25.1
+    /// `SLASH`, `COLON`; RFC 4475 3.1.1.1).
     pub fn parse(value: &str) -> Result<Via, SipError> {
         let bad = || SipError::HeaderValue {
             header: "Via",
             value: value.chars().take(200).collect(),
         };
-        let (proto, rest) = value
-            .trim()
-            .split_once(char::is_whitespace)
-            .ok_or_else(bad)?;
-        let mut parts = proto.split('/');
-        let (name, version, transport) = (parts.next(), parts.next(), parts.next());
-        if !name.is_some_and(|n| n.eq_ignore_ascii_case("SIP")) || version != Some("2.0") {
+        let (sent, params) = match value.split_once(';') {
+            Some((s, p)) => (s, Params::parse(p)),
+            None => (value, Params::default()),
+        };
+        let mut parts = sent.splitn(3, '/');
+        let (name, version, rest) = (parts.next(), parts.next(), parts.next());
+        if !name.is_some_and(|n| n.trim().eq_ignore_ascii_case("SIP"))
+            || version.map(str::trim) != Some("2.0")
+        {
             return Err(bad());
         }
-        let transport = transport
-            .filter(|t| !t.is_empty())
-            .ok_or_else(bad)?
-            .to_string();
-        let (sent_by, params) = match rest.split_once(';') {
-            Some((s, p)) => (s, Params::parse(p)),
-            None => (rest, Params::default()),
+        let (transport, sent_by) = rest
+            .map(str::trim_start)
+            .and_then(|r| r.split_once(char::is_whitespace))
+            .ok_or_else(bad)?;
+        let token = |c: char| c.is_ascii_alphanumeric() || "-.!%*_+`'~".contains(c);
+        if transport.is_empty() || !transport.chars().all(token) {
+            return Err(bad());
+        }
+        let sent_by = match sent_by.split_once(':') {
+            Some((h, p)) if !sent_by.trim_start().starts_with('[') => {
+                format!("{}:{}", h.trim(), p.trim())
+            }
+            _ => sent_by.trim().to_string(),
         };
-        let (host, port) = split_host_port(sent_by).ok_or_else(bad)?;
+        let (host, port) = split_host_port(&sent_by).ok_or_else(bad)?;
         Ok(Via {
-            transport,
+            transport: transport.to_string(),
             host,
             port,
             params,
@@ -93,31 +103,69 @@ pub struct NameAddr {
 }
 
 impl NameAddr {
-    /// Parses one name-addr or addr-spec value.
+    /// Parses one name-addr or addr-spec value with a `sip:`/`sips:` URI
+    /// (Contact, Route, Record-Route: addresses the proxy may send to).
     pub fn parse(value: &str) -> Result<NameAddr, SipError> {
+        Self::parse_with(value, Uri::parse)
+    }
+
+    /// As [`NameAddr::parse`], a `tel:` URI accepted too (From, To).
+    pub fn parse_or_tel(value: &str) -> Result<NameAddr, SipError> {
+        Self::parse_with(value, Uri::parse_or_tel)
+    }
+
+    /// `[display] <uri> *(;param)` or `uri *(;param)`. The display name
+    /// is a token list or a quoted string (`\` escapes); quotes and angle
+    /// brackets must balance (RFC 4475 3.1.2.6), and an addr-spec has
+    /// neither (RFC 3261 20.10: a URI with `,;?` must be in `<>`).
+    fn parse_with(
+        value: &str,
+        uri: fn(&str) -> Result<Uri, SipError>,
+    ) -> Result<NameAddr, SipError> {
         let v = value.trim();
-        let Some(open) = v.find('<') else {
-            // addr-spec: parameters after the URI belong to the header (RFC 3261 20.10).
-            let (uri, params) = match v.split_once(';') {
-                Some((u, p)) => (u, Params::parse(p)),
-                None => (v, Params::default()),
-            };
-            return Ok(NameAddr {
-                display: None,
-                uri: Uri::parse(uri)?,
-                params,
-            });
+        let bad = || SipError::Uri(v.chars().take(200).collect());
+        let (display, rest) = match v.strip_prefix('"') {
+            Some(q) => {
+                let close = quoted_end(q).ok_or_else(bad)?;
+                let rest = q[close + 1..].trim_start();
+                if !rest.starts_with('<') {
+                    return Err(bad());
+                }
+                (Some(q[..close].to_string()), rest)
+            }
+            None => match v.find('<') {
+                Some(open) => {
+                    let d = v[..open].trim();
+                    if d.contains(['"', '>']) {
+                        return Err(bad());
+                    }
+                    ((!d.is_empty()).then(|| d.to_string()), &v[open..])
+                }
+                None => (None, v),
+            },
         };
-        let close = v[open..]
-            .find('>')
-            .map(|i| open + i)
-            .ok_or_else(|| SipError::Uri(v.chars().take(200).collect()))?;
-        let display = v[..open].trim().trim_matches('"').trim();
-        let rest = v[close + 1..].trim_start();
+        let (uri_text, params) = match rest.strip_prefix('<') {
+            Some(inner) => {
+                let close = inner.find('>').ok_or_else(bad)?;
+                let after = inner[close + 1..].trim_start();
+                if !(after.is_empty() || after.starts_with(';')) {
+                    return Err(bad());
+                }
+                (&inner[..close], after)
+            }
+            // addr-spec: parameters after the URI belong to the header (RFC 3261 20.10).
+            None => match rest.find(';') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            },
+        };
+        if uri_text.contains(['<', '>', '"']) || !params_balanced(params) {
+            return Err(bad());
+        }
         Ok(NameAddr {
-            display: (!display.is_empty()).then(|| display.to_string()),
-            uri: Uri::parse(&v[open + 1..close])?,
-            params: Params::parse(rest.strip_prefix(';').unwrap_or(rest)),
+            display,
+            uri: uri(uri_text)?,
+            params: Params::parse(params.strip_prefix(';').unwrap_or(params)),
         })
     }
 
@@ -134,6 +182,37 @@ impl fmt::Display for NameAddr {
         }
         write!(f, "<{}>{}", self.uri, self.params)
     }
+}
+
+/// Where a quoted string that opened just before `s` closes, `\`
+/// escapes skipped; `None` when it never closes.
+fn quoted_end(s: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Header parameters after a URI: quoted values balanced, no `<>`
+/// outside them (`+sip.instance="<urn:uuid:...>"` is fine).
+fn params_balanced(s: &str) -> bool {
+    let mut rest = s;
+    while let Some(i) = rest.find(['"', '<', '>']) {
+        if rest.as_bytes()[i] != b'"' {
+            return false;
+        }
+        match quoted_end(&rest[i + 1..]) {
+            Some(end) => rest = &rest[i + 1 + end + 1..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// `Replaces: call-id;to-tag=..;from-tag=..[;early-only]` (RFC 3891).

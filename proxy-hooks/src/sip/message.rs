@@ -3,7 +3,10 @@
 //! "SIP parsing").
 //!
 //! Parsing (in `parse.rs`) never panics: any byte string gives a message
-//! or a [`SipError`].
+//! or a [`SipError`]. A message that is SIP but not by the book (RFC 3261
+//! 8.2, 16.3, 18.3; RFC 4475's invalid messages) parses to a
+//! [`StartLine::Faulty`] start line, so the core can answer a request with
+//! 400, 416 or 505 and drop a response, counted.
 
 use std::fmt::Write as _;
 
@@ -32,6 +35,24 @@ pub enum StartLine {
         /// Reason phrase.
         reason: String,
     },
+    /// A request or response the proxy reads only far enough to refuse it:
+    /// never forwarded, a request is answered with [`Fault::status`].
+    Faulty(Fault),
+}
+
+/// Why a message is refused, and what a request gets for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The start line as received.
+    pub line: String,
+    /// The method of a request (a token); `None` for a response.
+    pub method: Option<String>,
+    /// The answer to a request (RFC 3261 21): 400 (syntax, Content-Length),
+    /// 416 (Request-URI scheme), 505 (SIP version), 513 (too large for a
+    /// stream).
+    pub status: u16,
+    /// Its reason phrase, naming the fault (`Bad Content-Length`).
+    pub reason: &'static str,
 }
 
 /// A SIP request or response: start line, ordered raw headers, body.
@@ -71,6 +92,10 @@ impl SipMessage {
                 out.put_slice(reason.as_bytes());
                 out.put_slice(b"\r\n");
             }
+            StartLine::Faulty(f) => {
+                out.put_slice(f.line.as_bytes());
+                out.put_slice(b"\r\n");
+            }
         }
         for h in &self.headers.0 {
             out.put_slice(h.name.as_bytes());
@@ -89,33 +114,43 @@ impl SipMessage {
         self.body = body;
     }
 
-    /// Method of a request; for a response, `None` (see [`SipMessage::cseq`]).
+    /// Method of a request, faulty ones included; for a response, `None`
+    /// (see [`SipMessage::cseq`]).
     pub fn method(&self) -> Option<&str> {
         match &self.start {
             StartLine::Request { method, .. } => Some(method),
+            StartLine::Faulty(f) => f.method.as_deref(),
             StartLine::Response { .. } => None,
         }
     }
 
-    /// Request-URI of a request.
+    /// Request-URI of a request (`None` for a faulty one).
     pub fn request_uri(&self) -> Option<&Uri> {
         match &self.start {
             StartLine::Request { uri, .. } => Some(uri),
-            StartLine::Response { .. } => None,
+            _ => None,
         }
     }
 
-    /// Status code of a response.
+    /// Status code of a response (`None` for a faulty one).
     pub fn status(&self) -> Option<u16> {
         match &self.start {
             StartLine::Response { status, .. } => Some(*status),
-            StartLine::Request { .. } => None,
+            _ => None,
         }
     }
 
-    /// Whether this is a request.
+    /// Whether this is a request, faulty or not.
     pub fn is_request(&self) -> bool {
-        matches!(self.start, StartLine::Request { .. })
+        self.method().is_some()
+    }
+
+    /// Why the message is refused, when it is.
+    pub fn fault(&self) -> Option<&Fault> {
+        match &self.start {
+            StartLine::Faulty(f) => Some(f),
+            _ => None,
+        }
     }
 
     /// The topmost Via value, parsed.
@@ -182,14 +217,14 @@ impl SipMessage {
         Ok(next)
     }
 
-    /// From header, parsed.
+    /// From header, parsed (`tel:` allowed, RFC 3966).
     pub fn from(&self) -> Result<NameAddr, SipError> {
-        NameAddr::parse(self.headers.get("From").ok_or(SipError::Missing("From"))?)
+        NameAddr::parse_or_tel(self.headers.get("From").ok_or(SipError::Missing("From"))?)
     }
 
-    /// To header, parsed.
+    /// To header, parsed (`tel:` allowed, RFC 3966).
     pub fn to(&self) -> Result<NameAddr, SipError> {
-        NameAddr::parse(self.headers.get("To").ok_or(SipError::Missing("To"))?)
+        NameAddr::parse_or_tel(self.headers.get("To").ok_or(SipError::Missing("To"))?)
     }
 
     /// Call-ID.
@@ -231,7 +266,8 @@ impl SipMessage {
             .transpose()
     }
 
-    /// Content-Length, when present.
+    /// Content-Length, when present: every `Content-Length`/`l` line must
+    /// carry the same decimal number (RFC 3261 20.14).
     pub fn content_length(&self) -> Result<Option<usize>, SipError> {
         content_length(&self.headers)
     }

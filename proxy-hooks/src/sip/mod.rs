@@ -7,7 +7,8 @@
 //! * [`header`]: ordered raw headers, compact names, list splitting, params.
 //! * [`fields`]: the typed values a proxy reads ([`Via`], [`NameAddr`],
 //!   [`Replaces`]).
-//! * [`uri`]: [`Uri`], `sip:`/`sips:` URIs.
+//! * [`uri`]: [`Uri`], `sip:`/`sips:` URIs, and `tel:` ones ([`tel`],
+//!   RFC 3966) where a number may stand.
 //! * [`codec`]: [`SipCodec`], stream framing for TCP.
 //! * [`transport`]: UDP and TCP listeners feeding one queue, and `send`.
 
@@ -20,6 +21,7 @@ pub mod message;
 mod parse;
 mod reply;
 mod socket;
+pub mod tel;
 pub mod transport;
 pub mod uri;
 
@@ -27,7 +29,7 @@ pub use codec::{KeepAlive, MAX_MESSAGE, SipCodec, SipFrame};
 pub use error::SipError;
 pub use fields::{NameAddr, Replaces, Via};
 pub use header::{Header, Headers, Params};
-pub use message::{SipMessage, StartLine};
+pub use message::{Fault, SipMessage, StartLine};
 pub use parse::{Datagram, parse_datagram};
 pub use transport::{ConnId, Inbound, SipTransport, Transport, TransportConfig, TransportStats};
 pub use uri::{Scheme, Uri};

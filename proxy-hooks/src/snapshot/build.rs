@@ -12,7 +12,7 @@ use locus_schema::{EslLink, FarmView, GroupEntry, NodeId, NodeRole, RingEntry, T
 use super::{Count, FarmSnapshot, GroupCall, Node, NodeIx, Ring, key};
 use crate::config::RoutingConfig;
 use crate::rendezvous;
-use crate::sip::{Scheme, Uri};
+use crate::sip::Uri;
 
 impl FarmSnapshot {
     /// The snapshot of `view` at `now_ms` (recorded as its build time),
@@ -99,10 +99,7 @@ impl FarmSnapshot {
             let Ok(ip) = uri.host.parse::<IpAddr>() else {
                 continue;
             };
-            let port = uri.port.unwrap_or(match uri.scheme {
-                Scheme::Sip => 5060,
-                Scheme::Sips => 5061,
-            });
+            let port = uri.port.unwrap_or(uri.scheme.default_port());
             let addr = SocketAddr::new(ip.to_canonical(), port);
             if let Some(&other) = self.addrs.get(&addr) {
                 tracing::debug!(node.id = %n.id, other = %self.nodes[other].id, %addr,

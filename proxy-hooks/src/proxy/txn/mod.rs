@@ -298,7 +298,9 @@ impl Txn {
         }
         // RFC 3261 17.1.3: a response matches by branch *and* CSeq method.
         if self.branches[i].req.method() != Some(method) {
-            self.core.stats.drop_one();
+            self.core
+                .stats
+                .drop_one(super::stats::DropReason::Unmatched);
             return;
         }
         let now = Instant::now();
