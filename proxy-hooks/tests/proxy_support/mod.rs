@@ -16,6 +16,8 @@ use locus_proxy::sip::{SipMessage, SipTransport, TransportConfig, Uri};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+pub mod raw;
+
 pub fn sipp() -> Option<PathBuf> {
     let found = ["/usr/bin/sipp", "/usr/local/bin/sipp"]
         .into_iter()
