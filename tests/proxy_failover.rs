@@ -1,5 +1,5 @@
 //! Failover through `locus proxy` with real sipp phones, Redis and three
-//! simulated boxes: a box answering 503, a box that never answers, boxes
+//! simulated boxes: a box answering 503, a box that says 100 and never rings, boxes
 //! taken out by OPTIONS probes, draining, and Redis going away.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
@@ -78,12 +78,19 @@ async fn box_answering_503_fails_over_and_caller_never_sees_it() {
     farm.stop_proxy().await;
 }
 
+/// A box that says 100 Trying and then nothing: the 100 stops
+/// `invite_timeout` (a post-dial delay is not a dead box), so only
+/// `ring_timeout` ends the branch, with a CANCEL, and the call fails over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn box_not_answering_is_cancelled_after_invite_timeout() {
+async fn box_that_only_says_trying_is_cancelled_after_ring_timeout() {
     if no_sipp() {
         return;
     }
-    let farm = start_sip_farm(3, |c| c.routing.algorithm = Algorithm::HashRuri).await;
+    let farm = start_sip_farm(3, |c| {
+        c.routing.algorithm = Algorithm::HashRuri;
+        c.core.ring_timeout = Duration::from_millis(1500);
+    })
+    .await;
     let first = first_choice(&farm).await;
     farm.sim(&first).set_sip_answer(Answer::NoAnswer);
     let fo = farm.proxy.stats.failovers();
@@ -98,8 +105,8 @@ async fn box_not_answering_is_cancelled_after_invite_timeout() {
     // The silent branch had a 100, so the proxy CANCELs it (RFC 3261 16.10).
     let cancelled = delta(&cancels, &seen(&farm, "CANCEL", ECHO));
     assert_eq!(cancelled[&first], 4, "{cancelled:?}");
-    // Each call waited out `invite_timeout` (1 s in the test config).
-    assert!(took >= Duration::from_millis(1000), "{took:?}");
+    // Each call waited out `ring_timeout`, not the 1 s `invite_timeout`.
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
     farm.stop_proxy().await;
 }
 

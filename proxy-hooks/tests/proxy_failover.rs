@@ -123,13 +123,12 @@ async fn nothing_reachable_gives_503_only_silence_gives_408() {
         node: None,
         route: Vec::new(),
     };
-    let p = start(
-        "127.0.0.1",
-        fast(),
-        Arc::new(StaticRouter::new(vec![silent])),
-    )
-    .await
-    .unwrap();
+    // The last target waits Timer B (64*T1 = 1.28 s here), not invite_timeout.
+    let mut cfg = fast();
+    cfg.t1 = Duration::from_millis(20);
+    let p = start("127.0.0.1", cfg, Arc::new(StaticRouter::new(vec![silent])))
+        .await
+        .unwrap();
     proxy_support::raw_udp(p.udp, &invite("1001"))
         .await
         .unwrap();

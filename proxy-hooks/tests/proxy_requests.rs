@@ -164,7 +164,10 @@ async fn a_request_routed_back_to_the_proxy_is_a_loop_482() {
 #[tokio::test]
 async fn retransmitted_invites_are_absorbed_and_get_the_last_response() {
     let (hole, t) = silent();
-    let p = start("127.0.0.1", fast(), Arc::new(StaticRouter::new(vec![t])))
+    // A silent last target answers 408 after Timer B (64*T1): 1.28 s here.
+    let mut cfg = fast();
+    cfg.t1 = std::time::Duration::from_millis(20);
+    let p = start("127.0.0.1", cfg, Arc::new(StaticRouter::new(vec![t])))
         .await
         .unwrap();
     let inv = request("INVITE", "sip:b@example.com", "", "");

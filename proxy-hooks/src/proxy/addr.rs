@@ -7,10 +7,58 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::router::{Dest, Flow};
-use crate::sip::{ConnId, Scheme, Transport, Uri, Via};
+use crate::sip::{ConnId, Scheme, SipMessage, Transport, Uri, Via};
 
-/// Where one message is sent: address, transport, TCP connection to reuse.
-pub type Hop = (SocketAddr, Transport, Option<ConnId>);
+/// Where one message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hop {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The TCP connection to reuse, if still open.
+    pub conn: Option<ConnId>,
+    /// Our listener to send from (UDP): the one a flow came in on, so a
+    /// phone's NAT binding and the address it knows us by stay the same.
+    /// `None`: the first listener of the peer's address family.
+    pub local: Option<SocketAddr>,
+}
+
+impl Hop {
+    /// The listener a UDP hop leaves from, when pinned.
+    pub fn udp_local(&self) -> Option<SocketAddr> {
+        self.local.filter(|_| self.transport == Transport::Udp)
+    }
+
+    /// Makes `msg` fit to go over this hop: a stream frames messages by
+    /// Content-Length (RFC 3261 18.3), which UDP lets a sender leave out.
+    pub fn frame(&self, msg: &mut SipMessage) {
+        if self.transport == Transport::Tcp && msg.headers.get("Content-Length").is_none() {
+            msg.headers
+                .push("Content-Length", &msg.body.len().to_string());
+        }
+    }
+
+    /// A hop to `addr` over `transport`, from any listener, new connection allowed.
+    pub fn to(addr: SocketAddr, transport: Transport) -> Hop {
+        Hop {
+            addr,
+            transport,
+            conn: None,
+            local: None,
+        }
+    }
+
+    /// Back over `flow`: its peer, transport, connection and listener.
+    pub fn back(flow: &Flow) -> Hop {
+        Hop {
+            addr: flow.source,
+            transport: flow.transport,
+            conn: flow.conn,
+            local: Some(flow.local),
+        }
+    }
+}
 
 /// How long a DNS lookup of a target may take.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -93,16 +141,25 @@ impl Me {
     }
 
     /// Our Via for a request sent over `hop` with `branch` (`rport`
-    /// asked, RFC 3581).
+    /// asked, RFC 3581). Over UDP the sent-by is the listener the datagram
+    /// leaves from (responses come back to it); over TCP the listener, not
+    /// the connection's ephemeral local port.
     pub fn via(&self, hop: &Hop, branch: &str) -> String {
-        let proto = match hop.1 {
+        let proto = match hop.transport {
             Transport::Tcp => "TCP",
             Transport::Udp => "UDP",
         };
         format!(
             "SIP/2.0/{proto} {};branch={branch};rport",
-            self.host_port(hop.1, hop.0, None)
+            self.host_port(hop.transport, hop.addr, self.sends_from(hop))
         )
+    }
+
+    /// The UDP listener of ours `hop` leaves from, when it names one (a
+    /// flow rebuilt from the store may name an address we no longer have:
+    /// then the default listener, as the transport does).
+    pub fn sends_from(&self, hop: &Hop) -> Option<SocketAddr> {
+        hop.udp_local().filter(|l| self.udp.contains(l))
     }
 
     /// `<sip:HOST:PORT[;transport=tcp];lr[;r2=on]>` for one side (`r2`:
@@ -137,6 +194,14 @@ pub enum ResolveError {
     Lookup(String),
 }
 
+/// Whether a request for `dest` may go over TCP instead of UDP when it is
+/// too big for a datagram (RFC 3261 18.1.1): a URI that does not ask for
+/// UDP explicitly (a box listens on both). Never a flow: a phone behind
+/// NAT is reachable only through the binding it opened.
+pub fn may_upgrade(dest: &Dest) -> bool {
+    matches!(dest, Dest::Uri(u) if u.scheme == Scheme::Sip && u.params.get("transport").is_none())
+}
+
 /// Transport of a URI: its `transport` param, UDP by default.
 fn uri_transport(uri: &Uri) -> Result<Transport, ResolveError> {
     match uri.scheme {
@@ -156,14 +221,17 @@ fn uri_transport(uri: &Uri) -> Result<Transport, ResolveError> {
 /// The hop of a destination, when no DNS is needed.
 pub fn resolve_now(dest: &Dest) -> Option<Result<Hop, ResolveError>> {
     match dest {
-        Dest::Flow(f) => Some(Ok((f.source, f.transport, f.conn))),
+        Dest::Flow(f) => Some(Ok(Hop::back(f))),
         Dest::Uri(uri) => {
             let t = match uri_transport(uri) {
                 Ok(t) => t,
                 Err(e) => return Some(Err(e)),
             };
             let ip: IpAddr = uri.host.parse().ok()?;
-            Some(Ok((SocketAddr::new(ip, uri.port.unwrap_or(5060)), t, None)))
+            Some(Ok(Hop::to(
+                SocketAddr::new(ip, uri.port.unwrap_or(5060)),
+                t,
+            )))
         }
     }
 }
@@ -189,18 +257,19 @@ pub async fn resolve(dest: &Dest) -> Result<Hop, ResolveError> {
     .map_err(|_| fail())?
     .next()
     .ok_or_else(fail)?;
-    Ok((found, t, None))
+    Ok(Hop::to(found, t))
 }
 
 /// Where a response to the request carrying `via` goes (RFC 3261 18.2.2,
 /// RFC 3581 4): back on the connection or to `received`:`rport`, else to
-/// the sent-by port. `flow` is where the request came from, when known.
+/// the sent-by port. `flow` is where the request came from, when known:
+/// a UDP response then leaves from the listener the request reached.
 pub fn response_hop(via: &Via, flow: Option<&Flow>) -> Option<Hop> {
     let tcp = via.transport.eq_ignore_ascii_case("TCP");
     if let Some(f) = flow
         && (f.transport == Transport::Tcp || tcp)
     {
-        return Some((f.source, f.transport, f.conn));
+        return Some(Hop::back(f));
     }
     let ip: IpAddr = via.received().unwrap_or(&via.host).parse().ok()?;
     let port = match via.rport() {
@@ -208,7 +277,19 @@ pub fn response_hop(via: &Via, flow: Option<&Flow>) -> Option<Hop> {
         _ => via.port.unwrap_or(5060),
     };
     let t = if tcp { Transport::Tcp } else { Transport::Udp };
-    Some((SocketAddr::new(ip, port), t, None))
+    let mut hop = Hop::to(SocketAddr::new(ip, port), t);
+    hop.local = flow.map(|f| f.local);
+    Some(hop)
+}
+
+/// Where a response whose top Via (after ours was popped) is `via` goes
+/// when relayed statelessly, as text: what our branch's keyed hash
+/// covers ([`super::ids::BranchGen::vouches`]). Empty when it goes nowhere.
+pub fn relay_key(via: Option<&Via>) -> String {
+    match via.and_then(|v| response_hop(v, None)) {
+        Some(h) => format!("{:?}/{}", h.transport, h.addr),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -247,12 +328,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            response_hop(&v, None).unwrap().0,
+            response_hop(&v, None).unwrap().addr,
             "192.0.2.1:4000".parse().unwrap()
         );
         let v = Via::parse("SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKx").unwrap();
         assert_eq!(
-            response_hop(&v, None).unwrap().0,
+            response_hop(&v, None).unwrap().addr,
             "192.0.2.2:5060".parse().unwrap()
         );
         let v = Via::parse("SIP/2.0/UDP name.only;branch=z9hG4bKx").unwrap();

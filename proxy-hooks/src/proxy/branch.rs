@@ -2,6 +2,15 @@
 //! 17.1): UDP retransmissions (Timer A/E: T1 doubling, capped at T2 for
 //! non-INVITE), the failover deadlines of [`CoreConfig`], and the CANCEL a
 //! pending INVITE branch gets (sent only once it has answered, RFC 3261 9.1).
+//!
+//! INVITE deadlines (Kamailio's `fr_timer` / `fr_inv_timer`, RFC 3261
+//! Timers B and C): with no response at all, `invite_timeout` when another
+//! target is left to fail over to, Timer B (64*T1) on the last one; from
+//! any provisional response on, 100 Trying included, `ring_timeout`,
+//! restarted by each provisional. A branch given up (deadline passed, or
+//! CANCELled because another branch won) is CANCELled as soon as it has
+//! answered, and waits 64*T1 for a late final, so a late 2xx still finds
+//! its transaction (which ACKs and BYEs it, see `super::release`).
 
 use std::time::Duration;
 
@@ -41,7 +50,8 @@ pub(crate) struct Branch {
     /// The request as forwarded.
     pub(crate) req: SipMessage,
     bytes: Bytes,
-    hop: Hop,
+    /// Where it went (transport as sent: a large request may have moved to TCP).
+    pub(crate) hop: Hop,
     invite: bool,
     started: Instant,
     /// Any response seen.
@@ -55,6 +65,11 @@ pub(crate) struct Branch {
     cancel: Cancel,
     /// After we gave up on it or CANCELled it: wait for its final until then.
     linger: Option<Instant>,
+    /// Given up: timed out, or CANCELled because another branch won. A
+    /// 2xx from it after the caller got its final is released, not relayed.
+    given_up: bool,
+    /// Its 2xx was released: `super::release` owns its branch id now.
+    pub(crate) released: bool,
 }
 
 impl Branch {
@@ -70,9 +85,11 @@ impl Branch {
     ) -> Branch {
         let now = Instant::now();
         let invite = req.method() == Some("INVITE");
+        // Nothing to fail over to: wait as RFC 3261 would (Timer B / F).
         let wait = match (invite, last) {
+            (true, true) => cfg.t1 * 64,
             (false, true) => cfg.non_invite_timeout,
-            _ => cfg.invite_timeout,
+            (_, false) => cfg.invite_timeout,
         };
         Branch {
             id,
@@ -85,11 +102,19 @@ impl Branch {
             responded: false,
             final_seen: false,
             outcome: None,
-            retrans: (hop.1 == Transport::Udp).then(|| (now + cfg.t1, cfg.t1)),
+            retrans: (hop.transport == Transport::Udp).then(|| (now + cfg.t1, cfg.t1)),
             deadline: now + wait,
             cancel: Cancel::No,
             linger: None,
+            given_up: false,
+            released: false,
         }
+    }
+
+    /// Whether we gave up on it (timed out, or CANCELled because another
+    /// branch won).
+    pub(crate) fn given_up(&self) -> bool {
+        self.given_up
     }
 
     /// Whether the transaction must stay for this branch.
@@ -148,30 +173,40 @@ impl Branch {
             };
             self.retrans = Some((now + every, every));
             if let Err(e) = core.send(&self.hop, self.bytes.clone()).await {
-                tracing::debug!(peer = %self.hop.0, error = %e, "proxy: retransmission failed");
+                tracing::debug!(peer = %self.hop.addr, error = %e, "proxy: retransmission failed");
             }
         }
         if now < self.deadline {
             return false;
         }
-        tracing::debug!(peer = %self.hop.0, sip.branch = %self.id, "proxy: branch timed out");
+        tracing::debug!(peer = %self.hop.addr, sip.branch = %self.id, "proxy: branch timed out");
         self.outcome = Some(Outcome::Timeout);
         self.retrans = None;
-        if self.invite && self.responded {
-            self.send_cancel(core, now).await;
+        self.given_up = true;
+        if self.invite {
+            if self.responded {
+                self.send_cancel(core, now).await;
+            } else {
+                // Silent so far: CANCEL it if it answers late, and stay
+                // for its final (a late 2xx must be ACKed and BYEd).
+                self.cancel = Cancel::Wanted;
+                self.linger = Some(now + cfg.t1 * 64);
+            }
         }
         true
     }
 
-    /// A provisional response: stop retransmitting; INVITE: a real ringing
-    /// (>100) moves the deadline to `ring_timeout`; non-INVITE: Timer F.
-    pub(crate) async fn on_provisional(&mut self, core: &Core, status: u16, now: Instant) {
+    /// A provisional response: stop retransmitting; INVITE: any of them,
+    /// 100 Trying included, moves the deadline to `ring_timeout` (a box
+    /// that said 100 is alive: only its ringing time counts now, however
+    /// long its post-dial delay); non-INVITE: Timer F.
+    pub(crate) async fn on_provisional(&mut self, core: &Core, now: Instant) {
         let cfg = &core.cfg;
         self.responded = true;
         if self.outcome.is_none() {
             if self.invite {
                 self.retrans = None;
-                if status > 100 && matches!(self.cancel, Cancel::No) {
+                if matches!(self.cancel, Cancel::No) {
                     self.deadline = now + cfg.ring_timeout;
                 }
             } else {
@@ -192,13 +227,14 @@ impl Branch {
         self.retrans = None;
     }
 
-    /// CANCEL this INVITE branch (the caller cancelled, another branch
-    /// won, or it rang too long): now if it has answered, else on its
-    /// first response. It then has 64*T1 to send its final.
-    pub(crate) async fn cancel(&mut self, core: &Core, now: Instant) {
+    /// CANCEL this INVITE branch (the caller cancelled, or another branch
+    /// won: `give_up`): now if it has answered, else on its first
+    /// response. It then has 64*T1 to send its final.
+    pub(crate) async fn cancel(&mut self, core: &Core, now: Instant, give_up: bool) {
         if !self.invite || self.final_seen || !matches!(self.cancel, Cancel::No) {
             return;
         }
+        self.given_up |= give_up;
         if self.responded {
             self.send_cancel(core, now).await;
         } else {
@@ -208,10 +244,26 @@ impl Branch {
         self.deadline = self.deadline.min(now + wait);
     }
 
+    /// The caller CANCELled and this INVITE branch never answered: it is
+    /// over now, so the caller gets its 487 without waiting for Timer B
+    /// (Kamailio's `cancel_b_method` 0). It gets the CANCEL if it answers
+    /// late (already wanted by [`Branch::cancel`]); a late 2xx is released.
+    /// `true` when it just ended (an outcome to count).
+    pub(crate) fn forsake(&mut self, cfg: &CoreConfig, now: Instant) -> bool {
+        if !self.invite || self.responded || self.outcome.is_some() {
+            return false;
+        }
+        self.outcome = Some(Outcome::Timeout);
+        self.retrans = None;
+        self.given_up = true;
+        self.linger = Some(now + cfg.t1 * 64);
+        true
+    }
+
     async fn send_cancel(&mut self, core: &Core, now: Instant) {
         let bytes = cancel_for(&self.req).to_bytes();
         let t1 = core.cfg.t1;
-        let at = (self.hop.1 == Transport::Udp).then(|| now + t1);
+        let at = (self.hop.transport == Transport::Udp).then(|| now + t1);
         self.cancel = Cancel::Sent {
             bytes: bytes.clone(),
             at,
@@ -219,7 +271,7 @@ impl Branch {
         };
         self.linger = Some(now + t1 * 64);
         if let Err(e) = core.send(&self.hop, bytes).await {
-            tracing::debug!(peer = %self.hop.0, error = %e, "proxy: CANCEL not sent");
+            tracing::debug!(peer = %self.hop.addr, error = %e, "proxy: CANCEL not sent");
         }
     }
 
@@ -243,7 +295,7 @@ impl Branch {
     /// Sends `bytes` (an ACK) to this branch's hop.
     pub(crate) async fn send(&self, core: &Core, bytes: Bytes) {
         if let Err(e) = core.send(&self.hop, bytes).await {
-            tracing::debug!(peer = %self.hop.0, error = %e, "proxy: ACK not sent");
+            tracing::debug!(peer = %self.hop.addr, error = %e, "proxy: ACK not sent");
         }
     }
 }

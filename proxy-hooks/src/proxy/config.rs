@@ -1,6 +1,8 @@
-//! [`CoreConfig`]: `[proxy.core]`, the proxy core's identity and timers
+//! [`CoreConfig`]: `[proxy.core]`, the proxy core's identity, timers
 //! (RFC 3261 17.1.1.1 T1/T2/T4, plus the failover timers a farm proxy
-//! needs on top: Kamailio's `fr_timer` / `fr_inv_timer` equivalents).
+//! needs on top: Kamailio's `fr_timer` / `fr_inv_timer` equivalents, see
+//! `invite_timeout` and `ring_timeout`) and limits (transaction table,
+//! path MTU).
 
 use std::time::Duration;
 
@@ -39,6 +41,13 @@ pub struct CoreConfig {
     /// target left to try, it fails over earlier, after `invite_timeout`.
     #[serde(with = "humantime_serde")]
     pub non_invite_timeout: Duration,
+    /// Most server transactions alive at once (lingering ones included);
+    /// beyond it new requests get `503 Service Unavailable` with
+    /// `Retry-After` (ACK and CANCEL still pass: they open none).
+    pub max_transactions: usize,
+    /// Path MTU in bytes: a request larger than this minus 200 bytes goes
+    /// over TCP when its target allows it (RFC 3261 18.1.1).
+    pub path_mtu: usize,
 }
 
 impl Default for CoreConfig {
@@ -52,6 +61,8 @@ impl Default for CoreConfig {
             invite_timeout: Duration::from_secs(2),
             ring_timeout: Duration::from_secs(120),
             non_invite_timeout: Duration::from_secs(32),
+            max_transactions: 65_536,
+            path_mtu: 1500,
         }
     }
 }
@@ -62,7 +73,8 @@ impl Default for CoreConfig {
 pub struct CoreConfigError(pub &'static str);
 
 impl CoreConfig {
-    /// Refuses zero timers, `t2 < t1`, an empty id and an unreadable `advertise`.
+    /// Refuses zero timers, `t2 < t1`, an empty id, an unreadable
+    /// `advertise`, no transactions and an MTU below 576.
     pub fn validate(&self) -> Result<(), CoreConfigError> {
         let bad = |why| Err(CoreConfigError(why));
         if self.id.is_empty()
@@ -86,6 +98,13 @@ impl CoreConfig {
         }
         if self.t2 < self.t1 {
             return bad("t2 must be >= t1");
+        }
+        if self.max_transactions == 0 {
+            return bad("max_transactions must be > 0");
+        }
+        // RFC 791: every IPv4 host takes 576-byte datagrams.
+        if self.path_mtu < 576 {
+            return bad("path_mtu must be >= 576");
         }
         if let Some(a) = &self.advertise
             && split_host_port(a).is_none()
@@ -137,6 +156,14 @@ mod tests {
             },
             CoreConfig {
                 advertise: Some("a b:x".into()),
+                ..Default::default()
+            },
+            CoreConfig {
+                max_transactions: 0,
+                ..Default::default()
+            },
+            CoreConfig {
+                path_mtu: 500,
                 ..Default::default()
             },
         ];

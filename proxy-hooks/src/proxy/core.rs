@@ -53,7 +53,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Core {
     /// Sends `bytes` over `hop`.
     pub(crate) async fn send(&self, hop: &Hop, bytes: Bytes) -> Result<(), SipError> {
-        self.transport.send(hop.0, hop.1, bytes, hop.2).await
+        self.transport
+            .send_from(hop.local, hop.addr, hop.transport, bytes, hop.conn)
+            .await
     }
 
     /// Answers `req` statelessly (no transaction: 400, 482, 483, 481,
@@ -66,16 +68,16 @@ impl Core {
         bytes: Bytes,
         what: &'static str,
     ) {
-        if hop.1 == Transport::Udp {
+        if hop.transport == Transport::Udp {
             if let Err(e) = self.send(&hop, bytes).await {
-                tracing::debug!(peer = %hop.0, error = %e, what, "proxy: not sent");
+                tracing::debug!(peer = %hop.addr, error = %e, what, "proxy: not sent");
             }
             return;
         }
         let core = self.clone();
         tokio::spawn(async move {
             if let Err(e) = core.send(&hop, bytes).await {
-                tracing::debug!(peer = %hop.0, error = %e, what, "proxy: not sent");
+                tracing::debug!(peer = %hop.addr, error = %e, what, "proxy: not sent");
             }
         });
     }

@@ -1,9 +1,12 @@
 //! Branch ids, loop detection and the best-response choice: the pure
 //! parts of RFC 3261 16.3 item 4, 16.6 item 8 and 16.7 item 6.
 //!
-//! Our branches are `z9hG4bK-lp{salt}{seq}.{loop}`: the magic cookie (RFC
-//! 3261 8.1.1.7), a per-process salt and sequence (unique per branch) and
-//! a hash of the request fields that identify it *as received* (R-URI,
+//! Our branches are `z9hG4bK-lp{salt}{seq}.{mac}.{loop}`: the magic cookie
+//! (RFC 3261 8.1.1.7), a per-process salt and sequence (unique per branch),
+//! a keyed hash (per-process random key) of that id and of where a response
+//! would be relayed to (so a 2xx that outlives its transaction is relayed
+//! statelessly only where our own request came from, never where a forged
+//! Via points), and a hash of the request fields that identify it *as received* (R-URI,
 //! From tag, To tag, Call-ID, CSeq number, Route set). A request that
 //! comes back carrying one of our Vias whose loop hash equals its own has
 //! looped (482); a spiral (the R-URI was retargeted in between) has a
@@ -11,6 +14,7 @@
 //! is left out: it differs on every pass of a loop, so including it would
 //! defeat the check.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::sip::{SipMessage, Via};
@@ -55,6 +59,8 @@ pub fn loop_hash(req: &SipMessage) -> u64 {
 pub struct BranchGen {
     salt: u32,
     seq: AtomicU64,
+    /// SipHash with random keys, drawn once per generator (per process).
+    key: RandomState,
 }
 
 impl BranchGen {
@@ -64,13 +70,32 @@ impl BranchGen {
         BranchGen {
             salt,
             seq: AtomicU64::new(1),
+            key: RandomState::new(),
         }
     }
 
-    /// A new branch for a request whose loop hash is `lh`.
-    pub fn next(&self, lh: u64) -> String {
+    fn mac(&self, id: &str, back: &str) -> u64 {
+        self.key.hash_one((id, back))
+    }
+
+    /// A new branch for a request whose loop hash is `lh`; `back` names
+    /// where its responses go upstream (see [`BranchGen::vouches`]).
+    pub fn next(&self, lh: u64, back: &str) -> String {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        format!("{BRANCH_PREFIX}{:08x}{n:x}.{lh:x}", self.salt)
+        let id = format!("{BRANCH_PREFIX}{:08x}{n:x}", self.salt);
+        let mac = self.mac(&id, back);
+        format!("{id}.{mac:x}.{lh:x}")
+    }
+
+    /// Whether `branch` was made by this generator with this `back`: a
+    /// response carrying it may be relayed there.
+    pub fn vouches(&self, branch: &str, back: &str) -> bool {
+        let mut parts = branch.rsplitn(3, '.');
+        let (Some(_lh), Some(mac), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        id.starts_with(BRANCH_PREFIX)
+            && u64::from_str_radix(mac, 16).is_ok_and(|m| m == self.mac(id, back))
     }
 
     /// A fresh unique token (To tags of our own replies).
@@ -161,11 +186,20 @@ mod tests {
     #[test]
     fn branches_are_unique_cookie_prefixed_and_carry_the_loop_hash() {
         let g = BranchGen::new(0xabcd);
-        let a = g.next(0x1234);
-        let b = g.next(0x1234);
+        let a = g.next(0x1234, "192.0.2.1:5060");
+        let b = g.next(0x1234, "192.0.2.1:5060");
         assert_ne!(a, b);
         assert!(a.starts_with("z9hG4bK"));
         assert_eq!(hash_of_branch(&a), Some(0x1234));
+        assert!(g.vouches(&a, "192.0.2.1:5060"));
+        assert!(!g.vouches(&a, "192.0.2.66:5060"), "another relay target");
+        assert!(
+            !BranchGen::new(0xabcd).vouches(&a, "192.0.2.1:5060"),
+            "another process's key"
+        );
+        for bad in ["", "z9hG4bK-lp1", "z9hG4bK-lpx.y.z", "z9hG4bKother.1.2"] {
+            assert!(!g.vouches(bad, "192.0.2.1:5060"), "{bad}");
+        }
         assert_eq!(
             stateless_branch("z9hG4bK1", 7),
             stateless_branch("z9hG4bK1", 7)
@@ -185,7 +219,7 @@ mod tests {
         );
         let lh = loop_hash(&first);
         let g = BranchGen::new(1);
-        let ours = format!("SIP/2.0/UDP 10.0.0.1:5060;branch={}", g.next(lh));
+        let ours = format!("SIP/2.0/UDP 10.0.0.1:5060;branch={}", g.next(lh, ""));
         let ours_fn = |v: &Via| v.host == "10.0.0.1" && v.port == Some(5060);
         let back = invite(
             "sip:1000@farm",

@@ -4,7 +4,8 @@
 //! * [`core`]: [`Proxy`], the receive loop; `validate`: the request
 //!   checks (RFC 3261 16.3, RFC 4475); `stateless`: ACK for 2xx and the
 //!   response path.
-//! * `txn`, `branch`: a server transaction and its client branches.
+//! * `txn`, `branch`: a server transaction and its client branches;
+//!   `release`: ACK and BYE for a late 2xx from a branch given up.
 //! * [`config`]: [`CoreConfig`] (`[proxy.core]`).
 //! * [`stats`]: the counters, [`ProxyStats`].
 //! * [`ids`], [`addr`], [`build`]: branches and loop detection, our
@@ -17,6 +18,7 @@ pub mod build;
 pub mod config;
 pub mod core;
 pub mod ids;
+mod release;
 pub mod router;
 mod stateless;
 pub mod static_router;

@@ -1,11 +1,12 @@
 //! The stateless paths of the proxy (RFC 3261 16.11): an ACK for a 2xx
 //! forwarded end to end with a branch derived from the incoming one, and
 //! responses: to their client transaction, to the health prober, or, for
-//! a stray 2xx to an INVITE, relayed upstream by the next Via.
+//! a stray 2xx to an INVITE whose top Via this proxy wrote, relayed
+//! upstream by the next Via.
 
 use std::sync::Arc;
 
-use super::addr::{Hop, resolve, resolve_now, response_hop};
+use super::addr::{Hop, relay_key, resolve, resolve_now, response_hop};
 use super::core::{Core, sender};
 use super::ids::{BRANCH_PREFIX, stateless_branch};
 use super::router::{Dest, Flow};
@@ -47,6 +48,7 @@ pub(crate) async fn forward_ack(
 
 async fn send_ack(core: &Arc<Core>, hop: Hop, mut msg: SipMessage, branch: &str) {
     msg.headers.prepend("Via", &core.me.via(&hop, branch));
+    hop.frame(&mut msg);
     core.send_from_loop(hop, msg.to_bytes(), "ACK").await;
 }
 
@@ -79,7 +81,9 @@ pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
     }
     // A stray: a 2xx to an INVITE whose transaction is gone (retransmitted
     // by the UAS until it gets its ACK) still goes upstream (RFC 3261 16.7
-    // item 5); anything else is dropped.
+    // item 5), but only when we wrote its top Via: our address, and a
+    // branch whose keyed hash vouches for the next Via (where it would be
+    // relayed). Anything else would make us a reflector for forged 2xx.
     let is_2xx_invite = msg.status().is_some_and(|s| (200..300).contains(&s))
         && msg.cseq().is_ok_and(|(_, m)| m == "INVITE");
     if !is_2xx_invite {
@@ -87,12 +91,19 @@ pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
         return;
     }
     msg.pop_via();
-    let Some(hop) = msg.top_via().ok().and_then(|v| response_hop(&v, None)) else {
+    let next = msg.top_via().ok();
+    if !core.me.is_our_via(&via) || !core.ids.vouches(branch, &relay_key(next.as_ref())) {
+        tracing::debug!(via.host = %via.host, "proxy: stray 2xx with a Via we did not write, dropped");
+        core.stats.stray();
+        return;
+    }
+    let Some(hop) = next.and_then(|v| response_hop(&v, None)) else {
         core.stats.drop_one(DropReason::Malformed);
         return;
     };
     if let Some(s) = msg.status() {
         core.stats.relayed(s);
     }
+    hop.frame(&mut msg);
     core.send_from_loop(hop, msg.to_bytes(), "stray 2xx").await;
 }

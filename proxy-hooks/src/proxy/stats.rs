@@ -91,6 +91,10 @@ pub struct ProxyStats {
     active: Gauge,
     retransmissions: Counter,
     dropped: Family<ReasonLabel, Counter>,
+    strays: Counter,
+    released: Counter,
+    overloaded: Counter,
+    upgrades: Counter,
     route_decision: Histogram,
 }
 
@@ -108,6 +112,10 @@ impl Default for ProxyStats {
             active: Gauge::default(),
             retransmissions: Counter::default(),
             dropped: Family::default(),
+            strays: Counter::default(),
+            released: Counter::default(),
+            overloaded: Counter::default(),
+            upgrades: Counter::default(),
             route_decision: Histogram::new(ROUTE_BUCKETS),
         }
     }
@@ -209,6 +217,26 @@ impl ProxyStats {
             self.dropped.clone(),
         );
         r.register(
+            "locus_proxy_sip_strays_dropped",
+            "Responses with no transaction whose top Via this proxy did not write, dropped",
+            self.strays.clone(),
+        );
+        r.register(
+            "locus_proxy_sip_released",
+            "Late 2xx from a branch given up, ACKed and BYEd by the proxy (never relayed)",
+            self.released.clone(),
+        );
+        r.register(
+            "locus_proxy_sip_overloaded",
+            "Requests refused with 503 because the transaction table was full",
+            self.overloaded.clone(),
+        );
+        r.register(
+            "locus_proxy_sip_tcp_upgrades",
+            "Requests too large for UDP sent over TCP instead (RFC 3261 18.1.1)",
+            self.upgrades.clone(),
+        );
+        r.register(
             "locus_proxy_route_decision_seconds",
             "Time the router took to decide a new transaction's targets",
             self.route_decision.clone(),
@@ -267,6 +295,20 @@ impl ProxyStats {
                 reason: reason.as_str(),
             })
             .clone()
+    }
+    /// A stray response whose top Via is not ours (also counts as dropped).
+    pub(crate) fn stray(&self) {
+        self.strays.inc();
+        self.drop_one(DropReason::Unmatched);
+    }
+    pub(crate) fn release(&self) {
+        self.released.inc();
+    }
+    pub(crate) fn overload(&self) {
+        self.overloaded.inc();
+    }
+    pub(crate) fn upgrade(&self) {
+        self.upgrades.inc();
     }
     pub(crate) fn route_decided(&self, took: std::time::Duration) {
         self.route_decision.observe(took.as_secs_f64());
@@ -331,6 +373,22 @@ impl ProxyStats {
     /// Messages dropped for `reason`.
     pub fn dropped_for(&self, reason: DropReason) -> u64 {
         self.reason(reason).get()
+    }
+    /// Stray responses dropped because their top Via was not ours.
+    pub fn strays(&self) -> u64 {
+        self.strays.get()
+    }
+    /// Late 2xx released (ACK + BYE by the proxy).
+    pub fn released(&self) -> u64 {
+        self.released.get()
+    }
+    /// Requests sent over TCP because they were too large for UDP.
+    pub fn upgrades(&self) -> u64 {
+        self.upgrades.get()
+    }
+    /// Requests refused because the transaction table was full.
+    pub fn overloaded(&self) -> u64 {
+        self.overloaded.get()
     }
 }
 

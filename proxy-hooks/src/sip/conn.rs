@@ -1,9 +1,14 @@
 //! TCP connections of the transport: the table (by id and by peer, bounded)
 //! and the per-connection task (framed reads, queued writes, RFC 5626 pong,
 //! idle timeout).
+//!
+//! Inbound and outbound connections have separate caps, and inbound ones a
+//! cap per source IP too: strangers that connect and idle must not take the
+//! slots the proxy needs to reach its boxes and phones, and one host must
+//! not take them all.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,27 +39,52 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 struct Entry {
     peer: SocketAddr,
     tx: mpsc::Sender<Bytes>,
+    inbound: bool,
 }
 
 #[derive(Default)]
 struct Maps {
     by_id: HashMap<u64, Entry>,
     by_peer: HashMap<SocketAddr, u64>,
+    inbound: usize,
+    outbound: usize,
+    /// Inbound connections per source IP (entries removed at zero).
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// The connection caps (`[proxy.sip]`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Accepted connections at once.
+    pub(crate) inbound: usize,
+    /// Accepted connections from one IP address.
+    pub(crate) per_ip: usize,
+    /// Connections the proxy opens.
+    pub(crate) outbound: usize,
+}
+
+/// Which side opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Accepted on a listener.
+    Inbound,
+    /// Opened by the proxy.
+    Outbound,
 }
 
 /// Open connections. The lock is held only for map updates, never across `.await`.
 pub(crate) struct ConnTable {
     maps: Mutex<Maps>,
     next: AtomicU64,
-    max: usize,
+    limits: Limits,
 }
 
 impl ConnTable {
-    pub(crate) fn new(max: usize) -> ConnTable {
+    pub(crate) fn new(limits: Limits) -> ConnTable {
         ConnTable {
             maps: Mutex::new(Maps::default()),
             next: AtomicU64::new(1),
-            max,
+            limits,
         }
     }
 
@@ -68,24 +98,60 @@ impl ConnTable {
         self.lock().by_id.len()
     }
 
-    fn insert(&self, peer: SocketAddr, tx: mpsc::Sender<Bytes>) -> Result<ConnId, SipError> {
+    fn insert(
+        &self,
+        peer: SocketAddr,
+        tx: mpsc::Sender<Bytes>,
+        side: Side,
+    ) -> Result<ConnId, SipError> {
         let mut m = self.lock();
-        if m.by_id.len() >= self.max {
-            return Err(SipError::ConnectionBusy(peer));
+        let inbound = side == Side::Inbound;
+        if inbound {
+            if m.inbound >= self.limits.inbound {
+                return Err(SipError::ConnectionLimit("max_connections"));
+            }
+            if m.per_ip.get(&peer.ip()).copied().unwrap_or(0) >= self.limits.per_ip {
+                return Err(SipError::ConnectionLimit("max_connections_per_ip"));
+            }
+            m.inbound += 1;
+            *m.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        } else {
+            if m.outbound >= self.limits.outbound {
+                return Err(SipError::ConnectionLimit("max_outbound_connections"));
+            }
+            m.outbound += 1;
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        m.by_id.insert(id, Entry { peer, tx });
+        m.by_id.insert(id, Entry { peer, tx, inbound });
         m.by_peer.insert(peer, id);
         Ok(ConnId(id))
     }
 
     fn remove(&self, id: ConnId) {
         let mut m = self.lock();
-        if let Some(e) = m.by_id.remove(&id.0)
-            && m.by_peer.get(&e.peer) == Some(&id.0)
-        {
+        let Some(e) = m.by_id.remove(&id.0) else {
+            return;
+        };
+        if m.by_peer.get(&e.peer) == Some(&id.0) {
             m.by_peer.remove(&e.peer);
         }
+        if !e.inbound {
+            m.outbound = m.outbound.saturating_sub(1);
+            return;
+        }
+        m.inbound = m.inbound.saturating_sub(1);
+        if let Some(n) = m.per_ip.get_mut(&e.peer.ip()) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.per_ip.remove(&e.peer.ip());
+            }
+        }
+    }
+
+    /// Open connections by side: (inbound, outbound).
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let m = self.lock();
+        (m.inbound, m.outbound)
     }
 
     fn sender(&self, conn: Option<ConnId>, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
@@ -96,14 +162,15 @@ impl ConnTable {
     }
 }
 
-/// Registers `stream` and spawns its task.
+/// Registers `stream` and spawns its task; refused past the caps.
 pub(crate) fn start(
     shared: &Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
+    side: Side,
 ) -> Result<mpsc::Sender<Bytes>, SipError> {
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    let id = shared.conns.insert(peer, tx.clone())?;
+    let id = shared.conns.insert(peer, tx.clone(), side)?;
     tracing::debug!(peer = %peer, conn = id.0, "sip.tcp connection open");
     let span = tracing::debug_span!("sip.tcp", peer = %peer, conn = id.0);
     let task = run(shared.clone(), stream, peer, id, rx).instrument(span);
@@ -124,6 +191,7 @@ pub(crate) async fn send(
             shared,
             connect(target, shared.cfg.connect_timeout).await?,
             target,
+            Side::Outbound,
         )?,
     };
     tx.try_send(bytes)

@@ -53,6 +53,9 @@ pub enum SipError {
     /// A connection's write queue is full or closed.
     #[error("connection to {0} is busy or closed")]
     ConnectionBusy(std::net::SocketAddr),
+    /// A connection cap is reached (inbound total or per source IP, or outbound).
+    #[error("connection limit reached ({0})")]
+    ConnectionLimit(&'static str),
     /// Socket error.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::SipError;
-use super::conn::{self, ConnTable};
+use super::conn::{self, ConnTable, Limits, Side};
 use super::message::SipMessage;
 use super::parse::{Datagram, parse_datagram};
 use super::socket::{bind_tcp, bind_udp};
@@ -66,8 +66,15 @@ pub struct TransportConfig {
     /// A TCP connection idle this long is closed.
     #[serde(with = "humantime_serde")]
     pub tcp_idle: Duration,
-    /// Most TCP connections at once (inbound + outbound).
+    /// Most accepted (inbound) TCP connections at once.
     pub max_connections: usize,
+    /// Most accepted TCP connections from one source IP (phones behind
+    /// one NAT address share it: raise it for a large site on TCP).
+    pub max_connections_per_ip: usize,
+    /// Most TCP connections the proxy opens itself (to boxes, gateways,
+    /// phones' flows gone): a separate pool, so inbound strangers cannot
+    /// starve it.
+    pub max_outbound_connections: usize,
     /// Outbound TCP connect timeout.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -81,6 +88,8 @@ impl Default for TransportConfig {
             queue: 4096,
             tcp_idle: Duration::from_secs(600),
             max_connections: 4096,
+            max_connections_per_ip: 128,
+            max_outbound_connections: 1024,
             connect_timeout: Duration::from_secs(2),
         }
     }
@@ -99,6 +108,9 @@ pub struct TransportStats {
     pub keepalives: AtomicU64,
     /// TCP connections closed on a framing error (size cap, no Content-Length).
     pub framing_errors: AtomicU64,
+    /// Inbound TCP connections refused by `max_connections` or
+    /// `max_connections_per_ip`.
+    pub refused: AtomicU64,
 }
 
 /// Running listeners; cheap to clone.
@@ -158,7 +170,11 @@ impl SipTransport {
             .map(|l| l.local_addr())
             .collect::<Result<Vec<_>, _>>()?;
         let shared = Arc::new(Shared {
-            conns: ConnTable::new(cfg.max_connections),
+            conns: ConnTable::new(Limits {
+                inbound: cfg.max_connections,
+                per_ip: cfg.max_connections_per_ip,
+                outbound: cfg.max_outbound_connections,
+            }),
             cfg,
             stats: TransportStats::default(),
             inbound: tx,
@@ -203,6 +219,11 @@ impl SipTransport {
         self.shared.conns.len()
     }
 
+    /// Open TCP connections by side: (accepted, opened by us).
+    pub fn connection_counts(&self) -> (usize, usize) {
+        self.shared.conns.counts()
+    }
+
     /// Waits until every loop and connection task has ended (after cancel).
     pub async fn closed(&self) {
         self.shared.tasks.close();
@@ -219,12 +240,28 @@ impl SipTransport {
         bytes: Bytes,
         conn: Option<ConnId>,
     ) -> Result<(), SipError> {
+        self.send_from(None, target, transport, bytes, conn).await
+    }
+
+    /// [`SipTransport::send`], a UDP datagram leaving from the listener
+    /// bound to `local` (the one a flow came in on: its NAT binding and the
+    /// address the peer knows us by), else from the first of the target's
+    /// address family. TCP ignores `local` (a connection has its own).
+    pub async fn send_from(
+        &self,
+        local: Option<SocketAddr>,
+        target: SocketAddr,
+        transport: Transport,
+        bytes: Bytes,
+        conn: Option<ConnId>,
+    ) -> Result<(), SipError> {
         match transport {
             Transport::Udp => {
-                let (sock, _) = self
-                    .udp
-                    .iter()
-                    .find(|(_, a)| a.is_ipv4() == target.is_ipv4())
+                let family = |a: &SocketAddr| a.is_ipv4() == target.is_ipv4();
+                let pinned = local.and_then(|l| self.udp.iter().find(|(_, a)| *a == l));
+                let (sock, _) = pinned
+                    .filter(|(_, a)| family(a))
+                    .or_else(|| self.udp.iter().find(|(_, a)| family(a)))
                     .ok_or(SipError::NoListener("UDP"))?;
                 sock.send_to(&bytes, target).await?;
                 Ok(())
@@ -278,8 +315,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 }
             },
         };
-        if let Err(e) = conn::start(&shared, stream, peer) {
-            tracing::warn!(peer = %peer, error = %e, "sip.tcp connection refused");
+        if let Err(e) = conn::start(&shared, stream, peer, Side::Inbound) {
+            // Dropping the stream closes it at once.
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %peer, error = %e, "sip.tcp connection refused");
         }
     }
 }

@@ -16,6 +16,8 @@ use locus_proxy::sip::{SipMessage, SipTransport, TransportConfig, Uri};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+pub mod raw;
+
 pub fn sipp() -> Option<PathBuf> {
     locus_schema::testing::sipp()
 }

@@ -4,13 +4,13 @@
 //! are done (16.7 item 6).
 
 use super::Txn;
-use crate::proxy::addr::resolve;
+use crate::proxy::addr::{Hop, may_upgrade, relay_key, resolve};
 use crate::proxy::branch::Branch;
 use crate::proxy::build::set_ruri;
 use crate::proxy::core::lock;
 use crate::proxy::ids::{Outcome, best};
 use crate::proxy::router::{Fork, Target};
-use crate::sip::StartLine;
+use crate::sip::{SipMessage, StartLine, Transport};
 
 impl Txn {
     /// Starts the next branch(es) or, when nothing is pending and nothing
@@ -66,46 +66,92 @@ impl Txn {
                 return self.unreachable();
             }
         };
+        let back = relay_key(self.fwd.top_via().ok().as_ref());
+        let id = core.ids.next(self.lh, &back);
+        lock(&core.clients).insert(id.clone(), self.tx.clone());
+        let mut sent = None;
+        let mut msg = self.prepare(&req, &hop, &id);
+        let mut bytes = msg.to_bytes();
+        // RFC 3261 18.1.1: a request within 200 bytes of the path MTU goes
+        // over a congestion-controlled transport when the target has one;
+        // back to UDP if TCP cannot connect. Only with a TCP listener of
+        // ours: the box sends the dialog's requests to our Record-Route.
+        if hop.transport == Transport::Udp
+            && bytes.len() + 200 > core.cfg.path_mtu
+            && may_upgrade(&t.dest)
+            && core.me.listener(Transport::Tcp, hop.addr).is_some()
+        {
+            let tcp = Hop::to(hop.addr, Transport::Tcp);
+            let m = self.prepare(&req, &tcp, &id);
+            let b = m.to_bytes();
+            match core.send(&tcp, b.clone()).await {
+                Ok(()) => {
+                    core.stats.upgrade();
+                    sent = Some((tcp, m, b));
+                }
+                Err(e) => {
+                    tracing::info!(peer = %hop.addr, error = %e, size = bytes.len(), "proxy: large request stays on UDP, TCP failed");
+                }
+            }
+        }
+        let hop = match sent {
+            Some((tcp, m, b)) => {
+                (msg, bytes) = (m, b);
+                tcp
+            }
+            None => {
+                if let Err(e) = core.send(&hop, bytes.clone()).await {
+                    lock(&core.clients).remove(&id);
+                    tracing::info!(peer = %hop.addr, error = %e, "proxy: branch not sent");
+                    return self.unreachable();
+                }
+                hop
+            }
+        };
+        if self.routed {
+            core.stats
+                .branch(self.label.as_str(), t.node.as_ref().map(|n| n.as_str()));
+        }
+        tracing::debug!(peer = %hop.addr, sip.branch = %id, "proxy: branch sent");
+        // No other target left: wait as RFC 3261 would (Timer B / F), not
+        // the failover timer (an in-dialog BYE to a busy box, the last box).
+        let last = self.queue.is_empty();
+        self.branches
+            .push(Branch::new(id, t, msg, bytes, hop, &core.cfg, last));
+        true
+    }
+
+    /// `req` as sent over `hop` on branch `id` (RFC 3261 16.6 items 4, 8):
+    /// Record-Route (double when the two sides differ, RFC 5658), our Via,
+    /// Content-Length for a stream.
+    fn prepare(&self, req: &SipMessage, hop: &Hop, id: &str) -> SipMessage {
+        let me = &self.core.me;
+        let mut req = req.clone();
         if self.record {
             let f = &self.flow;
-            let inside = core
-                .me
-                .record_route(f.transport, f.source, Some(f.local), false);
-            let outside = core.me.record_route(hop.1, hop.0, None, false);
+            let inside = me.record_route(f.transport, f.source, Some(f.local), false);
+            let outside = me.record_route(hop.transport, hop.addr, me.sends_from(hop), false);
             if inside == outside {
                 req.prepend_record_route(&inside);
             } else {
-                // RFC 5658 double Record-Route: each side sees the address it can reach.
-                req.prepend_record_route(&core.me.record_route(
+                // Each side sees the address it can reach.
+                req.prepend_record_route(&me.record_route(
                     f.transport,
                     f.source,
                     Some(f.local),
                     true,
                 ));
-                req.prepend_record_route(&core.me.record_route(hop.1, hop.0, None, true));
+                req.prepend_record_route(&me.record_route(
+                    hop.transport,
+                    hop.addr,
+                    me.sends_from(hop),
+                    true,
+                ));
             }
         }
-        let id = core.ids.next(self.lh);
-        req.headers.prepend("Via", &core.me.via(&hop, &id));
-        let bytes = req.to_bytes();
-        lock(&core.clients).insert(id.clone(), self.tx.clone());
-        if let Err(e) = core.send(&hop, bytes.clone()).await {
-            lock(&core.clients).remove(&id);
-            tracing::info!(peer = %hop.0, error = %e, "proxy: branch not sent");
-            return self.unreachable();
-        }
-        if self.routed {
-            core.stats
-                .branch(self.label.as_str(), t.node.as_ref().map(|n| n.as_str()));
-        }
-        tracing::debug!(peer = %hop.0, sip.branch = %id, "proxy: branch sent");
-        // A non-INVITE with nowhere left to fail over to waits for its
-        // answer the full Timer F (an in-dialog BYE to a busy box), not
-        // the failover timer.
-        let last = self.queue.is_empty();
-        self.branches
-            .push(Branch::new(id, t, req, bytes, hop, &core.cfg, last));
-        true
+        req.headers.prepend("Via", &me.via(hop, id));
+        hop.frame(&mut req);
+        req
     }
 
     pub(super) fn unreachable(&mut self) -> bool {

@@ -7,6 +7,10 @@
 //! `sleep_until` on the earliest deadline of its branches, reset after
 //! every event. The task owns its state; the receive loop reaches it only
 //! through its channel (maps `servers` and `clients` in [`Core`]).
+//!
+//! Here: the table (bounded: 503 when full), the task and its events;
+//! `fork`: starting branches; `response`: what a response does;
+//! `upstream`: what goes to the caller.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,13 +23,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::addr::{Hop, response_hop};
 use super::branch::Branch;
-use super::build::ack_for;
 use super::core::{Core, lock};
 use super::ids::Outcome;
 use super::router::{Flow, Fork, Label, Target, Verdict};
 use crate::sip::{SipMessage, Transport};
 
 mod fork;
+mod response;
 mod upstream;
 
 /// What reaches a transaction task.
@@ -68,7 +72,17 @@ pub(crate) async fn spawn(
     cancel: CancellationToken,
 ) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    lock(&core.servers).insert(key.clone(), tx.clone());
+    let admitted = {
+        let mut servers = lock(&core.servers);
+        let room = servers.len() < core.cfg.max_transactions;
+        if room {
+            servers.insert(key.clone(), tx.clone());
+        }
+        room
+    };
+    if !admitted {
+        return overloaded(&core, &req, &flow).await;
+    }
     core.stats.txn_started();
     let up = req
         .top_via()
@@ -102,6 +116,7 @@ pub(crate) async fn spawn(
         g: None,
         linger: None,
         redirects: 0,
+        shutdown: cancel.clone(),
     };
     let mut txn = txn;
     if txn.invite {
@@ -114,7 +129,29 @@ pub(crate) async fn spawn(
         }
         txn.last = Some(trying);
     }
-    tokio::spawn(txn.run(plan, rx, cancel));
+    tokio::spawn(txn.run(plan, rx));
+}
+
+/// Seconds a caller refused for a full transaction table is asked to
+/// wait: about how long a finished transaction lingers (T4).
+const RETRY_AFTER: &str = "5";
+
+/// The table is full: `503` with `Retry-After` (RFC 3261 21.5.4), no
+/// transaction, so a flood costs one reply each and never grows memory.
+async fn overloaded(core: &Arc<Core>, req: &SipMessage, flow: &Flow) {
+    core.stats.overload();
+    core.stats.replied(503);
+    tracing::warn!(peer = %flow.source, max = core.cfg.max_transactions, "proxy: transaction table full, 503");
+    let tag = core.ids.tag();
+    let mut resp = req.reply(503, "Service Unavailable", Some(&tag));
+    resp.headers.push("Retry-After", RETRY_AFTER);
+    if let Some(hop) = req
+        .top_via()
+        .ok()
+        .and_then(|v| response_hop(&v, Some(flow)))
+    {
+        core.send_from_loop(hop, resp.to_bytes(), "503").await;
+    }
 }
 
 struct Txn {
@@ -149,10 +186,13 @@ struct Txn {
     g: Option<(Instant, Duration)>,
     linger: Option<Instant>,
     redirects: u32,
+    /// The proxy's shutdown (hands over to a release task).
+    shutdown: CancellationToken,
 }
 
 impl Txn {
-    async fn run(mut self, plan: Plan, mut rx: mpsc::Receiver<Event>, cancel: CancellationToken) {
+    async fn run(mut self, plan: Plan, mut rx: mpsc::Receiver<Event>) {
+        let cancel = self.shutdown.clone();
         match plan {
             Plan::Direct(t) => self.queue.push_back(*t),
             Plan::Route => {
@@ -200,7 +240,7 @@ impl Txn {
         lock(&self.core.servers).remove(&self.key);
         {
             let mut clients = lock(&self.core.clients);
-            for b in &self.branches {
+            for b in self.branches.iter().filter(|b| !b.released) {
                 clients.remove(&b.id);
             }
         }
@@ -267,103 +307,18 @@ impl Txn {
                 }
                 self.cancelled = true;
                 self.queue.clear();
-                self.cancel_branches(None).await;
+                // RFC 3261 9.1: a 2xx crossing the caller's CANCEL still
+                // goes to the caller (it ACKs and BYEs it): not given up.
+                self.cancel_branches(None, false).await;
+                let now = Instant::now();
+                for b in &mut self.branches {
+                    if b.forsake(&self.core.cfg, now) {
+                        self.outcomes.push((Outcome::Timeout, None));
+                    }
+                }
                 self.advance().await;
             }
             Event::Response(resp) => self.on_response(resp).await,
         }
-    }
-
-    async fn cancel_branches(&mut self, except: Option<usize>) {
-        let now = Instant::now();
-        for (i, b) in self.branches.iter_mut().enumerate() {
-            if Some(i) != except && b.outcome.is_none() {
-                b.cancel(&self.core, now).await;
-            }
-        }
-    }
-
-    async fn on_response(&mut self, resp: SipMessage) {
-        let Some(status) = resp.status() else { return };
-        let Some(i) = resp.top_via().ok().and_then(|v| {
-            v.branch()
-                .and_then(|id| self.branches.iter().position(|b| b.id == id))
-        }) else {
-            return;
-        };
-        let Ok((_, method)) = resp.cseq() else { return };
-        if method == "CANCEL" {
-            self.branches[i].cancel_answered();
-            return;
-        }
-        // RFC 3261 17.1.3: a response matches by branch *and* CSeq method.
-        if self.branches[i].req.method() != Some(method) {
-            self.core
-                .stats
-                .drop_one(super::stats::DropReason::Unmatched);
-            return;
-        }
-        let now = Instant::now();
-        if status < 200 {
-            self.branches[i]
-                .on_provisional(&self.core, status, now)
-                .await;
-            let b = &self.branches[i];
-            if status > 100 && b.outcome.is_none() && self.final_status.is_none() {
-                self.relay(resp, true).await;
-            }
-            return;
-        }
-        if self.invite && status >= 300 {
-            let ack = ack_for(&self.branches[i].req, &resp).to_bytes();
-            self.branches[i].send(&self.core, ack).await;
-        }
-        let first = !self.branches[i].final_seen;
-        self.branches[i].on_final();
-        let is_2xx = status < 300;
-        // A 2xx always goes upstream, even a late or repeated one (RFC 3261 16.7 item 5).
-        if !first || self.branches[i].outcome.is_some() {
-            if is_2xx {
-                self.relay(resp, false).await;
-            }
-            return;
-        }
-        self.branches[i].outcome = Some(Outcome::Final(status));
-        let redirect = if self.routed {
-            let b = &self.branches[i];
-            self.core
-                .router
-                .on_final(&b.req, &self.flow, &b.target, &resp)
-                .await
-        } else {
-            None
-        };
-        if is_2xx {
-            let was_final = self.final_status.is_some();
-            self.relay(resp, false).await;
-            if !was_final {
-                self.queue.clear();
-                self.cancel_branches(Some(i)).await;
-            }
-            return;
-        }
-        if let Some(targets) =
-            redirect.filter(|_| status < 600 && !self.cancelled && self.final_status.is_none())
-            && self.redirects < MAX_REDIRECTS
-        {
-            self.redirects += 1;
-            self.core.stats.redirect();
-            self.queue = targets.into();
-            self.label = Label::Redirect;
-            self.failover_ok = true;
-        } else {
-            self.failover_ok = status == 408 || (500..600).contains(&status);
-            if status >= 600 {
-                self.queue.clear();
-                self.cancel_branches(Some(i)).await;
-            }
-            self.outcomes.push((Outcome::Final(status), Some(resp)));
-        }
-        self.advance().await;
     }
 }

@@ -15,6 +15,9 @@ impl Txn {
     pub(super) async fn relay(&mut self, mut resp: SipMessage, provisional: bool) {
         let Some(status) = resp.status() else { return };
         resp.pop_via();
+        if let Some(hop) = &self.up {
+            hop.frame(&mut resp);
+        }
         self.core.stats.relayed(status);
         let bytes = resp.to_bytes();
         if provisional {
@@ -75,7 +78,7 @@ impl Txn {
     pub(super) async fn send_up(&self, bytes: Bytes) {
         let Some(hop) = self.up else { return };
         if let Err(e) = self.core.send(&hop, bytes).await {
-            tracing::debug!(peer = %hop.0, error = %e, "proxy: response not sent upstream");
+            tracing::debug!(peer = %hop.addr, error = %e, "proxy: response not sent upstream");
         }
     }
 }
