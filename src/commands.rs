@@ -121,7 +121,7 @@ pub async fn sim(args: &SimArgs, token: CancellationToken) -> anyhow::Result<()>
         from_host: args.proxy.map(|p| p.to_string()),
         sip_addr: args.sip,
         proxy: args.proxy,
-        auth_calls: args.auth_calls,
+        auth_calls: !args.no_auth_calls,
         ..locus_sim::SimConfig::default()
     };
     locus_sim::run(cfg, token).await.context("simulator")
