@@ -104,30 +104,39 @@ async fn every_algorithm_retries_on_the_box_that_answered_after_failover() {
 }
 
 #[tokio::test]
-async fn register_retry_after_401_sticks_even_while_draining() {
-    let r = plain().await;
-    let f = flow(PHONE);
-    let aor = "sip:1001@d.example.com";
-    let mut req = msg("REGISTER", "sip:d.example.com", aor, aor, "reg-c1");
-    let v = r.router.route(&mut req, &f).await;
-    let home = targets(&v)[0].clone();
-    r.router.on_final(&req, &f, &home, &response(401, "")).await;
-    // The AOR's box is drained before the retry: rule 2 alone would place
-    // the REGISTER elsewhere, where the nonce is unknown.
-    let home_id = home.node.clone().unwrap();
-    r.store
-        .set_node_state(&home_id, NodeState::Draining)
-        .await
-        .unwrap();
-    assert!(r.sync.refresh(&r.store).await);
-    let mut again = msg("REGISTER", "sip:d.example.com", aor, aor, "reg-c1");
-    let v = r.router.route(&mut again, &f).await;
-    assert_eq!(nodes(&v)[0], home_id.as_str());
-    assert_eq!(label_of(&v), Some(Label::Engine(Rule::Register)));
-    // A fresh Call-ID goes by rule 2, away from the draining box.
-    let mut other = msg("REGISTER", "sip:d.example.com", aor, aor, "reg-c2");
-    let v = r.router.route(&mut other, &f).await;
-    assert_ne!(nodes(&v)[0], home_id.as_str());
+async fn register_subscribe_message_retries_stick_even_while_draining() {
+    // Rule 2 (and the same AOR rule for other methods): the box that
+    // challenged is drained before the retry, so the rule alone would place
+    // the retry elsewhere, where the nonce is unknown.
+    for (method, challenge) in [("REGISTER", 401), ("SUBSCRIBE", 407), ("MESSAGE", 407)] {
+        let r = plain().await;
+        let f = flow(PHONE);
+        let aor = "sip:1001@d.example.com";
+        let call_id = format!("{method}-c1");
+        let mut req = msg(method, "sip:d.example.com", aor, aor, &call_id);
+        let v = r.router.route(&mut req, &f).await;
+        let home = targets(&v)[0].clone();
+        let resp = response(challenge, "");
+        r.router.on_final(&req, &f, &home, &resp).await;
+        let home_id = home.node.clone().unwrap();
+        r.store
+            .set_node_state(&home_id, NodeState::Draining)
+            .await
+            .unwrap();
+        assert!(r.sync.refresh(&r.store).await);
+        let mut again = msg(method, "sip:d.example.com", aor, aor, &call_id);
+        let v = r.router.route(&mut again, &f).await;
+        assert_eq!(nodes(&v)[0], home_id.as_str(), "{method}");
+        let rule = match method {
+            "REGISTER" => Rule::Register,
+            _ => Rule::Aor,
+        };
+        assert_eq!(label_of(&v), Some(Label::Engine(rule)), "{method}");
+        // A fresh Call-ID goes by the rule, away from the draining box.
+        let mut other = msg(method, "sip:d.example.com", aor, aor, "fresh");
+        let v = r.router.route(&mut other, &f).await;
+        assert_ne!(nodes(&v)[0], home_id.as_str(), "{method}");
+    }
 }
 
 #[tokio::test]
