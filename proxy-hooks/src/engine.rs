@@ -19,6 +19,10 @@
 //!
 //! Locality-bound targets (rules 1, 3, 4) may be draining; new placements
 //! (rules 2, 5, and rule 3 when nothing exists yet) never are.
+//!
+//! The proxy and the hook ask [`Engine::route_pinned`]: a Call-ID a box
+//! challenged (401/407) goes back to that box first, whatever the rules
+//! say, without a round-robin turn (`affinity.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
