@@ -61,9 +61,11 @@ pub enum Command {
     /// tests and trials.
     ///
     /// With --sip the box also answers SIP on that UDP address: OPTIONS,
-    /// REGISTER (digest auth against the directory), INVITEs routed by the
-    /// vanilla dialplan; calls to users go to --proxy, the farm's proxy
-    /// (inbound legs then carry it as From host, as in a real farm).
+    /// REGISTER and INVITE with digest auth against the directory (401 /
+    /// 407, as vanilla's `auth-calls`; --no-auth-calls takes INVITEs
+    /// unchallenged), INVITEs routed by the vanilla dialplan; calls to
+    /// users go to --proxy, the farm's proxy (inbound legs then carry it as
+    /// From host, as in a real farm).
     ///
     /// --directory FILE (TOML) replaces the vanilla users (1000-1019,
     /// password 1234, callgroup techsupport):
@@ -190,10 +192,11 @@ pub struct SimArgs {
     /// Users directory file (TOML, format above); default vanilla.
     #[arg(long)]
     pub directory: Option<PathBuf>,
-    /// Challenge INVITEs with 407 (sofia `auth-calls`); default off, as
-    /// behind a trusted proxy.
+    /// Take INVITEs unchallenged, as a box that trusts its proxy; by
+    /// default they get a 407 digest challenge, as vanilla's internal
+    /// profile (`auth-calls=true`) does.
     #[arg(long)]
-    pub auth_calls: bool,
+    pub no_auth_calls: bool,
 }
 
 /// `locus demo`.

@@ -100,6 +100,13 @@ pub async fn node(cfg: &Config, args: &NodeArgs) -> anyhow::Result<()> {
 
 /// `locus sim`.
 pub async fn sim(args: &SimArgs, token: CancellationToken) -> anyhow::Result<()> {
+    let cfg = sim_config(args)?;
+    locus_sim::run(cfg, token).await.context("simulator")
+}
+
+/// The simulated box `locus sim` runs: vanilla (INVITEs challenged, as
+/// `auth-calls`) unless `--no-auth-calls`.
+fn sim_config(args: &SimArgs) -> anyhow::Result<locus_sim::SimConfig> {
     let (domain, directory) = match &args.directory {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -121,8 +128,36 @@ pub async fn sim(args: &SimArgs, token: CancellationToken) -> anyhow::Result<()>
         from_host: args.proxy.map(|p| p.to_string()),
         sip_addr: args.sip,
         proxy: args.proxy,
-        auth_calls: args.auth_calls,
+        auth_calls: !args.no_auth_calls,
         ..locus_sim::SimConfig::default()
     };
-    locus_sim::run(cfg, token).await.context("simulator")
+    Ok(cfg)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn sim_args(argv: &[&str]) -> SimArgs {
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Sim(a) => a,
+            _ => panic!("not `locus sim`"),
+        }
+    }
+
+    #[test]
+    fn sim_challenges_invites_unless_told_not_to() {
+        let vanilla = sim_config(&sim_args(&["locus", "sim"])).unwrap();
+        assert!(
+            vanilla.auth_calls,
+            "vanilla internal profile: auth-calls=true"
+        );
+        let trusted = sim_config(&sim_args(&["locus", "sim", "--no-auth-calls"])).unwrap();
+        assert!(!trusted.auth_calls);
+        assert!(Cli::try_parse_from(["locus", "sim", "--auth-calls"]).is_err());
+    }
 }

@@ -257,4 +257,10 @@ fn check_demo_sip(stdout: &str) {
     for l in stdout.lines().filter(|l| l.trim().starts_with("INVITE ")) {
         assert!(l.contains(": 200"), "every scripted call is answered: {l}");
     }
+    // 9 REGISTERs and 7 phone INVITEs (1012's to 1013 included), each
+    // challenged by its box, each retry pinned to it.
+    assert!(
+        stdout.contains("the proxy put 16 retries back on the box that challenged them"),
+        "{stdout}"
+    );
 }

@@ -62,11 +62,12 @@ async fn carrier_dids_route_by_tenant_and_strangers_are_refused() {
     let res = run.run().await;
     assert_eq!(res.code, Some(0), "carrier sipp: {}", res.log);
     assert_eq!(res.ok, 5);
-    let per_box = farm.invites_for("9196");
+    let per_box = farm.calls_for("9196");
     assert_eq!(
         per_box,
         vec![("fs1".into(), 0), ("fs2".into(), 5), ("fs3".into(), 0)]
     );
+    assert_eq!(farm.misrouted_retries(), []);
     let seen = farm.sim("fs2").sip_received();
     let first = seen.iter().find(|s| s.method == "INVITE").unwrap();
     assert_eq!(first.header("To"), Some("<sip:9196@carrier.example>"));
@@ -98,7 +99,7 @@ async fn carrier_dids_route_by_tenant_and_strangers_are_refused() {
         .await
         .expect("an answer to the stranger");
     assert_eq!(status, 403, "{text}");
-    let total: usize = farm.invites_for("9196").iter().map(|(_, n)| n).sum();
+    let total: usize = farm.calls_for("9196").iter().map(|(_, n)| n).sum();
     assert_eq!(total, 5, "the refused INVITE reached a box");
     let total: usize = farm.invites_for("5550000").iter().map(|(_, n)| n).sum();
     assert_eq!(total, 0, "the unknown DID reached a box");
@@ -203,8 +204,9 @@ async fn carrier_call_for_a_did_rings_the_registered_phone() {
     assert_eq!(answered.code, Some(0), "phone: {}", answered.log);
     // One box took the carrier's INVITE and bridged it back as a call for
     // the user: the proxy saw both INVITEs and a location branch.
-    let boxes: usize = farm.invites_for("1001").iter().map(|(_, n)| n).sum();
-    assert_eq!(boxes, 1, "{:?}", farm.invites_for("1001"));
+    let boxes: usize = farm.calls_for("1001").iter().map(|(_, n)| n).sum();
+    assert_eq!(boxes, 1, "{:?}", farm.calls_for("1001"));
+    assert_eq!(farm.misrouted_retries(), []);
     assert!(farm.proxy.stats.branches("did") >= 1);
     assert!(farm.proxy.stats.branches("location") >= 1);
     farm.stop_proxy().await;

@@ -1,7 +1,8 @@
-//! Locality through `locus proxy` with real sipp phones: requests that must
-//! reach the box holding something (a ringing extension, a call being
-//! replaced, a parked call, a conference) get there, whatever the standard
-//! algorithm would pick; a box's 302 `X-Locus-Node` moves a call.
+//! Locality through `locus proxy` with real sipp phones (answering the
+//! boxes' INVITE challenge): requests that must reach the box holding
+//! something (a ringing extension, a call being replaced, a parked call, a
+//! conference) get there, whatever the standard algorithm would pick; a
+//! box's 302 `X-Locus-Node` moves a call.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -119,13 +120,32 @@ async fn redirect_with_x_locus_node_reroutes_the_call() {
     .await;
     farm.sim("fs1")
         .set_sip_answer(Answer::Redirect("fs2".into()));
-    // phone_call.xml fails on a 302: the phone must see fs2's 200.
-    call_ok(&farm, "1000", "9196", 200).await;
+    // The scenario fails on a 302: the phone must see fs2's 200. fs1 moves
+    // the call after taking the phone's credentials (its dialplan runs
+    // after auth-calls), so fs2 meets fs1's nonce and challenges again
+    // (stale=true); the third INVITE is pinned to fs2 by that challenge.
+    let mut run = Sipp::new("phone_call_rechallenged.xml", farm.proxy_udp()).phone("1000", DOMAIN);
+    run.service = "9196".into();
+    run.hold_ms = 200;
+    let res = run.run().await;
+    assert_eq!(res.code, Some(0), "redirected call: {}", res.log);
+    assert_eq!(res.ok, 1, "{}", res.log);
     let per_box = invites_where(&farm, |s| s.ruri_user.as_deref() == Some("9196"));
     assert_eq!(per_box["fs1"].len(), 1, "{per_box:?}");
     assert_eq!(per_box["fs2"].len(), 1, "{per_box:?}");
     assert!(per_box["fs3"].is_empty(), "{per_box:?}");
     assert_eq!(per_box["fs1"][0].call_id, per_box["fs2"][0].call_id);
+    // fs1: the challenged INVITE and the retry it redirected; fs2: the
+    // redirected retry (stale) and the one with its own nonce.
+    let count = |name: &str| {
+        farm.sim(name)
+            .sip_received()
+            .iter()
+            .filter(|s| s.method == "INVITE" && s.ruri_user.as_deref() == Some("9196"))
+            .count()
+    };
+    assert_eq!((count("fs1"), count("fs2")), (2, 2));
+    assert_eq!(farm.proxy.stats.redirects(), 1);
     farm.stop_proxy().await;
 }
 

@@ -41,8 +41,7 @@ fn register(
         .phone(user, DOMAIN)
         .key("expires", &expires.to_string());
     run.local = local;
-    run.extra = ["-au", user, "-ap", pw].map(String::from).to_vec();
-    run
+    run.auth(user, pw)
 }
 
 /// Boxes that saw a REGISTER for `user` (To user), by name.
@@ -97,8 +96,8 @@ async fn register_is_relayed_mirrored_refused_and_removed() {
             .is_some_and(|a| a.contains(&format!("realm=\"{DOMAIN}\"")))
     );
 
-    // The challenge as a phone sees it: the box's own 401 (its Server and
-    // digest realm), only the phone's Via left, nothing mirrored for it.
+    // The challenge as a phone sees it: the box's own 401 (its User-Agent
+    // and digest realm), only the phone's Via left, nothing mirrored for it.
     let raw = RawSip::bind("127.0.0.1").await;
     let aor = format!("sip:1002@{DOMAIN}");
     let req = request(
@@ -114,7 +113,10 @@ async fn register_is_relayed_mirrored_refused_and_removed() {
         .await
         .expect("401");
     assert_eq!(status, 401, "{text}");
-    assert!(text.contains("\r\nServer: FreeSWITCH-mod_sofia"), "{text}");
+    assert!(
+        text.contains("\r\nUser-Agent: FreeSWITCH-mod_sofia"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("WWW-Authenticate: Digest realm=\"{DOMAIN}\"")),
         "{text}"
@@ -251,7 +253,8 @@ async fn call_bridged_by_one_box_reaches_a_phone_registered_through_another() {
     // The phone's INVITE reached the bridging box only; that box sent its
     // own INVITE for 1001 to the proxy, which the proxy answered from the
     // phone (the home box never saw a call).
-    let invites = farm.invites_for("1001");
+    let invites = farm.calls_for("1001");
+    assert_eq!(farm.misrouted_retries(), []);
     let on = |id: &NodeId| {
         invites
             .iter()

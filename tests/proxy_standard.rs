@@ -1,5 +1,6 @@
 //! Standard calls through `locus proxy` to simulated boxes, with real sipp
-//! phones: spread by least calls.
+//! phones answering the boxes' digest challenge: spread by least calls,
+//! each retry on the box that challenged it.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -24,7 +25,13 @@ async fn standard_calls_spread_by_least_calls() {
     let res = run.run().await;
     assert_eq!(res.code, Some(0), "sipp: {}", res.log);
     assert_eq!(res.ok, 30);
-    let per_box = farm.invites_for("9196");
+    // Every call was challenged by its box (vanilla auth-calls) and its
+    // authenticated retry reached that same box (capture b0).
+    assert_eq!(farm.misrouted_retries(), []);
+    let invites: usize = farm.invites_for("9196").iter().map(|(_, n)| n).sum();
+    assert_eq!(invites, 60, "two INVITEs a call");
+    assert_eq!(farm.proxy.sync.affinity().hits(), 30);
+    let per_box = farm.calls_for("9196");
     let total: usize = per_box.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 30, "{per_box:?}");
     for (id, n) in &per_box {

@@ -10,6 +10,7 @@ mod support;
 
 use std::time::Duration;
 
+use locus_sim::VANILLA_PASSWORD;
 use support::regtrust::{RawSip, request, status_of};
 use support::sipfarm::{SipFarm, start_sip_farm};
 use support::sipp::{Sipp, sipp_bin};
@@ -88,13 +89,15 @@ async fn malformed_requests_get_400_and_the_proxy_keeps_serving() {
     assert_eq!(garbage.recv(QUIET).await, None);
     assert_eq!(invites(&farm), 0, "a malformed request reached a box");
     proxy_answers(&farm, &phone).await;
-    // A well-formed INVITE still routes to a box (echo answers 200).
+    // A well-formed INVITE still routes to a box (echo answers 200, after
+    // the box's challenge).
     let (status, reply) = phone
-        .final_response(proxy, &good, WAIT)
+        .final_response_authed(proxy, &good, ("1000", VANILLA_PASSWORD), WAIT)
         .await
         .expect("INVITE answered");
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(invites(&farm), 1);
+    assert_eq!(invites(&farm), 2, "the INVITE and its authenticated retry");
+    assert_eq!(farm.misrouted_retries(), []);
     farm.stop_proxy().await;
 }
 
@@ -236,7 +239,7 @@ async fn phones_may_not_relay_into_foreign_domains() {
         "",
     );
     let (status, reply) = phone
-        .final_response(proxy, &ours, WAIT)
+        .final_response_authed(proxy, &ours, ("1000", VANILLA_PASSWORD), WAIT)
         .await
         .expect("answered");
     assert_eq!(status, 200, "{reply}");
@@ -261,7 +264,9 @@ async fn x_locus_headers_from_a_phone_never_reach_a_box() {
         .flat_map(|n| n.sim.sip_received())
         .filter(|s| s.method == "INVITE")
         .collect();
-    assert_eq!(seen.len(), 3, "{seen:?}");
+    // Three calls, each challenged once: the INVITE and its retry.
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(farm.misrouted_retries(), []);
     for s in &seen {
         // The phone's other headers arrive, the X-Locus ones do not.
         assert_eq!(s.header("User-Agent"), Some("locus-test-phone"), "{s:?}");

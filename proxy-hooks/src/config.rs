@@ -10,6 +10,7 @@ use std::time::Duration;
 use locus_schema::NodeId;
 use serde::Deserialize;
 
+use crate::affinity::AffinityConfig;
 use crate::features::Features;
 
 mod codes;
@@ -51,6 +52,9 @@ pub struct RoutingConfig {
     pub static_nodes: Vec<StaticNode>,
     /// Farm-view sync timings.
     pub sync: SyncConfig,
+    /// Call-ID pins: the retry of a challenged request goes to the box
+    /// that challenged it (`affinity.rs`).
+    pub affinity: AffinityConfig,
 }
 
 /// `[proxy.routing.tenants]`: SIP domains bound to one node.
@@ -137,6 +141,9 @@ impl RoutingConfig {
         if self.sync.coalesce.is_zero() || self.sync.refresh <= self.sync.coalesce {
             return bad("sync.refresh must be longer than sync.coalesce (> 0)".into());
         }
+        if self.affinity.ttl.is_zero() || self.affinity.capacity == 0 {
+            return bad("affinity.ttl and affinity.capacity must be > 0".into());
+        }
         Ok(())
     }
 
@@ -178,6 +185,9 @@ mod tests {
             [sync]
             coalesce = "20ms"
             refresh = "1s"
+            [affinity]
+            ttl = "10s"
+            capacity = 1000
             "#,
         )
         .unwrap();
@@ -186,6 +196,8 @@ mod tests {
         assert_eq!(cfg.tenants.pins["t1.example.com"].as_str(), "fs2");
         assert_eq!(cfg.static_nodes[0].weight, 1);
         assert_eq!(cfg.sync.coalesce, Duration::from_millis(20));
+        assert_eq!(cfg.affinity.ttl, Duration::from_secs(10));
+        assert_eq!(cfg.affinity.capacity, 1000);
         // A section given replaces its lists; others keep their defaults.
         assert!(cfg.features.directed_pickup.len() == 1 && cfg.features.queue.len() == 1);
     }
@@ -201,6 +213,7 @@ mod tests {
         cfg.validate().unwrap();
         assert_eq!(cfg.features, FeatureConfig::default());
         assert_eq!(cfg.sync, SyncConfig::default());
+        assert_eq!(cfg.affinity, AffinityConfig::default());
         assert_eq!(cfg.static_nodes.len(), 1);
     }
 
@@ -216,5 +229,8 @@ mod tests {
         assert!(uri.validate().is_err());
         let sync: RoutingConfig = toml::from_str("[sync]\nrefresh = \"10ms\"").unwrap();
         assert!(sync.validate().is_err());
+        let pins: RoutingConfig = toml::from_str("[affinity]\nttl = \"0s\"").unwrap();
+        assert!(pins.validate().is_err());
+        assert!(toml::from_str::<RoutingConfig>("[affinity]\nttll = \"1s\"").is_err());
     }
 }

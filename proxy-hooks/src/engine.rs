@@ -19,6 +19,10 @@
 //!
 //! Locality-bound targets (rules 1, 3, 4) may be draining; new placements
 //! (rules 2, 5, and rule 3 when nothing exists yet) never are.
+//!
+//! The proxy and the hook ask [`Engine::route_pinned`]: a Call-ID a box
+//! challenged (401/407) goes back to that box first, whatever the rules
+//! say, without a round-robin turn (`affinity.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use std::sync::atomic::AtomicUsize;
 
 use locus_schema::NodeId;
 
+use crate::affinity::{Affinity, Pinned, Turn};
 use crate::config::{Algorithm, ConfigError, RoutingConfig};
 use crate::features::Features;
 use crate::inflight::InFlight;
@@ -70,6 +75,29 @@ impl Engine {
         req: &RouteRequest<'_>,
         inflight: &InFlight,
     ) -> Decision {
+        self.decide(snap, req, inflight, Turn::Take)
+    }
+
+    /// [`Engine::route`] for a proxy that remembers where Call-IDs went
+    /// (the retry of a challenged request): a Call-ID pinned in `affinity`
+    /// to a node still up goes there first (see `affinity.rs`).
+    pub fn route_pinned(
+        &self,
+        snap: &FarmSnapshot,
+        req: &RouteRequest<'_>,
+        inflight: &InFlight,
+        affinity: &Affinity,
+    ) -> Pinned {
+        affinity.route(snap, req, |turn| self.decide(snap, req, inflight, turn))
+    }
+
+    fn decide(
+        &self,
+        snap: &FarmSnapshot,
+        req: &RouteRequest<'_>,
+        inflight: &InFlight,
+        turn: Turn,
+    ) -> Decision {
         if req.in_dialog {
             return Decision::new(Vec::new(), Rule::InDialog, "follow the Route set");
         }
@@ -84,7 +112,7 @@ impl Engine {
         let mut d = match req.method {
             Method::Register => self.by_aor(snap, req.to_user, req.to_domain, Rule::Register),
             Method::Other => self.by_aor(snap, req.from_user, req.from_domain, Rule::Aor),
-            Method::Invite => self.invite(snap, req, inflight, &mut missed),
+            Method::Invite => self.invite(snap, req, inflight, turn, &mut missed),
         };
         d.missed = d.missed.or(missed);
         d
@@ -95,6 +123,7 @@ impl Engine {
         snap: &FarmSnapshot,
         req: &RouteRequest<'_>,
         inflight: &InFlight,
+        turn: Turn,
         missed: &mut Option<Rule>,
     ) -> Decision {
         if let Some(feature) = self.features.find(req.ruri_user) {
@@ -106,7 +135,7 @@ impl Engine {
         if let Some((targets, reason)) = self.tenant(snap, req.ruri_domain) {
             return Decision::new(targets, Rule::Tenant, reason);
         }
-        self.standard(snap, req, inflight)
+        self.standard(snap, req, inflight, turn)
     }
 
     /// Rules 4 and 5 only, for an INVITE already known to be a call to
@@ -118,10 +147,32 @@ impl Engine {
         req: &RouteRequest<'_>,
         inflight: &InFlight,
     ) -> Decision {
+        self.place_turn(snap, req, inflight, Turn::Take)
+    }
+
+    /// [`Engine::place`] with a pinned Call-ID first, as
+    /// [`Engine::route_pinned`].
+    pub fn place_pinned(
+        &self,
+        snap: &FarmSnapshot,
+        req: &RouteRequest<'_>,
+        inflight: &InFlight,
+        affinity: &Affinity,
+    ) -> Pinned {
+        affinity.route(snap, req, |turn| self.place_turn(snap, req, inflight, turn))
+    }
+
+    fn place_turn(
+        &self,
+        snap: &FarmSnapshot,
+        req: &RouteRequest<'_>,
+        inflight: &InFlight,
+        turn: Turn,
+    ) -> Decision {
         if let Some((targets, reason)) = self.tenant(snap, req.ruri_domain) {
             return Decision::new(targets, Rule::Tenant, reason);
         }
-        self.standard(snap, req, inflight)
+        self.standard(snap, req, inflight, turn)
     }
 
     /// Whether `user` (an R-URI user) is one of the configured feature codes.

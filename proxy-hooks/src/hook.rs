@@ -83,6 +83,11 @@ pub fn router_with(state: HookState, mut registry: Registry, refresh: Option<Ref
         "Route hook decisions, by rule",
         decisions.clone(),
     );
+    registry.register(
+        "locus_proxy_affinity_hits",
+        "Requests sent to the node their Call-ID is pinned to (the retry of a challenged request), SIP proxy and hook",
+        state.sync.affinity().hits_counter().clone(),
+    );
     let shared = Shared {
         hook: state,
         metrics: Arc::new(Metrics {
@@ -129,30 +134,36 @@ fn json_error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
 impl Shared {
     /// Routes a parsed request; counts it, and counts a standard placement
     /// in flight so `least_calls` spreads bursts between agent updates.
+    /// The hook never sees the box's answer, so every out-of-dialog
+    /// placement pins its Call-ID to the first target: the retry of a
+    /// challenged request is sent there again, not counted again.
     fn decide(&self, req: Result<HookRequest, HookError>) -> Result<(Decision, bool), HookError> {
         let checked = req.and_then(HookRequest::check)?;
         let req = checked.request();
         let sync = &self.hook.sync;
-        let d = self
-            .hook
-            .engine
-            .route(&sync.snapshot(), &req, sync.inflight());
+        let p =
+            self.hook
+                .engine
+                .route_pinned(&sync.snapshot(), &req, sync.inflight(), sync.affinity());
+        let d = p.decision;
         self.metrics
             .decisions
             .get_or_create(&RuleLabel {
                 rule: d.rule.as_str(),
             })
             .inc();
-        if d.rule == Rule::Standard
-            && req.method == Method::Invite
-            && let Some(n) = d.primary()
-        {
-            sync.inflight().add(&n.id);
+        let placed = !p.hit && !req.in_dialog;
+        if placed && let Some(n) = d.primary() {
+            if d.rule == Rule::Standard && req.method == Method::Invite {
+                sync.inflight().add(&n.id);
+            }
+            sync.affinity().remember(req.call_id, &n.id);
         }
         tracing::debug!(
             call.id = req.call_id,
             route.rule = d.rule.as_str(),
             route.reason = d.reason,
+            route.pinned = p.hit,
             node.id = d.primary().map(|n| n.id.as_str()),
             "hook decision"
         );

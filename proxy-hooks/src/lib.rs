@@ -12,7 +12,9 @@
 //!   notices, coalesced, plus a periodic full read) in an `ArcSwap`.
 //! * [`config`]: [`RoutingConfig`], with FreeSWITCH vanilla defaults.
 //! * [`engine`]: [`Engine::route`], the pure routing decision (rules in
-//!   `engine.rs`, `locality.rs`, `standard.rs`), with [`InFlight`] counts.
+//!   `engine.rs`, `locality.rs`, `standard.rs`), with [`InFlight`] counts
+//!   and [`Affinity`] (the retry of a challenged request to the box that
+//!   challenged it).
 //!
 //! * [`sip`]: the SIP message layer (own parser, see docs/decisions.md),
 //!   the TCP codec and the UDP/TCP transport.
@@ -28,6 +30,7 @@
 //! * [`registrar`]: REGISTER mirroring into `reg:` and rule 7 lookups
 //!   ([`registrar::Registrar`], the [`proxy::Location`] implementation).
 
+pub mod affinity;
 pub mod config;
 pub mod engine;
 pub mod farm;
@@ -47,6 +50,7 @@ pub mod snapshot;
 mod standard;
 pub mod sync;
 
+pub use affinity::{Affinity, AffinityConfig, Pinned};
 pub use config::{Algorithm, ConfigError, RoutingConfig, SyncConfig};
 pub use engine::Engine;
 pub use farm::FarmRouter;

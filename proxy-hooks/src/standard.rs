@@ -6,12 +6,14 @@
 //!   by rendezvous of the Call-ID, so equal nodes share a burst even before
 //!   the in-flight counts grow, and a retransmission picks the same node.
 //! * `weighted`: weighted rendezvous of the Call-ID (share = weight share).
-//! * `round_robin`: the nodes by id, rotated by a counter.
+//! * `round_robin`: the nodes by id, rotated by a counter (the retry of a
+//!   challenged request, pinned to its node, takes no turn).
 //! * `hash_callid` / `hash_ruri`: rendezvous of the Call-ID / `user@domain`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::affinity::Turn;
 use crate::config::Algorithm;
 use crate::engine::{Engine, fresh, ranked_ix};
 use crate::inflight::InFlight;
@@ -25,6 +27,7 @@ impl Engine {
         snap: &FarmSnapshot,
         req: &RouteRequest<'_>,
         inflight: &InFlight,
+        turn: Turn,
     ) -> Decision {
         let cands = fresh(snap);
         if cands.is_empty() {
@@ -61,8 +64,11 @@ impl Engine {
             }
             Algorithm::RoundRobin => {
                 let mut v = cands;
-                let turn = self.round_robin.fetch_add(1, Ordering::Relaxed) % v.len();
-                v.rotate_left(turn);
+                let at = match turn {
+                    Turn::Take => self.round_robin.fetch_add(1, Ordering::Relaxed),
+                    Turn::Peek => self.round_robin.load(Ordering::Relaxed),
+                } % v.len();
+                v.rotate_left(at);
                 (v, "round robin")
             }
             Algorithm::HashCallid => (ranked_ix(snap, req.call_id, &cands), "Call-ID hash"),

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::affinity::Affinity;
 use crate::config::RoutingConfig;
 use crate::health::{Health, targets_of};
 use crate::inflight::InFlight;
@@ -34,6 +35,8 @@ pub struct FarmSync {
     current: ArcSwap<FarmSnapshot>,
     stale: AtomicBool,
     inflight: Arc<InFlight>,
+    /// Call-ID pins (proxy state beside the view, like `inflight`).
+    affinity: Arc<Affinity>,
     rebuilds: AtomicU64,
     failures: AtomicU64,
     /// OPTIONS probes: a node is up only when its probe is (and, for agent
@@ -70,11 +73,13 @@ impl FarmSync {
     /// the first read; stale until then.
     pub fn new(cfg: Arc<RoutingConfig>) -> Self {
         let empty = FarmSnapshot::build(&FarmView::default(), now_ms(), &cfg);
+        let affinity = Arc::new(Affinity::new(&cfg.affinity));
         Self {
             cfg,
             current: ArcSwap::from_pointee(empty),
             stale: AtomicBool::new(true),
             inflight: Arc::new(InFlight::new()),
+            affinity,
             rebuilds: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             health: None,
@@ -102,6 +107,11 @@ impl FarmSync {
     /// The in-flight counts, reset from every new snapshot.
     pub fn inflight(&self) -> &Arc<InFlight> {
         &self.inflight
+    }
+
+    /// Call-ID pins, shared by the SIP proxy and the route hook.
+    pub fn affinity(&self) -> &Arc<Affinity> {
+        &self.affinity
     }
 
     /// Snapshots built so far.

@@ -230,6 +230,23 @@ async fn standard_invite_counts_in_flight() {
 }
 
 #[tokio::test]
+async fn a_retry_with_the_same_call_id_goes_where_the_first_went() {
+    // Kamailio asks again for the phone's authenticated retry (same
+    // Call-ID): the box that challenged it, not counted in flight again,
+    // although least_calls would now prefer the other node.
+    let h = Hook::new(&["fs1", "fs2"]).await;
+    let (_, first) = h.post(&invite("1234", "1001", "c1@phone")).await;
+    let (_, again) = h.post(&invite("1234", "1001", "c1@phone")).await;
+    let (first, again) = (answer(&first), answer(&again));
+    assert_eq!(again.targets[0].node, first.targets[0].node);
+    assert_eq!(again.targets.len(), 2, "failover list kept");
+    assert_eq!(h.sync.inflight().count(&id(&first.targets[0].node)), 1);
+    let (code, text) = h.get("/metrics").await;
+    assert_eq!(code, 200);
+    assert!(text.contains("locus_proxy_affinity_hits_total 1"), "{text}");
+}
+
+#[tokio::test]
 async fn no_live_node_is_503_and_du_404() {
     let h = Hook::new(&[]).await;
     let (code, body) = h.post(&invite("1234", "1001", "n1@phone")).await;

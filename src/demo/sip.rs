@@ -3,7 +3,9 @@
 //! the proxy sent the request (the box that received it, from the sims'
 //! SIP logs) and the SIP status, so the farm rules show on the wire:
 //! registrations spread by hash, a `*8` lands where the group rings, a
-//! valet retrieve where the call is parked, room joiners meet.
+//! valet retrieve where the call is parked, room joiners meet. The boxes
+//! challenge INVITEs as vanilla does (`auth-calls`): the phones answer the
+//! 407 and the proxy sends each retry to the box that challenged it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -215,6 +217,11 @@ pub(super) async fn story(f: &Farm) -> anyhow::Result<Vec<PhoneCall>> {
     }
     // The parker's leg went to the retriever, the ringing one to 1014.
     up.extend([pick, parker]);
+    println!(
+        "  every REGISTER and phone INVITE above got its box's digest challenge (401; 407 as vanilla auth-calls) \
+         and went again with credentials: the proxy put {} retries back on the box that challenged them",
+        f.proxy.sync.affinity().hits()
+    );
     Ok(up)
 }
 

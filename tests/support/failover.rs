@@ -42,24 +42,30 @@ pub fn delta(
 }
 
 /// `n` calls from phone 1000 to `service` (each held `hold_ms`); returns
-/// sipp's result and the INVITEs per box for `service` they caused.
+/// sipp's result and the calls per box for `service` they caused (a box
+/// that got any INVITE of a call counts it once: the challenged INVITE and
+/// its authenticated retry are one call).
 pub async fn burst(
     farm: &SipFarm,
     service: &str,
     n: u32,
     hold_ms: u32,
 ) -> (SippResult, BTreeMap<String, usize>) {
-    let before = seen(farm, "INVITE", service);
+    let calls = |farm: &SipFarm| -> BTreeMap<String, usize> {
+        farm.calls_for(service).into_iter().collect()
+    };
+    let before = calls(farm);
     let mut run = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1000", DOMAIN);
     run.service = service.into();
     run.calls = n;
     run.rate = 10;
     run.hold_ms = hold_ms;
     let res = run.run().await;
-    (res, delta(&before, &seen(farm, "INVITE", service)))
+    (res, delta(&before, &calls(farm)))
 }
 
-/// [`burst`] that must succeed call for call.
+/// [`burst`] that must succeed call for call, every authenticated retry
+/// on the box that challenged it.
 pub async fn burst_ok(
     farm: &SipFarm,
     service: &str,
@@ -69,6 +75,7 @@ pub async fn burst_ok(
     let (res, per_box) = burst(farm, service, n, hold_ms).await;
     assert_eq!(res.code, Some(0), "sipp failed: {per_box:?}\n{}", res.log);
     assert_eq!((res.ok, res.failed), (u64::from(n), 0), "{}", res.log);
+    assert_eq!(farm.misrouted_retries(), [], "retries off their box");
     per_box
 }
 

@@ -56,7 +56,8 @@ pub fn boxes_for(farm: &SipFarm, user: &str) -> Vec<String> {
 }
 
 /// A sipp injection file (`-inf`, SEQUENTIAL): one row per call, `field0`
-/// the caller. Removed on drop.
+/// the caller, `field1` its credentials for the box's challenge (sipp
+/// cannot nest `[field0]` inside `[authentication]`). Removed on drop.
 pub struct InjectionFile {
     /// Where it is.
     pub path: PathBuf,
@@ -74,8 +75,10 @@ impl InjectionFile {
         ));
         let mut text = String::from("SEQUENTIAL\n");
         for c in callers {
-            text.push_str(c);
-            text.push_str(";\n");
+            let pw = locus_sim::VANILLA_PASSWORD;
+            text.push_str(&format!(
+                "{c};[authentication username={c} password={pw}];\n"
+            ));
         }
         std::fs::write(&path, text).expect("write injection file");
         InjectionFile { path }

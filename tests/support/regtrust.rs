@@ -1,7 +1,8 @@
 //! Raw SIP over UDP for the registration, carrier and trust tests: a
 //! socket on any loopback address (a carrier is told apart by source
-//! address), requests written by hand (malformed ones too), and waiting
-//! for the final response with a deadline.
+//! address), requests written by hand (malformed ones too), waiting for
+//! the final response with a deadline, and answering a box's INVITE
+//! challenge as a phone does.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -59,6 +60,63 @@ impl RawSip {
                 return Some((s, got));
             }
         }
+    }
+}
+
+impl RawSip {
+    /// [`RawSip::final_response`] for an INVITE through a box that
+    /// challenges it (vanilla `auth-calls`): a 407 is ACKed and the INVITE
+    /// sent again as `user`/`password` (next CSeq, new branch, the
+    /// `Proxy-Authorization` a phone would send); the final response to
+    /// that. Any other first answer is returned as it is.
+    pub async fn final_response_authed(
+        &self,
+        to: SocketAddr,
+        text: &str,
+        (user, password): (&str, &str),
+        limit: Duration,
+    ) -> Option<(u16, String)> {
+        let (status, resp) = self.final_response(to, text, limit).await?;
+        if status != 407 {
+            return Some((status, resp));
+        }
+        let header = |t: &str, name: &str| -> Option<String> {
+            t.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+        };
+        let challenge = header(&resp, "Proxy-Authenticate")?;
+        let mut lines = text.lines();
+        let start = lines.next()?;
+        let uri = start.split_whitespace().nth(1)?;
+        // ACK for the 407 (RFC 3261 17.1.1.3): the INVITE's Via, From,
+        // Call-ID, CSeq number, the 407's To.
+        let to_407 = header(&resp, "To")?;
+        let mut ack = format!("ACK {uri} SIP/2.0\r\n");
+        for l in text.lines().skip(1).take_while(|l| !l.is_empty()) {
+            let line = if l.starts_with("To:") {
+                format!("To: {to_407}")
+            } else if l.starts_with("CSeq:") {
+                "CSeq: 1 ACK".to_owned()
+            } else if l.starts_with("Content-") || l.starts_with("Contact:") {
+                continue;
+            } else {
+                l.to_owned()
+            };
+            ack.push_str(&line);
+            ack.push_str("\r\n");
+        }
+        ack.push_str("Content-Length: 0\r\n\r\n");
+        self.send(to, &ack).await;
+        let auth = locus_sim::phone::answer_challenge(&challenge, "INVITE", uri, user, password)?;
+        let retry = text
+            .replacen("CSeq: 1 INVITE", "CSeq: 2 INVITE", 1)
+            .replacen(";branch=z9hG4bK", ";branch=z9hG4bKauth", 1)
+            .replacen(
+                "Content-Length:",
+                &format!("Proxy-Authorization: {auth}\r\nContent-Length:"),
+                1,
+            );
+        self.final_response(to, &retry, limit).await
     }
 }
 

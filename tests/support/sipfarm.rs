@@ -2,7 +2,8 @@
 //! same `locus_proxy::server::start` the CLI runs), and simulated boxes
 //! `fs1..fsN` answering SIP on their own ports, each with its agent
 //! publishing `sip_uri` = that port. Timers are shortened so probes,
-//! failover and sync happen in test time.
+//! failover and sync happen in test time. The boxes challenge INVITEs as
+//! vanilla does (`auth-calls`), so phones answer a 407 on every call.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -155,6 +156,51 @@ impl SipFarm {
                 (n.id.as_str().to_owned(), count)
             })
             .collect()
+    }
+
+    /// Calls (distinct Call-IDs) each box received INVITEs for R-URI user
+    /// `user`, by box name: with vanilla `auth-calls` a call is two INVITEs
+    /// at its box, the challenged one and the authenticated retry.
+    pub fn calls_for(&self, user: &str) -> Vec<(String, usize)> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let mut ids: Vec<String> = n
+                    .sim
+                    .sip_received()
+                    .into_iter()
+                    .filter(|s| s.method == "INVITE" && s.ruri_user.as_deref() == Some(user))
+                    .map(|s| s.call_id)
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                (n.id.as_str().to_owned(), ids.len())
+            })
+            .collect()
+    }
+
+    /// Authenticated INVITEs (`Proxy-Authorization`) that reached a box
+    /// which never got that call unauthenticated, i.e. never challenged
+    /// it: (box, Call-ID). Such a retry meets an unknown nonce and a
+    /// `stale=true` challenge (capture `b0-basic-call-least-calls`).
+    pub fn misrouted_retries(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            let invites: Vec<SipSeen> = n
+                .sim
+                .sip_received()
+                .into_iter()
+                .filter(|s| s.method == "INVITE")
+                .collect();
+            let authed = |s: &SipSeen| s.header("Proxy-Authorization").is_some();
+            for s in invites.iter().filter(|s| authed(s)) {
+                let challenged = invites.iter().any(|o| o.call_id == s.call_id && !authed(o));
+                if !challenged {
+                    out.push((n.id.as_str().to_owned(), s.call_id.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// Stops the proxy and waits for its tasks.

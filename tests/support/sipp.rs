@@ -28,6 +28,8 @@ pub struct Sipp {
     pub service: String,
     /// `-key NAME VALUE` pairs.
     pub keys: Vec<(String, String)>,
+    /// Digest credentials for `[authentication]` (`-au`, `-ap`).
+    pub auth: Option<(String, String)>,
     /// Calls to make (`-m`).
     pub calls: u32,
     /// Calls per second (`-r`).
@@ -67,6 +69,7 @@ impl Sipp {
             local: std::net::SocketAddr::from(([127, 0, 0, 1], free_udp_port())),
             service: "service".into(),
             keys: Vec::new(),
+            auth: None,
             calls: 1,
             rate: 10,
             limit: 100,
@@ -77,8 +80,9 @@ impl Sipp {
         }
     }
 
-    /// Sets `-key name value`.
+    /// Sets `-key name value` (replacing an earlier value).
     pub fn key(mut self, name: &str, value: &str) -> Self {
+        self.keys.retain(|(k, _)| k != name);
         self.keys.push((name.into(), value.into()));
         self
     }
@@ -96,14 +100,17 @@ impl Sipp {
 
     /// Digest credentials for `[authentication]` (`-au`, `-ap`).
     pub fn auth(mut self, user: &str, password: &str) -> Self {
-        self.extra
-            .extend(["-au", user, "-ap", password].map(String::from));
+        self.auth = Some((user.into(), password.into()));
         self
     }
 
-    /// A phone `user@domain`.
+    /// A phone `user@domain`, a vanilla directory user: it answers the
+    /// boxes' challenges (401, and 407 with vanilla `auth-calls`) with the
+    /// vanilla password.
     pub fn phone(self, user: &str, domain: &str) -> Self {
-        self.key("user", user).key("domain", domain)
+        self.key("user", user)
+            .key("domain", domain)
+            .auth(user, locus_sim::VANILLA_PASSWORD)
     }
 
     fn command(&self, dir: &Path) -> Command {
@@ -131,6 +138,9 @@ impl Sipp {
             .arg(dir.join("errors.log"));
         for (k, v) in &self.keys {
             cmd.args(["-key", k, v]);
+        }
+        if let Some((user, password)) = &self.auth {
+            cmd.args(["-au", user, "-ap", password]);
         }
         cmd.args(&self.extra)
             .current_dir(dir)

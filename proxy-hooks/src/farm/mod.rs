@@ -18,6 +18,10 @@
 //!
 //! `OPTIONS` to the proxy's own address without a user is answered here
 //! (200): carriers and phones ping the proxy itself.
+//!
+//! A node's 401/407 pins the request's Call-ID to that node, and rules
+//! 1-5 send a pinned Call-ID there first (`crate::affinity`): the phone's
+//! authenticated retry must meet the box that issued the nonce.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -84,6 +88,18 @@ impl FarmRouter {
         &self.policy
     }
 
+    /// A node's 401/407 (digest challenge, its own nonce): pin the Call-ID
+    /// to that node, so the phone's authenticated retry goes back to it
+    /// (`affinity.rs`; only out-of-dialog requests reach `on_final`).
+    fn pin_challenge(&self, req: &SipMessage, target: &Target, resp: &SipMessage) {
+        if let (Some(401 | 407), Some(node), Some(call_id)) =
+            (resp.status(), &target.node, req.call_id().ok())
+        {
+            tracing::debug!(sip.call_id = call_id, node.id = %node, "challenged: Call-ID pinned");
+            self.sync.affinity().remember(call_id, node);
+        }
+    }
+
     /// A 302 from farm node `from` naming `value` (its `X-Locus-Node`):
     /// that node, when it is another node, known and up.
     fn redirect(&self, from: &NodeId, value: &str) -> Option<Vec<Target>> {
@@ -140,6 +156,7 @@ impl Router for FarmRouter {
         target: &Target,
         resp: &SipMessage,
     ) -> Option<Vec<Target>> {
+        self.pin_challenge(req, target, resp);
         if req.method() == Some("REGISTER") {
             if let Some(loc) = &self.location {
                 loc.on_register_final(req, flow, target, resp).await;

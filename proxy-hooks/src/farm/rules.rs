@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use super::request::route_request;
 use super::{FarmRouter, reply};
+use crate::affinity::Pinned;
 use crate::proxy::{Dest, Flow, Fork, Label, Target, Verdict};
-use crate::request::{Decision, Method, RouteRequest, Rule, Source};
+use crate::request::{Method, RouteRequest, Rule, Source};
 use crate::sip::{SipMessage, Uri};
 use crate::snapshot::{FarmSnapshot, Node};
 
@@ -49,21 +50,25 @@ impl FarmRouter {
         }
     }
 
-    /// Rules 1-5.
+    /// Rules 1-5, a Call-ID pinned by a challenge first.
     fn by_engine(&self, snap: &FarmSnapshot, rr: &RouteRequest<'_>) -> Verdict {
-        let d = self.engine.route(snap, rr, self.sync.inflight());
-        let label = Label::Engine(d.rule);
-        self.forward(d, rr, label)
+        let (inflight, pins) = (self.sync.inflight(), self.sync.affinity());
+        let p = self.engine.route_pinned(snap, rr, inflight, pins);
+        let label = Label::Engine(p.decision.rule);
+        self.forward(p, rr, label)
     }
 
     /// The decision's nodes, one at a time; a standard INVITE counts one
-    /// call in flight on the first (for `least_calls`, as the HTTP hook does).
-    fn forward(&self, d: Decision, rr: &RouteRequest<'_>, label: Label) -> Verdict {
+    /// call in flight on the first (for `least_calls`, as the HTTP hook
+    /// does), unless it is the retry of a challenged one, counted already.
+    fn forward(&self, p: Pinned, rr: &RouteRequest<'_>, label: Label) -> Verdict {
+        let d = p.decision;
         let targets: Vec<Target> = d.targets.iter().filter_map(node_target).collect();
         tracing::debug!(
             call.id = rr.call_id,
             route.rule = label.as_str(),
             route.reason = d.reason,
+            route.pinned = p.hit,
             node.id = targets
                 .first()
                 .and_then(|t| t.node.as_ref())
@@ -75,6 +80,7 @@ impl FarmRouter {
         };
         if d.rule == Rule::Standard
             && rr.method == Method::Invite
+            && !p.hit
             && let Some(id) = &first.node
         {
             self.sync.inflight().add(id);
@@ -102,8 +108,9 @@ impl FarmRouter {
             to_domain: domain,
             ..*rr
         };
-        let d = self.engine.place(snap, &placed, self.sync.inflight());
-        self.forward(d, &placed, Label::Did)
+        let (inflight, pins) = (self.sync.inflight(), self.sync.affinity());
+        let p = self.engine.place_pinned(snap, &placed, inflight, pins);
+        self.forward(p, &placed, Label::Did)
     }
 
     /// A farm node's request: rule 7, feature codes, rule 6 outbound, 480.

@@ -49,9 +49,10 @@ pub struct SimConfig {
     /// FreeSWITCH `dial-string` with `sip_route_uri` would). `None`: to the
     /// user's own SIP registration at this box, if any.
     pub proxy: Option<SocketAddr>,
-    /// Challenge INVITEs too (sofia `auth-calls`, vanilla on): 407, then
-    /// the directory password. Off: every INVITE is taken as
-    /// authenticated, as from a proxy the box trusts.
+    /// Challenge INVITEs too (sofia `auth-calls`; on by default, as in
+    /// vanilla's internal profile): 407, then the directory password.
+    /// Off: every INVITE is taken as authenticated, as from a proxy the
+    /// box trusts (an ACL in front of `auth-calls`).
     pub auth_calls: bool,
 }
 
@@ -92,7 +93,7 @@ impl Default for SimConfig {
             directory: Directory::vanilla(),
             sip_addr: None,
             proxy: None,
-            auth_calls: false,
+            auth_calls: true,
         }
     }
 }
@@ -239,6 +240,7 @@ mod tests {
         let cfg = SimConfig::default();
         assert!(!format!("{cfg:?}").contains("ClueCon"));
         assert_eq!(cfg.from_host(), "127.0.0.1");
+        assert!(cfg.auth_calls, "vanilla internal profile: auth-calls=true");
     }
 
     #[test]

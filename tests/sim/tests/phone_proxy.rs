@@ -145,8 +145,15 @@ async fn phones_register_and_call_each_other_through_the_proxy() {
         .into_iter()
         .filter(|s| s.method == "INVITE" && s.call_id == a_call.call_id)
         .collect();
-    assert_eq!(invites.len(), 1, "the caller's INVITE reached the box once");
-    assert_eq!(invites[0].source, f.proxy.udp[0], "through the proxy");
+    // Vanilla auth-calls: the box challenged the first INVITE (407), the
+    // phone's authenticated retry (same Call-ID) reached the same box.
+    assert_eq!(invites.len(), 2, "the INVITE and its authenticated retry");
+    assert!(invites[0].header("Proxy-Authorization").is_none());
+    assert!(invites[1].header("Proxy-Authorization").is_some());
+    assert!(
+        invites.iter().all(|i| i.source == f.proxy.udp[0]),
+        "through the proxy"
+    );
     assert_eq!(a_call.hangup().await.unwrap(), 200);
     assert!(b_call.wait_ended(WAIT).await, "the BYE reached the callee");
     let byes = f

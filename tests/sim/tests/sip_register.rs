@@ -1,7 +1,8 @@
 //! REGISTER with digest auth: 401 challenge, 200 with the directory
 //! password (with and without qop) and the ESL `sofia::register` carrying
 //! the real contact and source, 403 with a wrong password, Path kept,
-//! `Expires: 0` unregistering.
+//! `Expires: 0` unregistering. INVITE with vanilla `auth-calls`: the 407
+//! as FreeSWITCH sends it, and another box's nonce refused as stale.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -176,6 +177,106 @@ async fn auth_calls_challenges_invites() {
     let ok = phone.expect_status(200).await;
     assert_eq!(ok.cseq().unwrap(), (3, "INVITE"));
     assert_eq!(sim.channels().len(), 1);
+}
+
+/// Header names of a message, in order.
+fn names(m: &SipMessage) -> Vec<String> {
+    let text = String::from_utf8_lossy(&m.to_bytes()).into_owned();
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn invite_challenge_reads_like_freeswitch_and_another_boxs_nonce_is_stale() {
+    use locus_sim::{Sim, SimConfig};
+    // Two boxes with the defaults (vanilla: auth-calls on).
+    let mut boxes = Vec::new();
+    for _ in 0..2 {
+        let cfg = SimConfig {
+            heartbeat: None,
+            sip_addr: Some("127.0.0.1:0".parse().unwrap()),
+            ..SimConfig::default()
+        };
+        assert!(cfg.auth_calls);
+        boxes.push(Sim::start(cfg).await.unwrap());
+    }
+    let (a, b) = (boxes[0].sip_addr().unwrap(), boxes[1].sip_addr().unwrap());
+    let phone = Peer::bind().await;
+    let uri = "sip:3000@127.0.0.1";
+    let mut inv = sip_support::invite(uri, "1000", phone.addr, "two-boxes");
+    phone.send(&inv, a).await;
+    let r = phone.expect_status(407).await;
+    // fixtures/farm/b0-basic-call-least-calls-sip.txt, box to proxy.
+    assert!(
+        matches!(&r.start, locus_proxy::sip::StartLine::Response { reason, .. } if reason == "Proxy Authentication Required"),
+        "{:?}",
+        r.start
+    );
+    let after_cseq: Vec<String> = names(&r)
+        .into_iter()
+        .skip_while(|n| n != "CSeq")
+        .skip(1)
+        .collect();
+    assert_eq!(
+        after_cseq,
+        [
+            "User-Agent",
+            "Accept",
+            "Allow",
+            "Supported",
+            "Allow-Events",
+            "Proxy-Authenticate",
+            "Content-Length"
+        ]
+    );
+    let h = |n: &str| r.headers.get(n).unwrap().to_owned();
+    assert_eq!(
+        h("User-Agent"),
+        "FreeSWITCH-mod_sofia/1.10.12-release~64bit"
+    );
+    assert_eq!(h("Accept"), "application/sdp");
+    assert_eq!(
+        h("Allow"),
+        "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, REGISTER, REFER, NOTIFY, PUBLISH, SUBSCRIBE"
+    );
+    assert_eq!(h("Supported"), "timer, path, replaces");
+    assert!(h("Allow-Events").starts_with("talk, hold, conference, presence,"));
+    let ch = h("Proxy-Authenticate");
+    let nonce = param(&ch, "nonce").unwrap();
+    assert_eq!(
+        ch,
+        format!(r#"Digest realm="127.0.0.1", nonce="{nonce}", algorithm=MD5, qop="auth""#)
+    );
+    assert!(r.to().unwrap().tag().is_some(), "a To tag, as sofia's");
+
+    // The authenticated retry lands on the other box: it never issued the
+    // nonce, so a fresh challenge with stale=true (the capture's loop).
+    inv.headers.set("CSeq", "2 INVITE");
+    inv.headers
+        .push("Proxy-Authorization", &invite_auth(&ch, "1234", uri));
+    phone.send(&inv, b).await;
+    let stale = phone.expect_status(407).await;
+    let ch_b = stale.headers.get("Proxy-Authenticate").unwrap().to_owned();
+    let nonce_b = param(&ch_b, "nonce").unwrap();
+    assert_ne!(nonce_b, nonce);
+    assert_eq!(
+        ch_b,
+        format!(
+            r#"Digest realm="127.0.0.1", nonce="{nonce_b}", stale=true, algorithm=MD5, qop="auth""#
+        )
+    );
+    assert!(boxes[1].channels().is_empty());
+    // The same retry at the box that challenged it: taken.
+    inv.headers.set("CSeq", "3 INVITE");
+    phone.send(&inv, a).await;
+    let ok = phone.expect_status(200).await;
+    assert_eq!(ok.cseq().unwrap(), (3, "INVITE"));
+    assert_eq!(boxes[0].channels().len(), 1);
 }
 
 /// Digest credentials for an INVITE (qop auth).

@@ -26,7 +26,8 @@ fn free_port() -> u16 {
 }
 
 /// A box whose directory also knows `sipp` (the From user of sipp's
-/// built-in scenarios).
+/// built-in scenarios), trusting its callers: the built-in `uac` cannot
+/// answer a 407 (`auth_calls` off, as behind a trusted proxy).
 async fn sim(proxy: Option<SocketAddr>) -> SimHandle {
     let mut directory = Directory::vanilla();
     directory.users.insert(
@@ -41,6 +42,7 @@ async fn sim(proxy: Option<SocketAddr>) -> SimHandle {
         sip_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         proxy,
         directory,
+        auth_calls: false,
         ..SimConfig::default()
     })
     .await

@@ -28,6 +28,20 @@ pub use call::PhoneCall;
 pub use incoming::IncomingCall;
 use ua::{Inner, token};
 
+/// The `Authorization` / `Proxy-Authorization` value answering a box's
+/// digest `challenge` (a 401's `WWW-Authenticate` or a 407's
+/// `Proxy-Authenticate`) for `method` on `uri`, as this phone answers it:
+/// for tests writing raw SIP. `None` when it is not an MD5 Digest challenge.
+pub fn answer_challenge(
+    challenge: &str,
+    method: &str,
+    uri: &str,
+    user: &str,
+    password: &str,
+) -> Option<String> {
+    crate::sip::auth::answer_challenge(challenge, method, uri, user, password)
+}
+
 /// Default bound on every wait of a phone.
 pub const PHONE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,7 +1,11 @@
 //! HTTP digest authentication as sofia does it (RFC 2617 with RFC 3261
-//! 22.4) for REGISTER and, with `auth-calls`, INVITE: `algorithm=MD5`,
-//! `qop="auth"` offered, clients with and without qop accepted. Nonces are
-//! the box's own, remembered for a while.
+//! 22.4) for REGISTER and, with `auth-calls` (vanilla: on), INVITE:
+//! `algorithm=MD5`, `qop="auth"` offered, clients with and without qop
+//! accepted. Nonces are the box's own (a UUID, as sofia's), remembered for
+//! a while; one this box never issued (another box's) gets a fresh
+//! challenge with `stale=true`. The 401/407 carry what FreeSWITCH 1.10.12
+//! sends (capture `b0-basic-call-least-calls`, `x2-...`): `User-Agent`,
+//! `Allow`, `Supported`, and on a 407 `Accept` and `Allow-Events` too.
 
 use std::collections::VecDeque;
 
@@ -21,7 +25,7 @@ pub(crate) struct Nonces(VecDeque<String>);
 impl Nonces {
     /// A fresh nonce, remembered.
     pub(super) fn issue(&mut self) -> String {
-        let n = super::wire::token();
+        let n = crate::stamp::uuid();
         if self.0.len() >= NONCES {
             self.0.pop_front();
         }
@@ -60,8 +64,19 @@ impl Endpoint {
         let stale = creds.as_ref().is_some_and(|c| !st.nonces.known(&c.nonce));
         let Some(creds) = creds.filter(|_| !stale) else {
             let mut r = wire::respond(req, status, Some(tag));
+            if status == 407 {
+                r.headers.push("Accept", "application/sdp");
+            }
+            r.headers.push("Allow", wire::ALLOW);
+            r.headers.push("Supported", wire::SUPPORTED);
+            if status == 407 {
+                r.headers.push("Allow-Events", wire::ALLOW_EVENTS);
+            }
             r.headers
                 .push(ask, &challenge(&domain, &st.nonces.issue(), stale));
+            // Content-Length last, as sofia writes it.
+            r.headers.remove_all("Content-Length");
+            r.headers.push("Content-Length", "0");
             return Verdict::Refused(r);
         };
         let password = self
@@ -80,10 +95,11 @@ impl Endpoint {
     }
 }
 
-/// The `WWW-Authenticate` value of a 401.
+/// The `WWW-Authenticate` / `Proxy-Authenticate` value, in sofia's order
+/// (`stale=true` after the nonce).
 pub(super) fn challenge(realm: &str, nonce: &str, stale: bool) -> String {
-    let stale = if stale { ", stale=true" } else { "" };
-    format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"{stale}")
+    let stale = if stale { " stale=true," } else { "" };
+    format!("Digest realm=\"{realm}\", nonce=\"{nonce}\",{stale} algorithm=MD5, qop=\"auth\"")
 }
 
 /// The fields of an `Authorization: Digest ...` value.
@@ -262,6 +278,24 @@ mod tests {
         assert!(Credentials::parse("Basic abc").is_none());
         assert!(Credentials::parse("Digest username=").is_none());
         assert!(Credentials::parse("Digest ,,,=\"").is_none());
+    }
+
+    #[test]
+    fn challenges_read_like_the_capture() {
+        // b0-basic-call-least-calls-sip.txt
+        assert_eq!(
+            challenge("farm.test", "86d15685-c1ed-437a-bf2d-03bed7bd7a5b", false),
+            r#"Digest realm="farm.test", nonce="86d15685-c1ed-437a-bf2d-03bed7bd7a5b", algorithm=MD5, qop="auth""#
+        );
+        assert_eq!(
+            challenge("farm.test", "dc0db4b6-7ac9-41ec-a2a6-b7c8ccd9fa25", true),
+            r#"Digest realm="farm.test", nonce="dc0db4b6-7ac9-41ec-a2a6-b7c8ccd9fa25", stale=true, algorithm=MD5, qop="auth""#
+        );
+        let mut n = Nonces::default();
+        let nonce = n.issue();
+        assert!(n.known(&nonce) && !n.known("other"));
+        let parts: Vec<usize> = nonce.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{nonce}");
     }
 
     #[test]

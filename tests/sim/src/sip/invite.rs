@@ -82,7 +82,11 @@ impl Endpoint {
             rang: false,
             invite: msg,
         };
-        let auth_calls = self.shared.core().cfg.auth_calls;
+        // A box refusing calls (503, as sofia at max sessions or shutting
+        // down: capture h-box-down) or stuck after its 100 does so before
+        // any challenge; the dialplan's outcomes come after it.
+        let box_level = matches!(st.answer, Answer::Unavailable | Answer::NoAnswer);
+        let auth_calls = self.shared.core().cfg.auth_calls && !box_level;
         if auth_calls && let Verdict::Refused(r) = self.authorise(st, &d.invite, &d.local_tag) {
             // Kept until its ACK; the retry (new CSeq) is a new attempt.
             let b = r.to_bytes();

@@ -9,9 +9,14 @@ use locus_proxy::sip::{Headers, NameAddr, SipMessage, StartLine, Uri};
 /// `Server` / `User-Agent` of FreeSWITCH 1.10.12.
 pub(super) const AGENT: &str = "FreeSWITCH-mod_sofia/1.10.12-release~64bit";
 
-/// `Allow` as vanilla sofia sends it.
-pub(super) const ALLOW: &str =
-    "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, REGISTER, REFER, NOTIFY";
+/// `Allow` as vanilla sofia sends it (every capture).
+pub(super) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, UPDATE, REGISTER, REFER, NOTIFY, PUBLISH, SUBSCRIBE";
+
+/// `Supported` of vanilla sofia's responses.
+pub(super) const SUPPORTED: &str = "timer, path, replaces";
+
+/// `Allow-Events` of vanilla sofia's INVITE responses.
+pub(super) const ALLOW_EVENTS: &str = "talk, hold, conference, presence, as-feature-event, dialog, line-seize, call-info, sla, include-session-description, presence.winfo, message-summary, refer";
 
 /// A random token for tags and Call-IDs.
 pub(super) fn token() -> String {
@@ -32,6 +37,7 @@ pub(super) fn reason(status: u16) -> &'static str {
         200 => "OK",
         302 => "Moved Temporarily",
         401 => "Unauthorized",
+        407 => "Proxy Authentication Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -47,10 +53,11 @@ pub(super) fn reason(status: u16) -> &'static str {
     }
 }
 
-/// A response to `req` with the box's `Server` header.
+/// A response to `req` naming the box in `User-Agent` (sofia sends no
+/// `Server`, captures in `fixtures/farm/`).
 pub(super) fn respond(req: &SipMessage, status: u16, tag: Option<&str>) -> SipMessage {
     let mut r = req.reply(status, reason(status), tag);
-    r.headers.push("Server", AGENT);
+    r.headers.push("User-Agent", AGENT);
     r
 }
 

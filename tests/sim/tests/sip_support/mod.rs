@@ -17,11 +17,15 @@ use tokio::net::UdpSocket;
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// A box answering SIP on a free port; calls for users go to `proxy`.
+/// These tests play the farm's proxy toward it, so the box trusts them
+/// (`auth_calls` off, an ACL in front of vanilla's `auth-calls`); the
+/// challenge itself is tested in `sip_register.rs`.
 pub async fn sip_sim(proxy: Option<SocketAddr>) -> SimHandle {
     Sim::start(SimConfig {
         heartbeat: None,
         sip_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         proxy,
+        auth_calls: false,
         ..SimConfig::default()
     })
     .await
