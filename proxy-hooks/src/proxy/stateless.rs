@@ -60,6 +60,12 @@ pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
         core.stats.drop_one(DropReason::Malformed);
         return;
     }
+    // Without a CSeq nothing can match it to a transaction (RFC 3261 17.1.3).
+    if msg.cseq().is_err() {
+        tracing::debug!("proxy: response without a readable CSeq dropped");
+        core.stats.drop_one(DropReason::Malformed);
+        return;
+    }
     if let Some(h) = core.health.get()
         && h.on_response(&msg)
     {
