@@ -150,12 +150,13 @@ pub async fn start(
     token: CancellationToken,
 ) -> Result<RunningProxy, ServerError> {
     cfg.validate()?;
-    let (transport, rx) = SipTransport::bind(cfg.sip.clone(), token.clone())
-        .await
-        .map_err(|e| ServerError::Bind {
-            what: "proxy.sip",
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    let (transport, queues) =
+        SipTransport::bind_sharded(cfg.sip.clone(), cfg.core.worker_count(), token.clone())
+            .await
+            .map_err(|e| ServerError::Bind {
+                what: "proxy.sip",
+                source: std::io::Error::other(e.to_string()),
+            })?;
     let udp = transport.udp_addrs();
     let tcp = transport.tcp_addrs();
     let mut own: Vec<String> = udp.iter().chain(&tcp).map(|a| a.to_string()).collect();
@@ -191,8 +192,8 @@ pub async fn start(
         let (health, token) = (health.clone(), token.clone());
         tasks.spawn(async move { health.run(token).await });
     }
-    {
-        let token = token.clone();
+    for rx in queues {
+        let (proxy, token) = (proxy.clone(), token.clone());
         tasks.spawn(async move { proxy.run(rx, token).await });
     }
     let http = match cfg.http {

@@ -98,7 +98,9 @@ impl Core {
     }
 }
 
-/// The SIP proxy core (RFC 3261 section 16).
+/// The SIP proxy core (RFC 3261 section 16). Clones share one core: run
+/// one [`Proxy::run`] per receive queue.
+#[derive(Clone)]
 pub struct Proxy {
     core: Arc<Core>,
 }

@@ -128,7 +128,9 @@ pub(crate) struct Shared {
     pub(crate) cfg: TransportConfig,
     pub(crate) stats: TransportStats,
     pub(crate) conns: ConnTable,
-    pub(crate) inbound: mpsc::Sender<Inbound>,
+    /// One queue per proxy worker; a message goes to the one its Call-ID
+    /// hashes to, so one call's messages keep their order.
+    pub(crate) inbound: Vec<mpsc::Sender<Inbound>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
 }
@@ -136,7 +138,17 @@ pub(crate) struct Shared {
 impl Shared {
     /// Queues a message without ever blocking a reader.
     pub(crate) fn deliver(&self, inbound: Inbound) {
-        match self.inbound.try_send(inbound) {
+        let queue = match self.inbound.as_slice() {
+            [one] => one,
+            all => {
+                let i = inbound
+                    .msg
+                    .call_id()
+                    .map_or(0, |id| shard_of(id.as_bytes(), all.len()));
+                &all[i]
+            }
+        };
+        match queue.try_send(inbound) {
             Ok(()) => {
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
             }
@@ -148,13 +160,47 @@ impl Shared {
     }
 }
 
+/// The queue (of `n`) a Call-ID goes to: FNV-1a, cheap and stable.
+fn shard_of(call_id: &[u8], n: usize) -> usize {
+    let h = call_id.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    usize::try_from(h % n.max(1) as u64).unwrap_or(0)
+}
+
 impl SipTransport {
-    /// Binds every listener and starts their loops; they stop when `cancel` fires.
+    /// Binds every listener and starts their loops; they stop when
+    /// `cancel` fires. Every inbound message arrives on the one queue.
     pub async fn bind(
         cfg: TransportConfig,
         cancel: CancellationToken,
     ) -> Result<(SipTransport, mpsc::Receiver<Inbound>), SipError> {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
+        Ok((Self::start(cfg, vec![tx], cancel)?, rx))
+    }
+
+    /// Like [`SipTransport::bind`], with inbound messages spread over
+    /// `workers` queues by Call-ID, and each UDP socket read by `workers`
+    /// tasks (parsing in parallel).
+    pub async fn bind_sharded(
+        cfg: TransportConfig,
+        workers: usize,
+        cancel: CancellationToken,
+    ) -> Result<(SipTransport, Vec<mpsc::Receiver<Inbound>>), SipError> {
+        let workers = workers.max(1);
+        let per_queue = (cfg.queue / workers).max(1);
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel(per_queue)).unzip();
+        Ok((Self::start(cfg, txs, cancel)?, rxs))
+    }
+
+    /// Binds the listeners and starts their loops: each UDP socket read
+    /// by one task per queue in `txs`.
+    fn start(
+        cfg: TransportConfig,
+        txs: Vec<mpsc::Sender<Inbound>>,
+        cancel: CancellationToken,
+    ) -> Result<SipTransport, SipError> {
+        let readers = txs.len();
         let mut udp = Vec::new();
         for addr in &cfg.udp {
             let sock = bind_udp(*addr)?;
@@ -177,26 +223,25 @@ impl SipTransport {
             }),
             cfg,
             stats: TransportStats::default(),
-            inbound: tx,
+            inbound: txs,
             cancel,
             tasks: TaskTracker::new(),
         });
         for (sock, local) in &udp {
-            shared
-                .tasks
-                .spawn(udp_loop(sock.clone(), *local, shared.clone()));
+            for _ in 0..readers {
+                shared
+                    .tasks
+                    .spawn(udp_loop(sock.clone(), *local, shared.clone()));
+            }
         }
         for listener in tcp {
             shared.tasks.spawn(accept_loop(listener, shared.clone()));
         }
-        Ok((
-            SipTransport {
-                udp: Arc::new(udp),
-                tcp_addrs: Arc::new(tcp_addrs),
-                shared,
-            },
-            rx,
-        ))
+        Ok(SipTransport {
+            udp: Arc::new(udp),
+            tcp_addrs: Arc::new(tcp_addrs),
+            shared,
+        })
     }
 
     /// Bound UDP addresses (real ports when configured with 0).
@@ -320,5 +365,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %peer, error = %e, "sip.tcp connection refused");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    #[test]
+    fn a_call_id_always_goes_to_the_same_queue_and_calls_spread() {
+        let n = 4;
+        let mut used = [0usize; 4];
+        for i in 0..400 {
+            let id = format!("{i}-a84b4c76e66710@pc33.atlanta.example.com");
+            let q = shard_of(id.as_bytes(), n);
+            assert_eq!(q, shard_of(id.as_bytes(), n), "not stable");
+            used[q] += 1;
+        }
+        assert!(used.iter().all(|&c| c > 50), "skewed: {used:?}");
+        assert_eq!(shard_of(b"x", 1), 0);
+        assert_eq!(shard_of(b"x", 0), 0);
     }
 }
