@@ -17,16 +17,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::RoutingConfig;
-use crate::engine::Engine;
 use crate::farm::FarmRouter;
 use crate::health::{Health, HealthConfig};
 use crate::hook::{self, HookState};
 use crate::policy::{Policy, PolicyConfig};
 use crate::proxy::{CoreConfig, Proxy, ProxyStats};
 use crate::registrar::{OwnAddr, Registrar, RegistrarConfig, RegistrarStats};
+use crate::routing::config::RoutingConfig;
+use crate::routing::engine::Engine;
+use crate::routing::sync::FarmSync;
 use crate::sip::{SipTransport, TransportConfig};
-use crate::sync::FarmSync;
 
 /// `[proxy]` in `locus.toml`: every section optional, unknown keys refused.
 #[derive(Clone, Debug, Default, Deserialize)]

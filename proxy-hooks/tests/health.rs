@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
-use locus_proxy::config::StaticNode;
 use locus_proxy::health::{HealthError, ProbeState, targets_of};
+use locus_proxy::routing::config::StaticNode;
 use locus_proxy::sip::{Inbound, SipMessage, SipTransport, Transport, TransportConfig, Uri};
 use locus_proxy::{FarmSnapshot, Health, HealthConfig, RoutingConfig};
 use locus_schema::NodeId;

@@ -20,7 +20,7 @@
 //! (200): carriers and phones ping the proxy itself.
 //!
 //! A node's 401/407 pins the request's Call-ID to that node, and rules
-//! 1-5 send a pinned Call-ID there first (`crate::affinity`): the phone's
+//! 1-5 send a pinned Call-ID there first (`crate::routing::affinity`): the phone's
 //! authenticated retry must meet the box that issued the nonce.
 
 use std::borrow::Cow;
@@ -29,11 +29,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use locus_schema::NodeId;
 
-use crate::engine::Engine;
 use crate::policy::Policy;
 use crate::proxy::{Flow, Location, Router, Target, Verdict};
+use crate::routing::engine::Engine;
+use crate::routing::sync::FarmSync;
 use crate::sip::{SipMessage, Uri};
-use crate::sync::FarmSync;
 
 pub mod request;
 mod rules;

@@ -52,7 +52,7 @@ async fn farm() -> Farm {
         cfg.health.interval = Duration::from_millis(100);
         cfg.health.up_after = 1;
         cfg.policy.domains = vec![SimConfig::default().domain];
-        cfg.routing.static_nodes = vec![locus_proxy::config::StaticNode {
+        cfg.routing.static_nodes = vec![locus_proxy::routing::config::StaticNode {
             id: "fs1".parse().unwrap(),
             sip_uri: format!("sip:{}", sim.sip_addr().unwrap()),
             weight: 1,

@@ -22,11 +22,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::affinity::Affinity;
-use crate::config::RoutingConfig;
 use crate::health::{Health, targets_of};
-use crate::inflight::InFlight;
-use crate::snapshot::FarmSnapshot;
+use crate::routing::affinity::Affinity;
+use crate::routing::config::RoutingConfig;
+use crate::routing::inflight::InFlight;
+use crate::routing::snapshot::FarmSnapshot;
 
 /// The current farm snapshot and the task that keeps it fresh.
 #[derive(Debug)]
