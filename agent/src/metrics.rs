@@ -148,7 +148,7 @@ impl Metrics {
                 .observe(now_us.saturating_sub(o) as f64 / 1e6);
         }
         if let Some(samples) = &self.samples {
-            let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = locus_schema::lock(samples);
             let room = s.cap.saturating_sub(s.us.len());
             let ages = origins.iter().take(room).map(|&o| now_us.saturating_sub(o));
             s.us.extend(ages);
@@ -159,9 +159,7 @@ impl Metrics {
     /// [`Metrics::with_latency_samples`]).
     pub fn take_latency_samples(&self) -> Vec<u64> {
         match &self.samples {
-            Some(samples) => {
-                std::mem::take(&mut samples.lock().unwrap_or_else(|e| e.into_inner()).us)
-            }
+            Some(samples) => std::mem::take(&mut locus_schema::lock(samples).us),
             None => Vec::new(),
         }
     }

@@ -29,9 +29,9 @@ use locus_schema::NodeId;
 use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 
-use crate::proxy::core::lock;
 use crate::routing::request::{Decision, RouteRequest};
 use crate::routing::snapshot::{FarmSnapshot, Node};
+use locus_schema::lock;
 
 /// `[proxy.routing.affinity]`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
