@@ -264,3 +264,113 @@ fn check_demo_sip(stdout: &str) {
         "{stdout}"
     );
 }
+
+/// The listening sockets of process `pid` (`/proc`: its socket inodes,
+/// matched against the namespace's tables), as `(proto, local address)`;
+/// IPv6 ones as their raw `/proc` address.
+fn listeners(pid: u32) -> Vec<(&'static str, String)> {
+    let mine: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (proto, table) in [
+        ("tcp", "tcp"),
+        ("tcp6", "tcp6"),
+        ("udp", "udp"),
+        ("udp6", "udp6"),
+    ] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state (0A = LISTEN; UDP sockets are 07), inode.
+            let (Some(local), Some(state), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
+                continue;
+            };
+            let listening = if proto.starts_with("tcp") {
+                *state == "0A"
+            } else {
+                true
+            };
+            if listening && mine.contains(*inode) {
+                out.push((proto, v4(local).unwrap_or_else(|| (*local).to_owned())));
+            }
+        }
+    }
+    out
+}
+
+/// `0500007F:13D8` -> `127.0.0.5:5080` (the address is in host byte order).
+fn v4(hex: &str) -> Option<String> {
+    let (ip, port) = hex.split_once(':')?;
+    if ip.len() != 8 {
+        return None;
+    }
+    let ip = std::net::Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes());
+    Some(format!("{ip}:{}", u16::from_str_radix(port, 16).ok()?))
+}
+
+/// Item 12: `--udp` alone opens TCP on that address and nowhere else (the
+/// embedded default used to add TCP on 0.0.0.0:5060).
+#[tokio::test]
+async fn udp_alone_listens_on_tcp_at_the_same_address_only() {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["proxy", "--redis", "memory://", "--udp", "127.0.0.5:0"])
+        .args(["--http", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LOCUS_")) {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd.spawn().expect("run locus proxy");
+    let pid = child.id().expect("pid");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    // Every listener is bound before "proxy started" is logged.
+    let mut seen = String::new();
+    tokio::time::timeout(WAIT, async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            seen.push_str(&l);
+            seen.push('\n');
+            if l.contains("proxy started") {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no 'proxy started' within {WAIT:?}: {seen}"));
+    assert!(seen.contains("proxy started"), "proxy exited: {seen}");
+    let found = listeners(pid);
+    let udp: Vec<&String> = found
+        .iter()
+        .filter(|(p, _)| p.starts_with("udp"))
+        .map(|(_, a)| a)
+        .collect();
+    let [sip] = udp[..] else {
+        panic!("one UDP listener expected: {found:?}")
+    };
+    assert!(sip.starts_with("127.0.0.5:"), "{found:?}");
+    let tcp: Vec<&String> = found
+        .iter()
+        .filter(|(p, _)| p.starts_with("tcp"))
+        .map(|(_, a)| a)
+        .collect();
+    // SIP over TCP on the UDP address, and the HTTP listener; nothing else
+    // (in particular nothing on 0.0.0.0 or [::]).
+    assert_eq!(tcp.len(), 2, "{found:?}");
+    assert!(tcp.contains(&sip), "no TCP on {sip}: {found:?}");
+    assert!(
+        tcp.iter().any(|a| a.starts_with("127.0.0.1:")),
+        "http: {found:?}"
+    );
+    let _ = child.kill().await;
+}

@@ -24,7 +24,7 @@ async fn a_call_through_one_proxy_reaches_a_phone_registered_through_another() {
     let mut cfg2 = proxy_config();
     cfg2.core.id = "proxy2".into();
     cfg2.sip.udp = vec![p2_addr];
-    cfg2.sip.tcp = vec![];
+    cfg2.sip.tcp = Some(vec![]);
     cfg2.http = None;
     cfg2.policy.peers = vec![farm.proxy_udp()];
     let token2 = CancellationToken::new();

@@ -37,7 +37,7 @@ fn listen() -> TransportConfig {
     let any = vec!["127.0.0.1:0".parse().unwrap()];
     TransportConfig {
         udp: any.clone(),
-        tcp: any,
+        tcp: Some(any),
         ..Default::default()
     }
 }

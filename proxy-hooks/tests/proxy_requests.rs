@@ -146,6 +146,7 @@ async fn a_request_routed_back_to_the_proxy_is_a_loop_482() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let tcfg = locus_proxy::sip::TransportConfig {
         udp: vec![addr],
+        tcp: Some(Vec::new()),
         ..Default::default()
     };
     let (tr, rx) = locus_proxy::sip::SipTransport::bind(tcfg, cancel.clone())
@@ -215,6 +216,7 @@ async fn health_probe_responses_are_offered_to_the_prober_first() {
     let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
     let tcfg = locus_proxy::sip::TransportConfig {
         udp: vec![any],
+        tcp: Some(Vec::new()),
         ..Default::default()
     };
     let (tr, rx) = locus_proxy::sip::SipTransport::bind(tcfg, cancel.clone())

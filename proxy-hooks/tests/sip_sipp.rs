@@ -51,10 +51,11 @@ async fn run_sipp(transport: Transport) {
     let cfg = match transport {
         Transport::Udp => TransportConfig {
             udp: any,
+            tcp: Some(Vec::new()),
             ..Default::default()
         },
         Transport::Tcp => TransportConfig {
-            tcp: any,
+            tcp: Some(any),
             ..Default::default()
         },
     };

@@ -59,8 +59,9 @@ pub struct Inbound {
 pub struct TransportConfig {
     /// UDP bind addresses (port 0 in tests).
     pub udp: Vec<SocketAddr>,
-    /// TCP bind addresses.
-    pub tcp: Vec<SocketAddr>,
+    /// TCP bind addresses. Absent (`None`): TCP on the UDP listeners'
+    /// addresses (the same port when UDP binds port 0); `[]`: no TCP.
+    pub tcp: Option<Vec<SocketAddr>>,
     /// Inbound queue capacity; a full queue drops (and counts) messages.
     pub queue: usize,
     /// A TCP connection idle this long is closed.
@@ -80,11 +81,70 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
 }
 
+impl TransportConfig {
+    /// True when some listener is configured (UDP, or TCP given explicitly).
+    pub fn has_listener(&self) -> bool {
+        !self.udp.is_empty() || self.tcp.as_ref().is_some_and(|t| !t.is_empty())
+    }
+}
+
+/// Attempts at binding TCP on the port UDP got when that was port 0 and
+/// another process holds the TCP side of it.
+const SAME_PORT_ATTEMPTS: usize = 8;
+
+/// Binds the UDP listeners, then the TCP ones: `cfg.tcp`, or the UDP
+/// listeners' bound addresses when it is absent. When that port came from
+/// port 0 and its TCP side is taken, the pair is bound again on a fresh
+/// port (bounded attempts).
+fn bind_all(
+    cfg: &TransportConfig,
+) -> Result<(Vec<(Arc<UdpSocket>, SocketAddr)>, Vec<TcpListener>), SipError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut udp = Vec::new();
+        for addr in &cfg.udp {
+            let sock = bind_udp(*addr)?;
+            let local = sock.local_addr()?;
+            udp.push((Arc::new(sock), local));
+        }
+        let same: Vec<SocketAddr>;
+        let tcp_addrs = match &cfg.tcp {
+            Some(t) => t,
+            None => {
+                same = udp.iter().map(|(_, a)| *a).collect();
+                &same
+            }
+        };
+        let mut tcp = Vec::new();
+        let mut clash = None;
+        for addr in tcp_addrs {
+            match bind_tcp(*addr) {
+                Ok(l) => tcp.push(l),
+                Err(SipError::Io(e))
+                    if cfg.tcp.is_none()
+                        && e.kind() == std::io::ErrorKind::AddrInUse
+                        && cfg.udp.iter().any(|a| a.port() == 0)
+                        && attempt < SAME_PORT_ATTEMPTS =>
+                {
+                    clash = Some(*addr);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match clash {
+            None => return Ok((udp, tcp)),
+            Some(addr) => tracing::debug!(%addr, "sip.tcp: port taken on TCP, binding UDP again"),
+        }
+    }
+}
+
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
             udp: Vec::new(),
-            tcp: Vec::new(),
+            tcp: None,
             queue: 4096,
             tcp_idle: Duration::from_secs(600),
             max_connections: 4096,
@@ -155,16 +215,7 @@ impl SipTransport {
         cancel: CancellationToken,
     ) -> Result<(SipTransport, mpsc::Receiver<Inbound>), SipError> {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
-        let mut udp = Vec::new();
-        for addr in &cfg.udp {
-            let sock = bind_udp(*addr)?;
-            let local = sock.local_addr()?;
-            udp.push((Arc::new(sock), local));
-        }
-        let mut tcp = Vec::new();
-        for addr in &cfg.tcp {
-            tcp.push(bind_tcp(*addr)?);
-        }
+        let (udp, tcp) = bind_all(&cfg)?;
         let tcp_addrs = tcp
             .iter()
             .map(|l| l.local_addr())

@@ -52,7 +52,7 @@ pub async fn start(ip: &str, cfg: CoreConfig, router: Arc<dyn Router>) -> Option
     let cancel = CancellationToken::new();
     let tcfg = TransportConfig {
         udp: vec![any],
-        tcp: vec![any],
+        tcp: Some(vec![any]),
         ..Default::default()
     };
     let (t, rx) = match SipTransport::bind(tcfg, cancel.clone()).await {
