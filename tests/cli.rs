@@ -265,57 +265,6 @@ fn check_demo_sip(stdout: &str) {
     );
 }
 
-/// The listening sockets of process `pid` (`/proc`: its socket inodes,
-/// matched against the namespace's tables), as `(proto, local address)`;
-/// IPv6 ones as their raw `/proc` address.
-fn listeners(pid: u32) -> Vec<(&'static str, String)> {
-    let mine: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter_map(|l| {
-                    let l = l.to_string_lossy().into_owned();
-                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for (proto, table) in [
-        ("tcp", "tcp"),
-        ("tcp6", "tcp6"),
-        ("udp", "udp"),
-        ("udp6", "udp6"),
-    ] {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            // local_address, state (0A = LISTEN; UDP sockets are 07), inode.
-            let (Some(local), Some(state), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
-                continue;
-            };
-            let listening = if proto.starts_with("tcp") {
-                *state == "0A"
-            } else {
-                true
-            };
-            if listening && mine.contains(*inode) {
-                out.push((proto, v4(local).unwrap_or_else(|| (*local).to_owned())));
-            }
-        }
-    }
-    out
-}
-
-/// `0500007F:13D8` -> `127.0.0.5:5080` (the address is in host byte order).
-fn v4(hex: &str) -> Option<String> {
-    let (ip, port) = hex.split_once(':')?;
-    if ip.len() != 8 {
-        return None;
-    }
-    let ip = std::net::Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes());
-    Some(format!("{ip}:{}", u16::from_str_radix(port, 16).ok()?))
-}
-
 /// Item 12: `--udp` alone opens TCP on that address and nowhere else (the
 /// embedded default used to add TCP on 0.0.0.0:5060).
 #[tokio::test]
@@ -349,27 +298,26 @@ async fn udp_alone_listens_on_tcp_at_the_same_address_only() {
     .await
     .unwrap_or_else(|_| panic!("no 'proxy started' within {WAIT:?}: {seen}"));
     assert!(seen.contains("proxy started"), "proxy exited: {seen}");
-    let found = listeners(pid);
-    let udp: Vec<&String> = found
-        .iter()
-        .filter(|(p, _)| p.starts_with("udp"))
-        .map(|(_, a)| a)
-        .collect();
+    let found = locus_schema::testing::ports::listening(pid);
+    let of = |proto: &str| -> Vec<std::net::SocketAddr> {
+        found
+            .iter()
+            .filter(|(p, _)| p.starts_with(proto))
+            .map(|(_, a)| *a)
+            .collect()
+    };
+    let udp = of("udp");
     let [sip] = udp[..] else {
         panic!("one UDP listener expected: {found:?}")
     };
-    assert!(sip.starts_with("127.0.0.5:"), "{found:?}");
-    let tcp: Vec<&String> = found
-        .iter()
-        .filter(|(p, _)| p.starts_with("tcp"))
-        .map(|(_, a)| a)
-        .collect();
+    assert_eq!(sip.ip().to_string(), "127.0.0.5", "{found:?}");
     // SIP over TCP on the UDP address, and the HTTP listener; nothing else
     // (in particular nothing on 0.0.0.0 or [::]).
+    let tcp = of("tcp");
     assert_eq!(tcp.len(), 2, "{found:?}");
     assert!(tcp.contains(&sip), "no TCP on {sip}: {found:?}");
     assert!(
-        tcp.iter().any(|a| a.starts_with("127.0.0.1:")),
+        tcp.iter().any(|a| a.ip().to_string() == "127.0.0.1"),
         "http: {found:?}"
     );
     let _ = child.kill().await;

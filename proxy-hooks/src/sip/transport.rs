@@ -59,6 +59,11 @@ pub struct Inbound {
 pub struct TransportConfig {
     /// UDP bind addresses (port 0 in tests).
     pub udp: Vec<SocketAddr>,
+    /// UDP sockets bound by the caller, used before `udp` (not from
+    /// `locus.toml`): an address handed over without a free-port race (a
+    /// test that must name the proxy's address before starting it).
+    #[serde(skip)]
+    pub udp_sockets: Vec<Arc<std::net::UdpSocket>>,
     /// TCP bind addresses. Absent (`None`): TCP on the UDP listeners'
     /// addresses (the same port when UDP binds port 0); `[]`: no TCP.
     pub tcp: Option<Vec<SocketAddr>>,
@@ -84,7 +89,9 @@ pub struct TransportConfig {
 impl TransportConfig {
     /// True when some listener is configured (UDP, or TCP given explicitly).
     pub fn has_listener(&self) -> bool {
-        !self.udp.is_empty() || self.tcp.as_ref().is_some_and(|t| !t.is_empty())
+        !self.udp.is_empty()
+            || !self.udp_sockets.is_empty()
+            || self.tcp.as_ref().is_some_and(|t| !t.is_empty())
     }
 }
 
@@ -103,6 +110,13 @@ fn bind_all(
     loop {
         attempt += 1;
         let mut udp = Vec::new();
+        for handed in &cfg.udp_sockets {
+            let std = handed.try_clone()?;
+            std.set_nonblocking(true)?;
+            let sock = UdpSocket::from_std(std)?;
+            let local = sock.local_addr()?;
+            udp.push((Arc::new(sock), local));
+        }
         for addr in &cfg.udp {
             let sock = bind_udp(*addr)?;
             let local = sock.local_addr()?;
@@ -144,6 +158,7 @@ impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
             udp: Vec::new(),
+            udp_sockets: Vec::new(),
             tcp: None,
             queue: 4096,
             tcp_idle: Duration::from_secs(600),
