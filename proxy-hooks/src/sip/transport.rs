@@ -95,6 +95,9 @@ impl TransportConfig {
     }
 }
 
+/// A bound UDP socket and its address.
+type UdpListener = (Arc<UdpSocket>, SocketAddr);
+
 /// Attempts at binding TCP on the port UDP got when that was port 0 and
 /// another process holds the TCP side of it.
 const SAME_PORT_ATTEMPTS: usize = 8;
@@ -103,9 +106,7 @@ const SAME_PORT_ATTEMPTS: usize = 8;
 /// listeners' bound addresses when it is absent. When that port came from
 /// port 0 and its TCP side is taken, the pair is bound again on a fresh
 /// port (bounded attempts).
-fn bind_all(
-    cfg: &TransportConfig,
-) -> Result<(Vec<(Arc<UdpSocket>, SocketAddr)>, Vec<TcpListener>), SipError> {
+fn bind_all(cfg: &TransportConfig) -> Result<(Vec<UdpListener>, Vec<TcpListener>), SipError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -194,7 +195,7 @@ pub struct SipTransport {
     /// Each UDP socket with its bound address, read once at bind: `send`
     /// picks the socket by address family on every datagram, and
     /// `local_addr()` is a syscall.
-    udp: Arc<Vec<(Arc<UdpSocket>, SocketAddr)>>,
+    udp: Arc<Vec<UdpListener>>,
     tcp_addrs: Arc<Vec<SocketAddr>>,
     pub(crate) shared: Arc<Shared>,
 }
