@@ -60,7 +60,7 @@ impl ProxyConfig {
             ..ProxyConfig::default()
         };
         cfg.sip.udp = vec![any];
-        cfg.sip.tcp = vec![any];
+        cfg.sip.tcp = Some(vec![any]);
         cfg.health.interval = Duration::from_millis(200);
         cfg.health.timeout = Duration::from_millis(300);
         cfg.health.down_after = 2;
@@ -74,7 +74,7 @@ impl ProxyConfig {
     /// Checks every section; the message names the section.
     pub fn validate(&self) -> Result<(), ServerError> {
         let bad = |e: String| Err(ServerError::Config(e));
-        if self.sip.udp.is_empty() && self.sip.tcp.is_empty() {
+        if !self.sip.has_listener() {
             return bad("proxy.sip: no udp or tcp listener".into());
         }
         self.core

@@ -59,8 +59,14 @@ pub struct Inbound {
 pub struct TransportConfig {
     /// UDP bind addresses (port 0 in tests).
     pub udp: Vec<SocketAddr>,
-    /// TCP bind addresses.
-    pub tcp: Vec<SocketAddr>,
+    /// UDP sockets bound by the caller, used before `udp` (not from
+    /// `locus.toml`): an address handed over without a free-port race (a
+    /// test that must name the proxy's address before starting it).
+    #[serde(skip)]
+    pub udp_sockets: Vec<Arc<std::net::UdpSocket>>,
+    /// TCP bind addresses. Absent (`None`): TCP on the UDP listeners'
+    /// addresses (the same port when UDP binds port 0); `[]`: no TCP.
+    pub tcp: Option<Vec<SocketAddr>>,
     /// Inbound queue capacity; a full queue drops (and counts) messages.
     pub queue: usize,
     /// A TCP connection idle this long is closed.
@@ -80,11 +86,81 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
 }
 
+impl TransportConfig {
+    /// True when some listener is configured (UDP, or TCP given explicitly).
+    pub fn has_listener(&self) -> bool {
+        !self.udp.is_empty()
+            || !self.udp_sockets.is_empty()
+            || self.tcp.as_ref().is_some_and(|t| !t.is_empty())
+    }
+}
+
+/// A bound UDP socket and its address.
+type UdpListener = (Arc<UdpSocket>, SocketAddr);
+
+/// Attempts at binding TCP on the port UDP got when that was port 0 and
+/// another process holds the TCP side of it.
+const SAME_PORT_ATTEMPTS: usize = 8;
+
+/// Binds the UDP listeners, then the TCP ones: `cfg.tcp`, or the UDP
+/// listeners' bound addresses when it is absent. When that port came from
+/// port 0 and its TCP side is taken, the pair is bound again on a fresh
+/// port (bounded attempts).
+fn bind_all(cfg: &TransportConfig) -> Result<(Vec<UdpListener>, Vec<TcpListener>), SipError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut udp = Vec::new();
+        for handed in &cfg.udp_sockets {
+            let std = handed.try_clone()?;
+            std.set_nonblocking(true)?;
+            let sock = UdpSocket::from_std(std)?;
+            let local = sock.local_addr()?;
+            udp.push((Arc::new(sock), local));
+        }
+        for addr in &cfg.udp {
+            let sock = bind_udp(*addr)?;
+            let local = sock.local_addr()?;
+            udp.push((Arc::new(sock), local));
+        }
+        let same: Vec<SocketAddr>;
+        let tcp_addrs = match &cfg.tcp {
+            Some(t) => t,
+            None => {
+                same = udp.iter().map(|(_, a)| *a).collect();
+                &same
+            }
+        };
+        let mut tcp = Vec::new();
+        let mut clash = None;
+        for addr in tcp_addrs {
+            match bind_tcp(*addr) {
+                Ok(l) => tcp.push(l),
+                Err(SipError::Io(e))
+                    if cfg.tcp.is_none()
+                        && e.kind() == std::io::ErrorKind::AddrInUse
+                        && cfg.udp.iter().any(|a| a.port() == 0)
+                        && attempt < SAME_PORT_ATTEMPTS =>
+                {
+                    clash = Some(*addr);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match clash {
+            None => return Ok((udp, tcp)),
+            Some(addr) => tracing::debug!(%addr, "sip.tcp: port taken on TCP, binding UDP again"),
+        }
+    }
+}
+
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
             udp: Vec::new(),
-            tcp: Vec::new(),
+            udp_sockets: Vec::new(),
+            tcp: None,
             queue: 4096,
             tcp_idle: Duration::from_secs(600),
             max_connections: 4096,
@@ -119,7 +195,7 @@ pub struct SipTransport {
     /// Each UDP socket with its bound address, read once at bind: `send`
     /// picks the socket by address family on every datagram, and
     /// `local_addr()` is a syscall.
-    udp: Arc<Vec<(Arc<UdpSocket>, SocketAddr)>>,
+    udp: Arc<Vec<UdpListener>>,
     tcp_addrs: Arc<Vec<SocketAddr>>,
     pub(crate) shared: Arc<Shared>,
 }
@@ -201,16 +277,7 @@ impl SipTransport {
         cancel: CancellationToken,
     ) -> Result<SipTransport, SipError> {
         let readers = txs.len();
-        let mut udp = Vec::new();
-        for addr in &cfg.udp {
-            let sock = bind_udp(*addr)?;
-            let local = sock.local_addr()?;
-            udp.push((Arc::new(sock), local));
-        }
-        let mut tcp = Vec::new();
-        for addr in &cfg.tcp {
-            tcp.push(bind_tcp(*addr)?);
-        }
+        let (udp, tcp) = bind_all(&cfg)?;
         let tcp_addrs = tcp
             .iter()
             .map(|l| l.local_addr())
