@@ -19,9 +19,11 @@ use crate::sip::{NameAddr, SipMessage, Uri};
 use crate::snapshot::FarmSnapshot;
 
 mod config;
+mod gate;
 mod net;
 
 pub use config::{DEFAULT_OUTSIDE, PolicyConfig, PolicyError, Trunk};
+pub use gate::{NOT_OUR_DIALOG, OUTSIDE_FARM, PRELOADED_ROUTE, UNKNOWN_DIALOG};
 pub use net::Cidr;
 
 /// The header prefix only farm nodes may send (a box's 302 target, ...).
@@ -115,7 +117,7 @@ impl Policy {
         if let Source::Node(_) = source {
             return Ok(());
         }
-        if self.peers.contains(&canonical(flow.source)) {
+        if self.is_peer(flow.source) {
             // A sibling proxy relays what a box or a phone sent it, incl.
             // our flow Routes (rule 7 through the owning proxy).
             return Ok(());
