@@ -541,24 +541,140 @@ async fn forged_and_replayed_flow_tokens_are_refused() {
         let n = 100 + usize::try_from(conn).unwrap();
         rig.node.send(proxy, &send(n, &rig.keys.token(&flow))).await;
     }
-    let (mut conn, _) = tokio::time::timeout(CASE, outside_tcp.accept())
-        .await
-        .expect("the token's own address is reached")
-        .unwrap();
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + CASE;
-    while !(101..=108).all(|n| text.contains(&format!("Subject: tok-{n}\r\n"))) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let mut buf = vec![0u8; 16_384];
-        match tokio::time::timeout(left, conn.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => text.push_str(&String::from_utf8_lossy(&buf[..n])),
-            _ => panic!("not every token reached its own address:\n{text}"),
+    // Each may come over its own new connection (sent concurrently).
+    let text = Arc::new(Mutex::new(String::new()));
+    let log = text.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = outside_tcp.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16_384];
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
         }
-    }
+    });
+    support::wait_until("every token reaches its own address", CASE, || {
+        let t = text.lock().unwrap();
+        (101..=108).all(|n| t.contains(&format!("Subject: tok-{n}\r\n")))
+    })
+    .await;
     let mut leak = [0u8; 1024];
     assert!(
         matches!(victim.try_read(&mut leak), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "a token's connection id served another peer"
     );
+    rig.farm.stop_proxy().await;
+}
+
+/// A phone's own `Path` (which the box would store and the proxy replay
+/// as Route towards it) never reaches the box: only ours, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phones_own_path_is_removed_from_its_register() {
+    let rig = Rig::start(|_| {}).await;
+    let proxy = rig.farm.proxy_udp();
+    let call_id = format!("reg-path-{}@matrix", std::process::id());
+    let from = rig.phone.addr;
+    let text = format!(
+        "REGISTER sip:{DOMAIN} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bKregpath;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:1000@{DOMAIN}>;tag=rp\r\n\
+         To: <sip:1000@{DOMAIN}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:1000@{from}>\r\n\
+         Path: <sip:{};lr>\r\n\
+         Expires: 60\r\n\
+         Content-Length: 0\r\n\r\n",
+        rig.outside.addr
+    );
+    rig.phone.send(proxy, &text).await;
+    let sim = &rig.farm.nodes[0].sim;
+    support::wait_until("the box gets the REGISTER", support::WAIT, || {
+        sim.sip_received().iter().any(|s| s.call_id == call_id)
+    })
+    .await;
+    let seen = sim.sip_received();
+    let reg = seen.iter().find(|s| s.call_id == call_id).unwrap();
+    let paths: Vec<&str> = reg
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Path"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    let ours = format!("<sip:{proxy};lr;flow=u~{from}~0~");
+    assert!(paths[0].starts_with(&ours), "{paths:?}");
+    rig.farm.stop_proxy().await;
+}
+
+/// The way through: a phone's real dialog. The 2xx carries our
+/// Record-Route signed for its Call-ID, and the phone's BYE along it
+/// reaches the box; the same BYE with the signature of another dialog is
+/// refused as forged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phones_bye_along_our_signed_record_route_reaches_the_box() {
+    use support::regtrust::{RawSip, request};
+    let rig = Rig::start(|_| {}).await;
+    let proxy = rig.farm.proxy_udp();
+    let phone = RawSip::bind("127.0.0.12").await;
+    let invite = request(
+        "INVITE",
+        &format!("sip:9196@{DOMAIN}"),
+        phone.local,
+        &format!("sip:1000@{DOMAIN}"),
+        &format!("sip:9196@{DOMAIN}"),
+        "",
+    );
+    let creds = ("1000", locus_sim::VANILLA_PASSWORD);
+    let (status, ok) = phone
+        .final_response_authed(proxy, &invite, creds, support::WAIT)
+        .await
+        .expect("INVITE answered");
+    assert_eq!(status, 200, "{ok}");
+    let header = |name: &str| {
+        ok.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap()
+            .to_string()
+    };
+    let call_id = header("Call-ID");
+    let rr = header("Record-Route");
+    let sig = rig.keys.record_route_sig(&call_id);
+    assert_eq!(rr, format!("<sip:{proxy};lr;lsig={sig}>"));
+    let contact = header("Contact");
+    let target = contact.trim_start_matches('<').split('>').next().unwrap();
+    let bye = |route: &str, branch: &str| {
+        format!(
+            "BYE {target} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {};branch=z9hG4bK{branch};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: {call_id}\r\nCSeq: 3 BYE\r\n\
+             Route: {route}\r\nContent-Length: 0\r\n\r\n",
+            phone.local,
+            header("From"),
+            header("To"),
+        )
+    };
+    let other = rig.keys.record_route_sig("another dialog");
+    let stolen = format!("<sip:{proxy};lr;lsig={other}>");
+    let (s, text) = phone
+        .final_response(proxy, &bye(&stolen, "byestolen"), support::WAIT)
+        .await
+        .expect("forged BYE answered");
+    assert_eq!(s, 403, "{text}");
+    let (s, text) = phone
+        .final_response(proxy, &bye(&rr, "byeok"), support::WAIT)
+        .await
+        .expect("BYE answered");
+    assert_eq!(s, 200, "{text}");
     rig.farm.stop_proxy().await;
 }

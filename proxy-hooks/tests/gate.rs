@@ -86,7 +86,11 @@ fn a_phone_in_dialog_goes_only_along_our_signed_route_and_into_the_farm() {
         Ok(Pass::Go)
     );
     // Outside the farm: never, even along our Record-Route.
-    for outside in ["sip:a@198.51.100.99", "sip:a@10.0.0.200:5070", "sip:a@evil.org"] {
+    for outside in [
+        "sip:a@198.51.100.99",
+        "sip:a@10.0.0.200:5070",
+        "sip:a@evil.org",
+    ] {
         let d = uri(outside);
         assert_eq!(
             check(&hop(&d, RouteMark::Signed, true, false)),
