@@ -1,8 +1,10 @@
 //! [`Proxy`]: the receive loop of the proxy core. Responses go to their
 //! client transaction (or the health prober, or are relayed statelessly
 //! when they are 2xx strays); requests are checked (syntax, Max-Forwards,
-//! loops, trust), route-processed (RFC 3261 16.4) and handed to a server
-//! transaction ([`super::txn`]), except the cheap stateless cases: OPTIONS
+//! loops, trust), route-processed (RFC 3261 16.4; our Routes' signatures
+//! checked, [`super::keys`]), their next hop approved by the router's gate
+//! when it comes from their own headers ([`Router::approve`]) and handed to
+//! a server transaction ([`super::txn`]), except the cheap stateless cases: OPTIONS
 //! to the proxy itself, CANCEL/ACK hop-by-hop matching, ACK for 2xx.
 //!
 //! Every request except ACK is forwarded statefully, in-dialog ones too:
