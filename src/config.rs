@@ -184,6 +184,28 @@ mod tests {
     }
 
     #[test]
+    fn farm_secret_from_the_environment_never_printed() {
+        let cfg = load(None, Vec::new(), Vec::new()).unwrap();
+        let sec = &cfg.proxy.security;
+        assert_eq!(sec.secret, None);
+        assert_eq!(
+            sec.preloaded_route,
+            locus_proxy::proxy::PreloadedRoute::Refuse
+        );
+        let env = vec![(
+            "LOCUS_PROXY__SECURITY__SECRET".to_owned(),
+            "a farm secret from env".to_owned(),
+        )];
+        let cfg = load(None, env, Vec::new()).unwrap();
+        assert_eq!(
+            cfg.proxy.security.secret,
+            Some(locus_proxy::proxy::Secret::new("a farm secret from env"))
+        );
+        assert!(!format!("{cfg:?}").contains("from env"), "secret redacted");
+        cfg.proxy.validate().unwrap();
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let f = write("[agent]\nnode_idd = \"x\"\n");
         assert!(load(Some(f.path()), Vec::new(), Vec::new()).is_err());

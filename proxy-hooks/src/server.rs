@@ -21,7 +21,7 @@ use crate::farm::FarmRouter;
 use crate::health::{Health, HealthConfig};
 use crate::hook::{self, HookState};
 use crate::policy::{Policy, PolicyConfig};
-use crate::proxy::{CoreConfig, Proxy, ProxyStats};
+use crate::proxy::{CoreConfig, Proxy, ProxyStats, SecurityConfig};
 use crate::registrar::{OwnAddr, Registrar, RegistrarConfig, RegistrarStats};
 use crate::routing::config::RoutingConfig;
 use crate::routing::engine::Engine;
@@ -46,6 +46,9 @@ pub struct ProxyConfig {
     pub policy: PolicyConfig,
     /// `[proxy.registrar]`: `reg:` mirroring and lookups (rule 7).
     pub registrar: RegistrarConfig,
+    /// `[proxy.security]`: the farm secret (flow tokens, Record-Route
+    /// signatures) and what to do with phones' preloaded Routes.
+    pub security: SecurityConfig,
 }
 
 impl ProxyConfig {
@@ -92,6 +95,7 @@ impl ProxyConfig {
         self.registrar
             .validate()
             .map_err(|e| ServerError::Config(format!("proxy.registrar: {e}")))?;
+        self.security.validate().map_err(ServerError::Config)?;
         Ok(())
     }
 }
@@ -169,19 +173,28 @@ pub async fn start(
     let sync = Arc::new(FarmSync::new(routing).with_health(health.clone()));
     let own_addr = OwnAddr::new(cfg.core.advertise.as_deref())
         .map_err(|e| ServerError::Config(format!("proxy.core.advertise: {e}")))?;
-    let registrar = Arc::new(Registrar::new(
-        store.clone(),
-        cfg.registrar.clone(),
-        cfg.core.id.clone(),
-        own_addr,
-    ));
-    let router = Arc::new(FarmRouter::new(
-        policy,
-        engine.clone(),
-        sync.clone(),
-        Some(registrar.clone()),
-    ));
-    let proxy = Proxy::new(cfg.core.clone(), transport.clone(), router).with_health(health.clone());
+    let keys = cfg.security.keys();
+    let registrar = Arc::new(
+        Registrar::new(
+            store.clone(),
+            cfg.registrar.clone(),
+            cfg.core.id.clone(),
+            own_addr,
+        )
+        .with_keys(keys.clone()),
+    );
+    let router = Arc::new(
+        FarmRouter::new(
+            policy,
+            engine.clone(),
+            sync.clone(),
+            Some(registrar.clone()),
+        )
+        .with_preloaded_route(cfg.security.preloaded_route),
+    );
+    let proxy = Proxy::new(cfg.core.clone(), transport.clone(), router)
+        .with_keys(keys)
+        .with_health(health.clone());
     let stats = proxy.stats();
     let tasks = TaskTracker::new();
     {

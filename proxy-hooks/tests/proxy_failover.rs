@@ -155,6 +155,14 @@ impl Router for Redirecting {
     fn admit(&self, _: &mut SipMessage, _: &Flow) -> Result<(), (u16, &'static str)> {
         Ok(())
     }
+    fn approve(
+        &self,
+        _: &SipMessage,
+        _: &Flow,
+        _: &locus_proxy::proxy::NextHop<'_>,
+    ) -> Result<locus_proxy::proxy::Pass, (u16, &'static str)> {
+        Ok(locus_proxy::proxy::Pass::Go)
+    }
     async fn route(&self, _: &mut SipMessage, _: &Flow) -> Verdict {
         Verdict::Forward {
             targets: vec![self.first.clone()],

@@ -39,6 +39,14 @@ impl Router for ToFlow {
     fn admit(&self, _: &mut SipMessage, _: &Flow) -> Result<(), (u16, &'static str)> {
         Ok(())
     }
+    fn approve(
+        &self,
+        _: &SipMessage,
+        _: &Flow,
+        _: &locus_proxy::proxy::NextHop<'_>,
+    ) -> Result<locus_proxy::proxy::Pass, (u16, &'static str)> {
+        Ok(locus_proxy::proxy::Pass::Go)
+    }
     async fn route(&self, _: &mut SipMessage, flow: &Flow) -> Verdict {
         let f = Flow {
             source: self.to,
@@ -82,7 +90,8 @@ async fn sends_toward_a_flow_leave_from_the_listener_it_came_in_on() {
     };
     let (t, rx) = SipTransport::bind(tcfg, cancel.clone()).await.unwrap();
     let second = t.udp_addrs()[1];
-    let proxy = Proxy::new(fast(), t, Arc::new(ToFlow { to: phone.addr }));
+    let keys = locus_proxy::proxy::FlowKeys::new(b"limits test secret", None);
+    let proxy = Proxy::new(fast(), t, Arc::new(ToFlow { to: phone.addr })).with_keys(keys.clone());
     let c = cancel.clone();
     tokio::spawn(async move { proxy.run(rx, c).await });
 
@@ -97,7 +106,8 @@ async fn sends_toward_a_flow_leave_from_the_listener_it_came_in_on() {
         ("127.0.0.2", Some(second.port()))
     );
     let rr = inv.headers.get_all("Record-Route");
-    assert_eq!(rr, vec![format!("<sip:{second};lr>")]);
+    let sig = keys.record_route_sig(inv.call_id().unwrap());
+    assert_eq!(rr, vec![format!("<sip:{second};lr;lsig={sig}>")]);
     phone.answer(&inv, from, 180, "Ringing", "ph").await;
     phone.answer(&inv, from, 200, "OK", "ph").await;
     // Responses to the caller leave from it too: 100 (ours), 180, 200 (relayed).

@@ -165,7 +165,7 @@ async fn faulty_responses_are_dropped_and_counted_as_malformed() {
         "malformed drops: {}",
         p.stats.dropped_for(DropReason::Malformed)
     );
-    // A stray that parses is counted apart.
+    // A stray that parses (a CSeq: without one it is malformed) is counted apart.
     sock.send_to(
         b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKother\r\n\
           From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: stray\r\n\

@@ -30,8 +30,9 @@ use async_trait::async_trait;
 use locus_schema::NodeId;
 
 use crate::policy::Policy;
-use crate::proxy::{Flow, Location, Router, Target, Verdict};
+use crate::proxy::{Flow, Location, NextHop, Pass, PreloadedRoute, Router, Target, Verdict};
 use crate::routing::engine::Engine;
+use crate::routing::request::Source;
 use crate::routing::sync::FarmSync;
 use crate::sip::{SipMessage, Uri};
 
@@ -47,6 +48,7 @@ pub struct FarmRouter {
     engine: Arc<Engine>,
     sync: Arc<FarmSync>,
     location: Option<Arc<dyn Location>>,
+    preloaded: PreloadedRoute,
 }
 
 impl std::fmt::Debug for FarmRouter {
@@ -80,7 +82,15 @@ impl FarmRouter {
             engine,
             sync,
             location,
+            preloaded: PreloadedRoute::default(),
         }
+    }
+
+    /// What the gate does with a phone's preloaded Route
+    /// (`[proxy.security] preloaded_route`; default refuse).
+    pub fn with_preloaded_route(mut self, mode: PreloadedRoute) -> Self {
+        self.preloaded = mode;
+        self
     }
 
     /// The trust and routing tables.
@@ -138,12 +148,35 @@ impl Router for FarmRouter {
         self.policy.admit(source, req, flow)
     }
 
+    fn approve(
+        &self,
+        _req: &SipMessage,
+        flow: &Flow,
+        hop: &NextHop<'_>,
+    ) -> Result<Pass, (u16, &'static str)> {
+        let snap = self.sync.snapshot();
+        let source = self.policy.classify(&snap, flow);
+        self.policy
+            .approve(&snap, source, flow, hop, self.preloaded)
+    }
+
     async fn route(&self, req: &mut SipMessage, flow: &Flow) -> Verdict {
         let snap = self.sync.snapshot();
         let verdict = self.decide(&snap, req, flow).await;
         if req.method() == Some("REGISTER")
             && let (Verdict::Forward { .. }, Some(loc)) = (&verdict, &self.location)
         {
+            // A phone's own Path would be stored with the binding and
+            // replayed as Route towards it: only a peer's (an edge proxy
+            // of ours) is kept, under ours.
+            let trusted = matches!(self.policy.classify(&snap, flow), Source::Node(_))
+                || self.policy.is_peer(flow.source);
+            if !trusted {
+                let dropped = req.headers.remove_all("Path");
+                if dropped > 0 {
+                    tracing::info!(peer = %flow.source, dropped, "REGISTER: Path from outside the farm removed");
+                }
+            }
             loc.prepare_register(req, flow);
         }
         verdict

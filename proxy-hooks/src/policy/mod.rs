@@ -18,9 +18,11 @@ use crate::sip::uri::split_host_port;
 use crate::sip::{NameAddr, SipMessage, Uri, addr_user_host, to_tag};
 
 mod config;
+mod gate;
 mod net;
 
 pub use config::{DEFAULT_OUTSIDE, PolicyConfig, PolicyError, Trunk};
+pub use gate::{NOT_OUR_DIALOG, OUTSIDE_FARM, PRELOADED_ROUTE, UNKNOWN_DIALOG};
 pub use net::Cidr;
 
 /// The header prefix only farm nodes may send (a box's 302 target, ...).
@@ -114,7 +116,7 @@ impl Policy {
         if let Source::Node(_) = source {
             return Ok(());
         }
-        if self.peers.contains(&canonical(flow.source)) {
+        if self.is_peer(flow.source) {
             // A sibling proxy relays what a box or a phone sent it, incl.
             // our flow Routes (rule 7 through the owning proxy).
             return Ok(());

@@ -162,14 +162,16 @@ impl Me {
         hop.udp_local().filter(|l| self.udp.contains(l))
     }
 
-    /// `<sip:HOST:PORT[;transport=tcp];lr[;r2=on]>` for one side (`r2`:
-    /// one of a double Record-Route, RFC 5658).
+    /// `<sip:HOST:PORT[;transport=tcp];lr[;r2=on][;lsig=SIG]>` for one
+    /// side (`r2`: one of a double Record-Route, RFC 5658; `lsig`: our
+    /// signature, [`super::keys::FlowKeys::record_route_sig`]).
     pub fn record_route(
         &self,
         transport: Transport,
         peer: SocketAddr,
         local: Option<SocketAddr>,
         r2: bool,
+        lsig: Option<&str>,
     ) -> String {
         let hp = self.host_port(transport, peer, local);
         let t = if transport == Transport::Tcp {
@@ -178,7 +180,8 @@ impl Me {
             ""
         };
         let r2 = if r2 { ";r2=on" } else { "" };
-        format!("<sip:{hp}{t};lr{r2}>")
+        let sig = lsig.map(|s| format!(";lsig={s}")).unwrap_or_default();
+        format!("<sip:{hp}{t};lr{r2}{sig}>")
     }
 }
 
@@ -315,9 +318,10 @@ mod tests {
                 Transport::Tcp,
                 "10.0.0.1:5060".parse().unwrap(),
                 None,
-                false
+                false,
+                Some("ab12")
             ),
-            "<sip:proxy.example.com;transport=tcp;lr>"
+            "<sip:proxy.example.com;transport=tcp;lr;lsig=ab12>"
         );
     }
 

@@ -5,7 +5,8 @@
 use bytes::Bytes;
 
 use super::addr::Me;
-use super::router::Flow;
+use super::keys::FlowKeys;
+use super::router::{Flow, RouteMark};
 use crate::sip::{Headers, NameAddr, SipError, SipMessage, StartLine, Uri};
 
 /// Most of our own Route entries popped from one request (double
@@ -39,16 +40,31 @@ fn pop_last_route(req: &mut SipMessage) -> Option<String> {
     last
 }
 
+/// What route processing found in a received request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    /// The flow named by the last popped Route's `flow=` (signature
+    /// checked) when no Route remains: a Path of ours pointing at a
+    /// phone's connection.
+    pub flow: Option<Flow>,
+    /// The top Route on arrival.
+    pub mark: RouteMark,
+    /// Routes left after ours were popped.
+    pub remaining: bool,
+    /// A Route of ours carried a flow token or `lsig=` whose signature
+    /// does not hold (tampered, another connection's, an unknown secret).
+    pub forged: bool,
+}
+
 /// RFC 3261 16.4 on a received request: a strict router before us put our
 /// URI in the R-URI (take the last Route as R-URI instead); then pop every
-/// top Route that is ours. Returns the flow named by the last popped
-/// Route's `flow=` parameter when no Route remains (a Path or
-/// Record-Route of ours pointing at a phone's connection).
+/// top Route that is ours, checking the signatures it carries (`keys`).
 pub fn loose_route(
     req: &mut SipMessage,
     me: &Me,
+    keys: &FlowKeys,
     local: std::net::SocketAddr,
-) -> Result<Option<Flow>, SipError> {
+) -> Result<Routed, SipError> {
     let has_route = req.headers.get("Route").is_some();
     if has_route
         && req.request_uri().is_some_and(|u| me.is_ours_uri(u))
@@ -56,8 +72,18 @@ pub fn loose_route(
     {
         set_ruri(req, NameAddr::parse(&last)?.uri);
     }
-    let mut flow = None;
-    for _ in 0..MAX_OWN_ROUTES {
+    let call_id = req.call_id().unwrap_or_default().to_string();
+    let mut routed = Routed {
+        flow: None,
+        mark: if has_route {
+            RouteMark::Foreign
+        } else {
+            RouteMark::None
+        },
+        remaining: false,
+        forged: false,
+    };
+    for i in 0..MAX_OWN_ROUTES {
         let Some(top) = req
             .headers
             .get_all("Route")
@@ -71,17 +97,37 @@ pub fn loose_route(
             break;
         }
         req.pop_route();
-        flow = top
-            .uri
-            .params
-            .get("flow")
-            .flatten()
-            .and_then(|t| Flow::from_token(t, local));
+        let mut signed = false;
+        routed.flow = None;
+        if let Some(t) = top.uri.params.get("flow").flatten() {
+            match keys.open(t, local) {
+                Ok(f) => {
+                    routed.flow = Some(f);
+                    signed = true;
+                }
+                Err(_) => routed.forged = true,
+            }
+        }
+        if let Some(sig) = top.uri.params.get("lsig").flatten() {
+            if keys.check_record_route(&call_id, sig) {
+                signed = true;
+            } else {
+                routed.forged = true;
+            }
+        }
+        if i == 0 {
+            routed.mark = if signed {
+                RouteMark::Signed
+            } else {
+                RouteMark::Ours
+            };
+        }
     }
     if req.headers.get("Route").is_some() {
-        flow = None;
+        routed.flow = None;
+        routed.remaining = true;
     }
-    Ok(flow)
+    Ok(routed)
 }
 
 /// The next hop of a request forwarded by its Route set or R-URI: the top
@@ -163,6 +209,10 @@ mod tests {
         Me::new(vec!["127.0.0.1:5070".parse().unwrap()], vec![], None)
     }
 
+    fn keys() -> FlowKeys {
+        FlowKeys::new(b"0123456789abcdef", None)
+    }
+
     fn parse(s: &str) -> SipMessage {
         SipMessage::parse(s.replace('\n', "\r\n").as_bytes()).unwrap()
     }
@@ -173,16 +223,38 @@ mod tests {
         let mut r = parse(
             "BYE sip:a@10.0.0.9 SIP/2.0\nRoute: <sip:127.0.0.1:5070;lr>, <sip:10.0.0.5;lr>\n\n",
         );
-        assert_eq!(loose_route(&mut r, &me(), local).unwrap(), None);
+        let routed = loose_route(&mut r, &me(), &keys(), local).unwrap();
+        assert_eq!((routed.flow, routed.mark), (None, RouteMark::Ours));
+        assert!(routed.remaining && !routed.forged);
         assert_eq!(r.headers.get_all("Route"), vec!["<sip:10.0.0.5;lr>"]);
         assert_eq!(next_hop(&r).unwrap().unwrap().host, "10.0.0.5");
 
-        let mut r = parse(
-            "INVITE sip:a@10.0.0.9 SIP/2.0\nRoute: <sip:127.0.0.1:5070;lr;flow=u~192.0.2.1:4000~0>\n\n",
+        let flow = Flow {
+            source: "192.0.2.1:4000".parse().unwrap(),
+            transport: crate::sip::Transport::Udp,
+            conn: None,
+            local,
+        };
+        let route = format!(
+            "Route: <sip:127.0.0.1:5070;lr;flow={}>",
+            keys().token(&flow)
         );
-        let f = loose_route(&mut r, &me(), local).unwrap().unwrap();
-        assert_eq!(f.source, "192.0.2.1:4000".parse().unwrap());
+        let mut r = parse(&format!("INVITE sip:a@10.0.0.9 SIP/2.0\n{route}\n\n"));
+        let routed = loose_route(&mut r, &me(), &keys(), local).unwrap();
+        assert_eq!(routed.flow, Some(flow));
+        assert_eq!(routed.mark, RouteMark::Signed);
         assert!(r.headers.get("Route").is_none());
+        // The plain token of old, or one signed under another secret: forged.
+        for forged in [
+            "u~192.0.2.1:4000~0".to_string(),
+            FlowKeys::new(b"someone else's!!", None).token(&flow),
+        ] {
+            let mut r = parse(&format!(
+                "INVITE sip:a@10.0.0.9 SIP/2.0\nRoute: <sip:127.0.0.1:5070;lr;flow={forged}>\n\n"
+            ));
+            let routed = loose_route(&mut r, &me(), &keys(), local).unwrap();
+            assert!(routed.forged && routed.flow.is_none(), "{forged}");
+        }
     }
 
     #[test]
@@ -191,7 +263,7 @@ mod tests {
         let mut r = parse(
             "BYE sip:127.0.0.1:5070 SIP/2.0\nRoute: <sip:10.0.0.5;lr>\nRoute: <sip:b@10.0.0.9>\n\n",
         );
-        loose_route(&mut r, &me(), local).unwrap();
+        loose_route(&mut r, &me(), &keys(), local).unwrap();
         assert_eq!(r.request_uri().unwrap().to_string(), "sip:b@10.0.0.9");
         assert_eq!(r.headers.get_all("Route"), vec!["<sip:10.0.0.5;lr>"]);
     }

@@ -1,8 +1,10 @@
 //! [`Proxy`]: the receive loop of the proxy core. Responses go to their
 //! client transaction (or the health prober, or are relayed statelessly
 //! when they are 2xx strays); requests are checked (syntax, Max-Forwards,
-//! loops, trust), route-processed (RFC 3261 16.4) and handed to a server
-//! transaction ([`super::txn`]), except the cheap stateless cases: OPTIONS
+//! loops, trust), route-processed (RFC 3261 16.4; our Routes' signatures
+//! checked, [`super::keys`]), their next hop approved by the router's gate
+//! when it comes from their own headers ([`Router::approve`]) and handed to
+//! a server transaction ([`super::txn`]), except the cheap stateless cases: OPTIONS
 //! to the proxy itself, CANCEL/ACK hop-by-hop matching, ACK for 2xx.
 //!
 //! Every request except ACK is forwarded statefully, in-dialog ones too:
@@ -22,7 +24,8 @@ use super::addr::{Hop, Me, response_hop};
 use super::build::{loose_route, next_hop};
 use super::config::CoreConfig;
 use super::ids::{BranchGen, loop_hash, looped};
-use super::router::{Dest, Flow, Router, Target};
+use super::keys::FlowKeys;
+use super::router::{Dest, Flow, NextHop, Pass, Router, Target};
 use super::stats::{DropReason, ProxyStats};
 use super::txn::{self, Event, Plan};
 use super::validate::validate;
@@ -38,6 +41,8 @@ pub(crate) struct Core {
     pub(crate) stats: Arc<ProxyStats>,
     pub(crate) me: Me,
     pub(crate) ids: BranchGen,
+    /// Signs and checks our flow tokens and Record-Routes.
+    pub(crate) keys: FlowKeys,
     /// Server transactions by [`server_key`].
     pub(crate) servers: Mutex<HashMap<String, mpsc::Sender<Event>>>,
     /// Client transactions (our branches) by Via branch.
@@ -126,6 +131,7 @@ impl Proxy {
                 stats: Arc::new(ProxyStats::default()),
                 me,
                 ids: BranchGen::new(salt),
+                keys: FlowKeys::random(),
                 servers: Mutex::new(HashMap::new()),
                 clients: Mutex::new(HashMap::new()),
             }),
@@ -136,6 +142,16 @@ impl Proxy {
     /// the transport).
     pub fn with_health(self, health: Health) -> Proxy {
         let _ = self.core.health.set(health);
+        self
+    }
+
+    /// Signs flow tokens and Record-Routes with `keys` (the farm secret)
+    /// instead of a random per-process key. Call before [`Proxy::run`].
+    pub fn with_keys(mut self, keys: FlowKeys) -> Proxy {
+        match Arc::get_mut(&mut self.core) {
+            Some(core) => core.keys = keys,
+            None => tracing::error!("proxy: keys set after start; ignored"),
+        }
         self
     }
 
@@ -263,8 +279,8 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
         }
         return;
     }
-    let flow_dest = match loose_route(&mut msg, &core.me, flow.local) {
-        Ok(f) => f,
+    let routed = match loose_route(&mut msg, &core.me, &core.keys, flow.local) {
+        Ok(r) => r,
         Err(e) => {
             tracing::debug!(peer = %flow.source, error = %e, "proxy: bad Route");
             if !is_ack {
@@ -273,9 +289,17 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
             return;
         }
     };
+    if routed.forged {
+        core.stats.forged_token();
+        tracing::info!(peer = %flow.source, sip.method = %method, "proxy: Route of ours with a signature that does not hold");
+        if !is_ack {
+            core.reply(&msg, &flow, 403, "Forged Route").await;
+        }
+        return;
+    }
     let in_dialog = msg.to().is_ok_and(|t| t.tag().is_some());
     let routed_by_headers = in_dialog || msg.headers.get("Route").is_some() || is_ack;
-    let dest = match flow_dest {
+    let mut dest = match routed.flow {
         Some(f) => Some(Dest::Flow(f)),
         None if routed_by_headers => match next_hop(&msg) {
             Ok(Some(u)) if !core.me.is_ours_uri(&u) => Some(Dest::Uri(u)),
@@ -290,6 +314,32 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
         },
         None => None,
     };
+    if let Some(d) = &dest {
+        let hop = NextHop {
+            dest: d,
+            route: routed.mark,
+            in_dialog: in_dialog || is_ack,
+            preloaded: !in_dialog && !is_ack && routed.remaining,
+        };
+        match core.router.approve(&msg, &flow, &hop) {
+            Ok(Pass::Go) => {}
+            Ok(Pass::Strip) => {
+                msg.headers.remove_all("Route");
+                dest = None;
+                if is_ack {
+                    return;
+                }
+            }
+            Err((status, reason)) => {
+                core.stats.gate_refused();
+                tracing::info!(peer = %flow.source, sip.method = %method, dest = ?d, status, "proxy: next hop refused");
+                if !is_ack {
+                    core.reply(&msg, &flow, status, reason).await;
+                }
+                return;
+            }
+        }
+    }
     if is_ack {
         if let Some(dest) = dest {
             super::stateless::forward_ack(core, msg, dest, lh, flow).await;

@@ -10,6 +10,8 @@
 //! * [`stats`]: the counters, [`ProxyStats`].
 //! * [`ids`], [`addr`], [`build`]: branches and loop detection, our
 //!   addresses and next hops, the requests the proxy builds.
+//! * [`keys`]: [`FlowKeys`], signed flow tokens and Record-Routes
+//!   (`[proxy.security]`).
 //! * [`static_router`]: [`StaticRouter`], fixed targets (tests, benchmark).
 
 pub mod addr;
@@ -18,6 +20,7 @@ pub mod build;
 pub mod config;
 pub mod core;
 pub mod ids;
+pub mod keys;
 mod release;
 pub mod router;
 mod stateless;
@@ -28,6 +31,9 @@ mod validate;
 
 pub use config::{CoreConfig, CoreConfigError};
 pub use core::Proxy;
-pub use router::{Dest, Flow, Fork, Label, Location, Router, Target, Verdict};
+pub use keys::{FlowKeys, PreloadedRoute, Secret, SecurityConfig, TokenError};
+pub use router::{
+    Dest, Flow, Fork, Label, Location, NextHop, Pass, RouteMark, Router, Target, Verdict,
+};
 pub use static_router::StaticRouter;
 pub use stats::{DropReason, ProxyStats};

@@ -70,9 +70,9 @@ impl From<&crate::sip::Inbound> for Flow {
 }
 
 impl Flow {
-    /// This flow as a URI parameter value (`flow=` in our Path and
-    /// Record-Route): `u~ADDR~0` or `t~ADDR~CONN`. Only the proxy that
-    /// wrote it can use the connection id; any proxy can use the address.
+    /// The unsigned body of a flow token: `u~ADDR~0` or `t~ADDR~CONN`.
+    /// What goes on the wire is [`super::keys::FlowKeys::token`], signed;
+    /// only the proxy that wrote it can use the connection id.
     pub fn token(&self) -> String {
         let t = match self.transport {
             Transport::Udp => 'u',
@@ -82,8 +82,8 @@ impl Flow {
         format!("{t}~{}~{conn}", self.source)
     }
 
-    /// Parses [`Flow::token`]; `local` is the socket the request using it
-    /// arrived at. `None` for anything malformed.
+    /// Parses [`Flow::token`] (the unsigned body); `local` is the socket
+    /// the request using it arrived at. `None` for anything malformed.
     pub fn from_token(token: &str, local: SocketAddr) -> Option<Flow> {
         let mut parts = token.splitn(3, '~');
         let transport = match parts.next()? {
@@ -203,6 +203,45 @@ pub trait Location: Send + Sync + 'static {
     async fn lookup(&self, user: &str, domain: &str) -> Vec<Target>;
 }
 
+/// What route processing found on top of a request (before ours was
+/// popped), for the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMark {
+    /// No Route header.
+    None,
+    /// The top Route is not ours.
+    Foreign,
+    /// Ours by address, unsigned (a phone's outbound-proxy Route).
+    Ours,
+    /// Ours with a signature that holds: a Record-Route we wrote in this
+    /// dialog (`lsig=`) or a flow token we issued.
+    Signed,
+}
+
+/// A next hop the core is about to use for a request routed by its
+/// headers (in-dialog, preloaded Route, a flow token, an ACK for a 2xx).
+#[derive(Debug, Clone, Copy)]
+pub struct NextHop<'a> {
+    /// Where it would go.
+    pub dest: &'a Dest,
+    /// The top Route on arrival.
+    pub route: RouteMark,
+    /// A To tag (or an ACK): within a dialog.
+    pub in_dialog: bool,
+    /// Out of dialog with Routes left after ours were popped.
+    pub preloaded: bool,
+}
+
+/// The gate's yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Send it there.
+    Go,
+    /// Drop the request's Route headers and route it as a new request
+    /// (`preloaded_route = "strip"`).
+    Strip,
+}
+
 /// The farm logic the core asks. Calls are made from the core's request
 /// task; keep them fast (`route` may read Redis for a location lookup,
 /// with a short timeout).
@@ -213,6 +252,17 @@ pub trait Router: Send + Sync + 'static {
     /// requests not sent by a farm node; refuse (e.g. 403) what we do not
     /// relay. `Err` is answered (a request) or dropped (an ACK).
     fn admit(&self, req: &mut SipMessage, flow: &Flow) -> Result<(), (u16, &'static str)>;
+
+    /// The gate: every next hop the core takes from a request's own
+    /// headers (Route set, R-URI of an in-dialog request, flow token, ACK)
+    /// is approved here before anything is sent. `Err` is answered (or an
+    /// ACK dropped) and nothing goes out.
+    fn approve(
+        &self,
+        req: &SipMessage,
+        flow: &Flow,
+        hop: &NextHop<'_>,
+    ) -> Result<Pass, (u16, &'static str)>;
 
     /// A new out-of-dialog request (no To tag, no Route left after ours
     /// was popped), not CANCEL or ACK. May edit the request (Path on a

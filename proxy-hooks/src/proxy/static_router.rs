@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::router::{Flow, Fork, Label, Router, Target, Verdict};
+use super::router::{Flow, Fork, Label, NextHop, Pass, Router, Target, Verdict};
 use crate::sip::SipMessage;
 
 /// A router with fixed targets.
@@ -34,6 +34,16 @@ impl StaticRouter {
 impl Router for StaticRouter {
     fn admit(&self, _req: &mut SipMessage, _flow: &Flow) -> Result<(), (u16, &'static str)> {
         Ok(())
+    }
+
+    /// Core tests: every hop is fine.
+    fn approve(
+        &self,
+        _req: &SipMessage,
+        _flow: &Flow,
+        _hop: &NextHop<'_>,
+    ) -> Result<Pass, (u16, &'static str)> {
+        Ok(Pass::Go)
     }
 
     async fn route(&self, _req: &mut SipMessage, _flow: &Flow) -> Verdict {

@@ -95,6 +95,8 @@ pub struct ProxyStats {
     released: Counter,
     overloaded: Counter,
     upgrades: Counter,
+    forged: Counter,
+    gated: Counter,
     route_decision: Histogram,
 }
 
@@ -116,6 +118,8 @@ impl Default for ProxyStats {
             released: Counter::default(),
             overloaded: Counter::default(),
             upgrades: Counter::default(),
+            forged: Counter::default(),
+            gated: Counter::default(),
             route_decision: Histogram::new(ROUTE_BUCKETS),
         }
     }
@@ -232,6 +236,16 @@ impl ProxyStats {
             self.overloaded.clone(),
         );
         r.register(
+            "locus_proxy_sip_forged_routes",
+            "Requests refused (403) for a flow token or Record-Route signature that does not hold",
+            self.forged.clone(),
+        );
+        r.register(
+            "locus_proxy_sip_gate_refused",
+            "Requests refused by the gate: a next hop from the request's own headers not allowed",
+            self.gated.clone(),
+        );
+        r.register(
             "locus_proxy_sip_tcp_upgrades",
             "Requests too large for UDP sent over TCP instead (RFC 3261 18.1.1)",
             self.upgrades.clone(),
@@ -307,11 +321,27 @@ impl ProxyStats {
     pub(crate) fn overload(&self) {
         self.overloaded.inc();
     }
+    pub(crate) fn forged_token(&self) {
+        self.forged.inc();
+    }
+    pub(crate) fn gate_refused(&self) {
+        self.gated.inc();
+    }
     pub(crate) fn upgrade(&self) {
         self.upgrades.inc();
     }
     pub(crate) fn route_decided(&self, took: std::time::Duration) {
         self.route_decision.observe(took.as_secs_f64());
+    }
+
+    /// Requests refused for a forged flow token or Record-Route signature.
+    pub fn forged_routes(&self) -> u64 {
+        self.forged.get()
+    }
+
+    /// Requests refused by the gate.
+    pub fn gate_refusals(&self) -> u64 {
+        self.gated.get()
     }
 
     /// Requests received with `method`.

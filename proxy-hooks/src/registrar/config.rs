@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::proxy::Flow;
+use crate::proxy::{Flow, FlowKeys};
 use crate::sip::uri::split_host_port;
 use crate::sip::{Params, Scheme, Transport, Uri};
 
@@ -112,8 +112,8 @@ impl OwnAddr {
     /// `<sip:HOST:PORT[;transport=tcp];lr;flow=TOKEN>`: our Path value
     /// for a REGISTER from `flow`, and the Route another proxy pushes to
     /// reach a phone through us.
-    pub fn path_value(&self, flow: &Flow) -> String {
-        route_through(&self.socket_uri(flow), &flow.token())
+    pub fn path_value(&self, flow: &Flow, keys: &FlowKeys) -> String {
+        route_through(&self.socket_uri(flow), &keys.token(flow))
     }
 }
 
@@ -144,16 +144,24 @@ mod tests {
     fn local_address_or_advertised_one() {
         let f = flow("10.0.0.1:5060", Transport::Udp);
         let own = OwnAddr::new(None).unwrap();
+        let keys = FlowKeys::new(b"0123456789abcdef", None);
         assert_eq!(own.socket_uri(&f).to_string(), "sip:10.0.0.1:5060");
+        let sig = |f: &Flow| keys.token(f).rsplit_once('~').unwrap().1.to_string();
         assert_eq!(
-            own.path_value(&f),
-            "<sip:10.0.0.1:5060;lr;flow=u~192.0.2.7:40000~0>"
+            own.path_value(&f, &keys),
+            format!(
+                "<sip:10.0.0.1:5060;lr;flow=u~192.0.2.7:40000~0~{}>",
+                sig(&f)
+            )
         );
         let t = flow("[::1]:5070", Transport::Tcp);
         let adv = OwnAddr::new(Some("proxy.example.com")).unwrap();
         assert_eq!(
-            adv.path_value(&t),
-            "<sip:proxy.example.com:5070;transport=tcp;lr;flow=t~192.0.2.7:40000~9>"
+            adv.path_value(&t, &keys),
+            format!(
+                "<sip:proxy.example.com:5070;transport=tcp;lr;flow=t~192.0.2.7:40000~9~{}>",
+                sig(&t)
+            )
         );
         let adv = OwnAddr::new(Some("[2001:db8::5]:5080")).unwrap();
         assert_eq!(adv.socket_uri(&f).to_string(), "sip:[2001:db8::5]:5080");

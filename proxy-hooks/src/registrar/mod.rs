@@ -18,7 +18,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use locus_schema::{Binding, Store};
 
-use crate::proxy::{Dest, Flow, Location, Target};
+use crate::proxy::keys::unverified_flow;
+use crate::proxy::{Dest, Flow, FlowKeys, Location, Target};
 use crate::sip::{SipMessage, Transport, Uri};
 
 pub mod config;
@@ -40,6 +41,8 @@ pub struct Registrar {
     own: OwnAddr,
     flows: OwnFlows,
     stats: Arc<RegistrarStats>,
+    /// Signs the flow token in our Path (the proxy core's keys).
+    keys: FlowKeys,
 }
 
 use locus_schema::now_ms;
@@ -79,7 +82,15 @@ impl Registrar {
             own,
             flows: OwnFlows::default(),
             stats: Arc::new(RegistrarStats::default()),
+            keys: FlowKeys::random(),
         }
+    }
+
+    /// Signs Path flow tokens with `keys` (the same as the proxy core's,
+    /// which checks them when the Path comes back as a Route).
+    pub fn with_keys(mut self, keys: FlowKeys) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The counters (register them with [`RegistrarStats::register`]).
@@ -101,7 +112,9 @@ impl Registrar {
         contact: &Uri,
         expires: u32,
     ) -> Binding {
-        let ours = self.own.path_value(flow);
+        let ours = self.own.path_value(flow, &self.keys);
+        // Only Path values the farm router let through (a peer's) remain
+        // besides ours: a phone's own are removed before forwarding.
         let path = req
             .headers
             .get_all("Path")
@@ -117,7 +130,7 @@ impl Registrar {
             transport: transport_word(flow.transport).into(),
             proxy: self.id.clone(),
             socket: self.own.socket_uri(flow).to_string(),
-            flow: flow.token(),
+            flow: self.keys.token(flow),
             path,
             expires_ms: now_ms().saturating_add(lifetime).saturating_add(grace),
             user_agent: req.headers.get("User-Agent").map(str::to_owned),
@@ -176,7 +189,7 @@ fn rebuilt_flow(b: &Binding) -> Option<Flow> {
         Some(std::net::SocketAddr::new(ip, u.port?))
     });
     let local = local.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-    let mut flow = Flow::from_token(&b.flow, local);
+    let mut flow = unverified_flow(&b.flow, local);
     if flow.is_none() {
         tracing::warn!(
             contact = b.contact,
@@ -200,7 +213,8 @@ impl Location for Registrar {
     /// calls to the phone would bypass the proxy and its NAT flow; listing
     /// `path` keeps a strict registrar from ignoring the header.
     fn prepare_register(&self, req: &mut SipMessage, flow: &Flow) {
-        req.headers.prepend("Path", &self.own.path_value(flow));
+        req.headers
+            .prepend("Path", &self.own.path_value(flow, &self.keys));
         support_path(req);
     }
 

@@ -156,7 +156,11 @@ impl ConnTable {
 
     fn sender(&self, conn: Option<ConnId>, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
         let m = self.lock();
-        let by_conn = conn.and_then(|c| m.by_id.get(&c.0));
+        // A connection serves only its own peer: a connection id (from a
+        // flow token) naming another peer's link is not used.
+        let by_conn = conn
+            .and_then(|c| m.by_id.get(&c.0))
+            .filter(|e| e.peer == peer);
         let by_peer = || m.by_peer.get(&peer).and_then(|id| m.by_id.get(id));
         by_conn.or_else(by_peer).map(|e| e.tx.clone())
     }

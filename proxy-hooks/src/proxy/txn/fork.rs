@@ -129,8 +129,15 @@ impl Txn {
         let mut req = req.clone();
         if self.record {
             let f = &self.flow;
-            let inside = me.record_route(f.transport, f.source, Some(f.local), false);
-            let outside = me.record_route(hop.transport, hop.addr, me.sends_from(hop), false);
+            // Signed for this dialog: the gate follows an in-dialog
+            // request from a phone only along a Record-Route we wrote.
+            let sig = self
+                .core
+                .keys
+                .record_route_sig(req.call_id().unwrap_or_default());
+            let sig = Some(sig.as_str());
+            let inside = me.record_route(f.transport, f.source, Some(f.local), false, sig);
+            let outside = me.record_route(hop.transport, hop.addr, me.sends_from(hop), false, sig);
             if inside == outside {
                 req.prepend_record_route(&inside);
             } else {
@@ -140,12 +147,14 @@ impl Txn {
                     f.source,
                     Some(f.local),
                     true,
+                    sig,
                 ));
                 req.prepend_record_route(&me.record_route(
                     hop.transport,
                     hop.addr,
                     me.sends_from(hop),
                     true,
+                    sig,
                 ));
             }
         }
