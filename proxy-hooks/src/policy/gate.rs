@@ -4,8 +4,9 @@
 //! router itself (its targets are its own choice); everything else comes
 //! here: in-dialog requests, ACKs for 2xx, preloaded Routes, flow tokens.
 //!
-//! * In a dialog, a next hop that is one of our domains: 481 (nobody
-//!   here knows that dialog; no DNS lookup of our own domain).
+//! * In a dialog, a next hop that is one of our domain names: 481 (nobody
+//!   here knows that dialog; no DNS lookup of our own domain). A domain
+//!   that is an IP literal is judged as an address, like any host.
 //! * A farm node, a trunk or a configured peer: followed (their dialogs
 //!   are routed by rules 6 and 7, their Routes are theirs).
 //! * Anyone else (a phone, an unknown host):
@@ -86,8 +87,11 @@ impl Policy {
         hop: &NextHop<'_>,
         preloaded: PreloadedRoute,
     ) -> Result<Pass, (u16, &'static str)> {
+        // A domain that is an address literal (vanilla FreeSWITCH's domain is
+        // its IP) names hosts too: those hops are judged by address below.
         if hop.in_dialog
             && let Dest::Uri(u) = hop.dest
+            && ip_of(u).is_none()
             && self.is_domain(&u.host)
         {
             return Err(UNKNOWN_DIALOG);
