@@ -6,11 +6,11 @@
 //! write is acknowledged it records how old each event in it was
 //! (`locus_agent_publish_latency_seconds`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_schema::{NodeChange, NodeId, NodeImage, Store};
+use locus_schema::{HashOp, MemberEntry, NodeChange, NodeId, NodeImage, Store, Table};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -32,7 +32,7 @@ pub enum Publish {
     },
     /// Full content after a resync: replaces everything.
     Replace(NodeImage),
-    /// Pickup-group membership.
+    /// A membership claim changed.
     Member(MemberOp),
 }
 
@@ -41,8 +41,6 @@ const MAX_BATCH: usize = 1024;
 /// Retry interval while the store is down: short, so a returning Redis is
 /// made whole again well within a second.
 const RETRY: Duration = Duration::from_millis(200);
-/// Most membership writes kept while the store is down.
-const MAX_PENDING_MEMBERS: usize = 10_000;
 /// Most event origins kept for the latency metric while the store is down;
 /// past that, further events of the outage go unmeasured (they are still
 /// published).
@@ -77,8 +75,7 @@ pub async fn run(
         origins: Vec::new(),
         dirty: false,
         lease_due: false,
-        members: VecDeque::new(),
-        known_members: BTreeMap::new(),
+        members: BTreeMap::new(),
         metrics,
         store_up: None,
     };
@@ -138,10 +135,9 @@ struct Publisher {
     /// `nodes` (a restarted Redis), so readers would not see the node until
     /// the next refresh; and the lease tells whether the keys were lost.
     lease_due: bool,
-    /// Membership writes not yet done.
-    members: VecDeque<MemberOp>,
-    /// Every membership learnt (for republishing after data loss).
-    known_members: BTreeMap<(String, String), Vec<String>>,
+    /// This node's membership claims (`{id}:members`), kept across a
+    /// resync's `Replace` (the model rebuilt from the box has none).
+    members: BTreeMap<(String, String), MemberEntry>,
     metrics: Arc<Metrics>,
     /// Last known store state, for logging transitions once.
     store_up: Option<bool>,
@@ -165,65 +161,29 @@ impl Publisher {
                     self.pending.status = c.status;
                 }
             }
-            Publish::Replace(image) => {
+            Publish::Replace(mut image) => {
+                if let Some(claims) = self.mirror.tables.remove(&Table::Members) {
+                    image.tables.insert(Table::Members, claims);
+                }
                 self.mirror = image;
                 self.pending = NodeChange::default();
                 self.dirty = true;
             }
             Publish::Member(m) => {
-                match &m {
-                    MemberOp::Add {
-                        domain,
-                        ext,
-                        groups,
-                    } => {
-                        let known = self
-                            .known_members
-                            .entry((domain.clone(), ext.clone()))
-                            .or_default();
-                        for g in groups {
-                            if !known.contains(g) {
-                                known.push(g.clone());
-                            }
-                        }
-                    }
-                    MemberOp::Remove { domain, ext } => {
-                        self.known_members.remove(&(domain.clone(), ext.clone()));
-                    }
-                    MemberOp::Lookup { .. } => {}
+                if let Some(op) = claim_change(&mut self.members, m) {
+                    let change = NodeChange {
+                        ops: vec![op],
+                        status: None,
+                    };
+                    apply_to_mirror(&mut self.mirror, &change);
+                    self.pending.ops.extend(change.ops);
                 }
-                self.queue_member(m);
             }
         }
     }
 
-    fn queue_member(&mut self, m: MemberOp) {
-        if self.members.len() >= MAX_PENDING_MEMBERS {
-            warn!(node.id = %self.cfg.node, "membership backlog full; dropping oldest");
-            self.members.pop_front();
-        }
-        self.members.push_back(m);
-    }
-
-    /// After the store lost its data, write every membership this agent
-    /// learnt again (other agents do the same for theirs).
-    fn requeue_members(&mut self) {
-        let all: Vec<MemberOp> = self
-            .known_members
-            .iter()
-            .map(|((domain, ext), groups)| MemberOp::Add {
-                domain: domain.clone(),
-                ext: ext.clone(),
-                groups: groups.clone(),
-            })
-            .collect();
-        for m in all {
-            self.queue_member(m);
-        }
-    }
-
     fn needs_retry(&self) -> bool {
-        self.lease_due || self.dirty || !self.pending.is_empty() || !self.members.is_empty()
+        self.lease_due || self.dirty || !self.pending.is_empty()
     }
 
     /// Writes what is pending; after a failure, the lease first.
@@ -263,23 +223,6 @@ impl Publisher {
                 }
             }
         }
-        while let Some(m) = self.members.front() {
-            let r = match m {
-                MemberOp::Add {
-                    domain,
-                    ext,
-                    groups,
-                } => self.store.add_members(domain, ext, groups).await,
-                MemberOp::Remove { domain, ext } => self.store.remove_members(domain, ext).await,
-                MemberOp::Lookup { .. } => Ok(()),
-            };
-            match r {
-                Ok(()) => {
-                    self.members.pop_front();
-                }
-                Err(e) => return self.mark(false, Some(&e)),
-            }
-        }
     }
 
     /// The store holds every absorbed change: their events are published.
@@ -305,11 +248,10 @@ impl Publisher {
                 if !existed {
                     // The store lost our keys (restart without persistence,
                     // flush, failover to an empty replica, a lapsed lease):
-                    // republish the node and the memberships we learnt. On
-                    // the first lease this is just the start.
+                    // republish the node, its claims included. On the first
+                    // lease this is just the start.
                     if self.store_up.is_some() {
                         info!(node.id = %self.cfg.node, "store lost this node's keys; republishing");
-                        self.requeue_members();
                     }
                     self.dirty = true;
                 }
@@ -351,6 +293,65 @@ impl Publisher {
             }
             self.store_up = Some(up);
         }
+    }
+}
+
+/// Applies one membership op to the claims; returns the field write, if
+/// the claim changed. A registration replaces one with the same Call-ID or
+/// Contact (sofia keeps one row per contact); the claim goes with the
+/// user's last registration, or at once when the ended one is unknown and
+/// none is left (a claim learnt from a call only).
+fn claim_change(
+    claims: &mut BTreeMap<(String, String), MemberEntry>,
+    m: MemberOp,
+) -> Option<HashOp> {
+    match m {
+        MemberOp::Add {
+            domain,
+            ext,
+            groups,
+            reg,
+        } => {
+            let key = (domain, ext);
+            let entry = claims.entry(key.clone()).or_default();
+            let before = entry.clone();
+            if !groups.is_empty() {
+                let mut groups = groups;
+                groups.sort();
+                groups.dedup();
+                entry.groups = groups;
+            }
+            if let Some(r) = reg {
+                entry.regs.retain(|old| {
+                    old.call_id != r.call_id && (r.contact.is_empty() || old.contact != r.contact)
+                });
+                entry.regs.push(r);
+            }
+            if entry.groups.is_empty() && entry.regs.is_empty() {
+                claims.remove(&key);
+                return None;
+            }
+            (*entry != before || before == MemberEntry::default())
+                .then(|| HashOp::member(&key.0, &key.1, Some(entry)))
+        }
+        MemberOp::Remove {
+            domain,
+            ext,
+            call_id,
+        } => {
+            let key = (domain, ext);
+            let entry = claims.get_mut(&key)?;
+            if let Some(c) = &call_id {
+                entry.regs.retain(|r| &r.call_id != c);
+            }
+            if call_id.is_none() || entry.regs.is_empty() {
+                claims.remove(&key);
+                return Some(HashOp::member(&key.0, &key.1, None));
+            }
+            Some(HashOp::member(&key.0, &key.1, Some(entry)))
+        }
+        // Resolved by the session (`user_data`) into an Add.
+        MemberOp::Lookup { .. } => None,
     }
 }
 

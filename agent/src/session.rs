@@ -7,7 +7,7 @@ use std::sync::Arc;
 use locus_esl::{
     Backoff, DisconnectReason, EslClient, EslConfig, EslError, EslHandle, EslItem, EventStream,
 };
-use locus_schema::{EslLink, NodeStatus};
+use locus_schema::{EslLink, NodeStatus, Store};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -16,7 +16,7 @@ use crate::config::AgentConfig;
 use crate::metrics::{EventLabel, Metrics};
 use crate::model::{MemberOp, Model, Update};
 use crate::publisher::Publish;
-use crate::{now_ms, resync};
+use crate::{now_ms, resync, unreg};
 
 /// Events the agent subscribes to: only what the model reads, because
 /// FreeSWITCH disconnects a listener that falls 500 events behind.
@@ -69,6 +69,7 @@ enum End {
 /// Runs sessions until cancelled: connect, snapshot, follow, repeat.
 pub async fn run(
     cfg: AgentConfig,
+    store: Arc<dyn Store>,
     tx: mpsc::Sender<Publish>,
     metrics: Arc<Metrics>,
     token: CancellationToken,
@@ -126,6 +127,7 @@ pub async fn run(
         let end = async {
             match follow(
                 &cfg,
+                &store,
                 &handle,
                 &mut events,
                 &mut model,
@@ -173,6 +175,7 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn follow(
     cfg: &AgentConfig,
+    store: &Arc<dyn Store>,
     handle: &EslHandle,
     events: &mut EventStream,
     model: &mut Model,
@@ -192,10 +195,24 @@ async fn follow(
         "ESL connected and reconciled"
     );
     let mut in_a_row = 0;
+    let mut unregs = tokio::time::interval(cfg.refresh);
+    unregs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One pass at a time, beside the events (an api call waits for its
+    // reply, which arrives through this session's reader).
+    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let item = tokio::select! {
             biased;
             _ = token.cancelled() => return Ok(End::Cancelled),
+            _ = unregs.tick() => {
+                if flushing.as_ref().is_none_or(|t| t.is_finished()) {
+                    let (store, node, handle) = (store.clone(), cfg.node_id.clone(), handle.clone());
+                    flushing = Some(tokio::spawn(async move {
+                        unreg::drain(store.as_ref(), &node, &handle).await;
+                    }));
+                }
+                continue;
+            }
             // Unconstrained by tokio's task budget: on one core the budget
             // let the socket reader (which never waits, by design) queue
             // events faster than this loop took them, until the queue
@@ -294,34 +311,37 @@ async fn dispatch(
     }
     for m in members {
         match m {
-            MemberOp::Lookup { domain, ext } => {
+            MemberOp::Lookup { domain, ext, reg } => {
                 let Ok(permit) = lookups.clone().try_acquire_owned() else {
                     debug!(%domain, %ext, "membership lookup skipped: too many in flight");
+                    // The registration is claimed all the same (groups
+                    // come with the next refresh or call).
+                    if reg.is_some() {
+                        let groups = Vec::new();
+                        let add = MemberOp::Add { domain, ext, groups, reg };
+                        let _ = tx.send(Publish::Member(add)).await;
+                    }
                     continue;
                 };
                 let (handle, tx, var) = (handle.clone(), tx.clone(), var.to_owned());
                 tokio::spawn(async move {
                     let _permit = permit;
                     let cmd = format!("user_data {ext}@{domain} var {var}");
-                    match handle.api(&cmd).await {
-                        Ok(body) => {
-                            let groups: Vec<String> = body
-                                .split(',')
-                                .map(str::trim)
-                                .filter(|g| !g.is_empty() && !g.starts_with("-ERR"))
-                                .map(str::to_owned)
-                                .collect();
-                            if !groups.is_empty() {
-                                let _ = tx
-                                    .send(Publish::Member(MemberOp::Add {
-                                        domain,
-                                        ext,
-                                        groups,
-                                    }))
-                                    .await;
-                            }
+                    let groups: Vec<String> = match handle.api(&cmd).await {
+                        Ok(body) => body
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|g| !g.is_empty() && !g.starts_with("-ERR"))
+                            .map(str::to_owned)
+                            .collect(),
+                        Err(e) => {
+                            debug!(%domain, %ext, error = %e, "user_data lookup failed");
+                            Vec::new()
                         }
-                        Err(e) => debug!(%domain, %ext, error = %e, "user_data lookup failed"),
+                    };
+                    if !groups.is_empty() || reg.is_some() {
+                        let add = MemberOp::Add { domain, ext, groups, reg };
+                        let _ = tx.send(Publish::Member(add)).await;
                     }
                 });
             }

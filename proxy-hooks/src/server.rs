@@ -169,12 +169,15 @@ pub async fn start(
     let sync = Arc::new(FarmSync::new(routing).with_health(health.clone()));
     let own_addr = OwnAddr::new(cfg.core.advertise.as_deref())
         .map_err(|e| ServerError::Config(format!("proxy.core.advertise: {e}")))?;
-    let registrar = Arc::new(Registrar::new(
-        store.clone(),
-        cfg.registrar.clone(),
-        cfg.core.id.clone(),
-        own_addr,
-    ));
+    let registrar = Arc::new(
+        Registrar::new(
+            store.clone(),
+            cfg.registrar.clone(),
+            cfg.core.id.clone(),
+            own_addr,
+        )
+        .with_farm(sync.clone()),
+    );
     let router = Arc::new(FarmRouter::new(
         policy,
         engine.clone(),

@@ -11,6 +11,7 @@
 //! * [`config`]: the settings, [`RegistrarConfig`], and [`OwnAddr`] (how we name ourselves).
 //! * `contact`: what a 2xx means (saves, removals, expiry).
 //! * `flows`: this process's own bindings with their flows.
+//! * `unreg`: an unregister reaches every box holding the user.
 //! * [`stats`]: the counters, [`RegistrarStats`].
 
 use std::sync::Arc;
@@ -19,12 +20,14 @@ use async_trait::async_trait;
 use locus_schema::{Binding, Store};
 
 use crate::proxy::{Dest, Flow, Location, Target};
+use crate::sync::FarmSync;
 use crate::sip::{SipMessage, Transport, Uri};
 
 pub mod config;
 mod contact;
 mod flows;
 pub mod stats;
+mod unreg;
 
 pub use config::{OwnAddr, RegistrarConfig, RegistrarError};
 pub use stats::RegistrarStats;
@@ -40,6 +43,8 @@ pub struct Registrar {
     own: OwnAddr,
     flows: OwnFlows,
     stats: Arc<RegistrarStats>,
+    /// The farm view: which other boxes hold a user's registrations.
+    farm: Option<Arc<FarmSync>>,
 }
 
 use locus_schema::now_ms;
@@ -79,7 +84,15 @@ impl Registrar {
             own,
             flows: OwnFlows::default(),
             stats: Arc::new(RegistrarStats::default()),
+            farm: None,
         }
+    }
+
+    /// Reads the farm from `sync`, so that an unregister also reaches the
+    /// other boxes holding the user's registrations (`{id}:unreg`).
+    pub fn with_farm(mut self, sync: Arc<FarmSync>) -> Self {
+        self.farm = Some(sync);
+        self
     }
 
     /// The counters (register them with [`RegistrarStats::register`]).
@@ -231,6 +244,10 @@ impl Location for Registrar {
                 return;
             }
         };
+        for change in &changes {
+            self.unregister_elsewhere(req, target, domain, user, change)
+                .await;
+        }
         for change in changes {
             let res = match &change {
                 Change::RemoveAll => {
