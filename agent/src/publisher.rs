@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_schema::{HashOp, MemberEntry, NodeChange, NodeId, NodeImage, Store, Table};
+use locus_schema::{
+    HashOp, MemberEntry, NodeChange, NodeId, NodeImage, RegClaim, Store, Table,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -34,6 +36,10 @@ pub enum Publish {
     Replace(NodeImage),
     /// A membership claim changed.
     Member(MemberOp),
+    /// Every registration the box holds (a resync): claims keep only these
+    /// registrations (and gain the missing ones); a claim whose
+    /// registrations all ended while the agent was not looking goes.
+    Registrations(Vec<(String, String, RegClaim)>),
 }
 
 /// Most queued messages merged into one write.
@@ -170,16 +176,23 @@ impl Publisher {
                 self.dirty = true;
             }
             Publish::Member(m) => {
-                if let Some(op) = claim_change(&mut self.members, m) {
-                    let change = NodeChange {
-                        ops: vec![op],
-                        status: None,
-                    };
-                    apply_to_mirror(&mut self.mirror, &change);
-                    self.pending.ops.extend(change.ops);
-                }
+                let ops = claim_change(&mut self.members, m).into_iter().collect();
+                self.write_claims(ops);
+            }
+            Publish::Registrations(regs) => {
+                let ops = reconcile_claims(&mut self.members, regs);
+                self.write_claims(ops);
             }
         }
+    }
+
+    fn write_claims(&mut self, ops: Vec<HashOp>) {
+        if ops.is_empty() {
+            return;
+        }
+        let change = NodeChange { ops, status: None };
+        apply_to_mirror(&mut self.mirror, &change);
+        self.pending.ops.extend(change.ops);
     }
 
     fn needs_retry(&self) -> bool {
@@ -353,6 +366,48 @@ fn claim_change(
         // Resolved by the session (`user_data`) into an Add.
         MemberOp::Lookup { .. } => None,
     }
+}
+
+/// [`Publish::Registrations`]: the claims made to agree with the box's
+/// registration list; returns the field writes.
+fn reconcile_claims(
+    claims: &mut BTreeMap<(String, String), MemberEntry>,
+    listed: Vec<(String, String, RegClaim)>,
+) -> Vec<HashOp> {
+    let mut want: BTreeMap<(String, String), Vec<RegClaim>> = BTreeMap::new();
+    for (domain, ext, reg) in listed {
+        want.entry((domain, ext)).or_default().push(reg);
+    }
+    let mut ops = Vec::new();
+    claims.retain(|key, entry| {
+        let had_regs = !entry.regs.is_empty();
+        let listed = want.remove(key).unwrap_or_default();
+        let before = entry.regs.clone();
+        entry
+            .regs
+            .retain(|r| listed.iter().any(|l| l.call_id == r.call_id));
+        for l in listed {
+            if !entry.regs.iter().any(|r| r.call_id == l.call_id) {
+                entry.regs.push(l);
+            }
+        }
+        let keep = !entry.regs.is_empty() || (!had_regs && !entry.groups.is_empty());
+        if !keep {
+            ops.push(HashOp::member(&key.0, &key.1, None));
+        } else if entry.regs != before {
+            ops.push(HashOp::member(&key.0, &key.1, Some(entry)));
+        }
+        keep
+    });
+    for (key, regs) in want {
+        let entry = MemberEntry {
+            groups: Vec::new(),
+            regs,
+        };
+        ops.push(HashOp::member(&key.0, &key.1, Some(&entry)));
+        claims.insert(key, entry);
+    }
+    ops
 }
 
 /// Applies a change to the mirror image.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use locus_esl::{
     Backoff, DisconnectReason, EslClient, EslConfig, EslError, EslHandle, EslItem, EventStream,
 };
-use locus_schema::{EslLink, NodeStatus, Store};
+use locus_schema::{EslLink, NodeStatus, RegClaim, Store};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -281,7 +281,84 @@ async fn resnapshot(
     metrics.resyncs.inc();
     metrics.set_esl_up(true);
     let _ = tx.send(Publish::Replace(model.image())).await;
+    reclaim(handle, tx, &cfg.model.caller_group_var).await;
     Ok(())
+}
+
+/// Makes the membership claims agree with the box's registrations (they
+/// may have ended, or been made, while the agent was not looking; after a
+/// restart the agent knows none), then looks up the groups of each user
+/// in the background, one at a time.
+async fn reclaim(handle: &EslHandle, tx: &mpsc::Sender<Publish>, var: &str) {
+    let rows = match handle.api(crate::listing::SHOW_REGISTRATIONS).await {
+        Ok(body) => match crate::listing::parse_show_json(&body) {
+            Ok(rows) => rows,
+            Err(e) => {
+                warn!(error = %e, "unreadable registration list; claims kept as they are");
+                return;
+            }
+        },
+        Err(e) => {
+            debug!(error = %e, "registration list unavailable; claims kept as they are");
+            return;
+        }
+    };
+    let regs: Vec<(String, String, RegClaim)> = rows.iter().filter_map(registration).collect();
+    let _ = tx.send(Publish::Registrations(regs.clone())).await;
+    let (handle, tx, var) = (handle.clone(), tx.clone(), var.to_owned());
+    tokio::spawn(async move {
+        let mut done = std::collections::BTreeSet::new();
+        for (domain, ext, _) in regs {
+            if !done.insert((domain.clone(), ext.clone())) {
+                continue;
+            }
+            let groups = user_groups(&handle, &domain, &ext, &var).await;
+            if !groups.is_empty() {
+                let add = MemberOp::Add { domain, ext, groups, reg: None };
+                if tx.send(Publish::Member(add)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// One row of `show registrations as json` as `(domain, user, claim)`.
+fn registration(row: &crate::listing::ShowRow) -> Option<(String, String, RegClaim)> {
+    let user = row.get("reg_user").filter(|u| !u.is_empty())?;
+    let domain = row.get("realm").filter(|d| !d.is_empty())?;
+    let call_id = row.get("token").filter(|t| !t.is_empty())?;
+    // `sofia/<profile>/<contact>`.
+    let url = row.get("url").map(String::as_str).unwrap_or_default();
+    let mut parts = url.splitn(3, '/');
+    let (profile, contact) = match (parts.next(), parts.next(), parts.next()) {
+        (Some("sofia"), Some(p), Some(c)) if !p.is_empty() => (p.to_owned(), c.to_owned()),
+        _ => ("internal".to_owned(), String::new()),
+    };
+    let reg = RegClaim {
+        call_id: call_id.clone(),
+        contact,
+        profile,
+    };
+    Some((domain.clone(), user.clone(), reg))
+}
+
+/// The user's pickup groups from its directory (`user_data`); none when
+/// the lookup fails.
+async fn user_groups(handle: &EslHandle, domain: &str, ext: &str, var: &str) -> Vec<String> {
+    let cmd = format!("user_data {ext}@{domain} var {var}");
+    match handle.api(&cmd).await {
+        Ok(body) => body
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty() && !g.starts_with("-ERR"))
+            .map(str::to_owned)
+            .collect(),
+        Err(e) => {
+            debug!(%domain, %ext, error = %e, "user_data lookup failed");
+            Vec::new()
+        }
+    }
 }
 
 /// When FreeSWITCH created the event: `Event-Date-Timestamp`, microseconds
@@ -326,19 +403,7 @@ async fn dispatch(
                 let (handle, tx, var) = (handle.clone(), tx.clone(), var.to_owned());
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let cmd = format!("user_data {ext}@{domain} var {var}");
-                    let groups: Vec<String> = match handle.api(&cmd).await {
-                        Ok(body) => body
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|g| !g.is_empty() && !g.starts_with("-ERR"))
-                            .map(str::to_owned)
-                            .collect(),
-                        Err(e) => {
-                            debug!(%domain, %ext, error = %e, "user_data lookup failed");
-                            Vec::new()
-                        }
-                    };
+                    let groups = user_groups(&handle, &domain, &ext, &var).await;
                     if !groups.is_empty() || reg.is_some() {
                         let add = MemberOp::Add { domain, ext, groups, reg };
                         let _ = tx.send(Publish::Member(add)).await;

@@ -90,16 +90,19 @@ impl Store for SlowStore {
     async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError> {
         self.inner.node_state(node).await
     }
-    async fn add_members(
+    async fn request_unregister(
         &self,
-        domain: &str,
-        ext: &str,
-        groups: &[String],
+        node: &NodeId,
+        req: &locus_schema::UnregRequest,
     ) -> Result<(), StoreError> {
-        self.inner.add_members(domain, ext, groups).await
+        self.inner.request_unregister(node, req).await
     }
-    async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError> {
-        self.inner.remove_members(domain, ext).await
+    async fn take_unregisters(
+        &self,
+        node: &NodeId,
+        max: usize,
+    ) -> Result<Vec<locus_schema::UnregRequest>, StoreError> {
+        self.inner.take_unregisters(node, max).await
     }
     async fn read_farm(&self) -> Result<FarmView, StoreError> {
         self.inner.read_farm().await
