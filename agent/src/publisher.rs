@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_schema::{
-    HashOp, MemberEntry, NodeChange, NodeId, NodeImage, RegClaim, Store, Table,
-};
+use locus_schema::{HashOp, MemberEntry, NodeChange, NodeId, NodeImage, RegClaim, Store, Table};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};

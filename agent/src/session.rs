@@ -314,7 +314,12 @@ async fn reclaim(handle: &EslHandle, tx: &mpsc::Sender<Publish>, var: &str) {
             }
             let groups = user_groups(&handle, &domain, &ext, &var).await;
             if !groups.is_empty() {
-                let add = MemberOp::Add { domain, ext, groups, reg: None };
+                let add = MemberOp::Add {
+                    domain,
+                    ext,
+                    groups,
+                    reg: None,
+                };
                 if tx.send(Publish::Member(add)).await.is_err() {
                     return;
                 }
@@ -395,7 +400,12 @@ async fn dispatch(
                     // come with the next refresh or call).
                     if reg.is_some() {
                         let groups = Vec::new();
-                        let add = MemberOp::Add { domain, ext, groups, reg };
+                        let add = MemberOp::Add {
+                            domain,
+                            ext,
+                            groups,
+                            reg,
+                        };
                         let _ = tx.send(Publish::Member(add)).await;
                     }
                     continue;
@@ -405,7 +415,12 @@ async fn dispatch(
                     let _permit = permit;
                     let groups = user_groups(&handle, &domain, &ext, &var).await;
                     if !groups.is_empty() || reg.is_some() {
-                        let add = MemberOp::Add { domain, ext, groups, reg };
+                        let add = MemberOp::Add {
+                            domain,
+                            ext,
+                            groups,
+                            reg,
+                        };
                         let _ = tx.send(Publish::Member(add)).await;
                     }
                 });

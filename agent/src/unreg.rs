@@ -45,7 +45,11 @@ pub async fn drain(store: &dyn Store, node: &NodeId, handle: &EslHandle) {
     };
     for req in reqs {
         let Some(cmd) = command(&req) else {
-            warn!(profile = req.profile, target = req.target, "unfit unregister request dropped");
+            warn!(
+                profile = req.profile,
+                target = req.target,
+                "unfit unregister request dropped"
+            );
             continue;
         };
         match handle.api(&cmd).await {

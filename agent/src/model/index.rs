@@ -130,7 +130,9 @@ impl Publisher {
     fn value(&self, table: Table, field: &str) -> Option<String> {
         let entries = self.index[pos(table)].get(field)?;
         match table {
-            Table::Calls | Table::Lots | Table::Sipcalls | Table::Members => entries.values().next().cloned(),
+            Table::Calls | Table::Lots | Table::Sipcalls | Table::Members => {
+                entries.values().next().cloned()
+            }
             Table::Ringing | Table::Groups => {
                 // Each entry is already a JSON object, so the list is their
                 // join: exactly what serde_json writes for the Vec.

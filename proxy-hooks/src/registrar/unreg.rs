@@ -86,7 +86,11 @@ impl Registrar {
         let mut queued = false;
         for (node, profile) in elsewhere {
             let Some(target) = flush_target(user, domain) else {
-                tracing::warn!(user, domain, "user or domain unfit for flush_inbound_reg; not forwarded");
+                tracing::warn!(
+                    user,
+                    domain,
+                    "user or domain unfit for flush_inbound_reg; not forwarded"
+                );
                 return;
             };
             let request = UnregRequest { profile, target };
@@ -123,18 +127,33 @@ mod tests {
         // As box A reported it in x2-member-loss-after-failback.
         let fs = r#""" <sip:1009@127.0.0.1:5109;fs_path=<sip:127.0.0.3:5060;lr;flow=u~127.0.0.1:5109~0>>"#;
         let phone = Change::Remove(Uri::parse("sip:1009@127.0.0.1:5109;transport=udp").unwrap());
-        assert!(matches(&phone, "other-call-id", &reg("1-17057@127.0.0.1", fs)));
+        assert!(matches(
+            &phone,
+            "other-call-id",
+            &reg("1-17057@127.0.0.1", fs)
+        ));
         let other = Change::Remove(Uri::parse("sip:1009@127.0.0.1:5110").unwrap());
-        assert!(!matches(&other, "other-call-id", &reg("1-17057@127.0.0.1", fs)));
+        assert!(!matches(
+            &other,
+            "other-call-id",
+            &reg("1-17057@127.0.0.1", fs)
+        ));
         // Same Call-ID, whatever the contact says.
-        assert!(matches(&other, "1-17057@127.0.0.1", &reg("1-17057@127.0.0.1", fs)));
+        assert!(matches(
+            &other,
+            "1-17057@127.0.0.1",
+            &reg("1-17057@127.0.0.1", fs)
+        ));
         assert!(matches(&Change::RemoveAll, "x", &reg("y", "garbage")));
         assert!(!matches(&other, "x", &reg("y", "garbage <")));
     }
 
     #[test]
     fn flush_targets_are_plain_tokens() {
-        assert_eq!(flush_target("1009", "Farm.Test").as_deref(), Some("1009@farm.test"));
+        assert_eq!(
+            flush_target("1009", "Farm.Test").as_deref(),
+            Some("1009@farm.test")
+        );
         for (u, d) in [
             ("10 09", "farm.test"),
             ("1009", "farm.test\nmore"),

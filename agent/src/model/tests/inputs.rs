@@ -88,7 +88,11 @@ fn registrations_and_callers_announce_membership_once() {
     );
     let expire = custom(
         "sofia::expire",
-        &[("call-id", "reg-1"), ("user", "1001"), ("host", "example.com")],
+        &[
+            ("call-id", "reg-1"),
+            ("user", "1001"),
+            ("host", "example.com"),
+        ],
     );
     assert_eq!(
         m.apply(&expire, 3).members,

@@ -306,7 +306,10 @@ pub fn sofia(core: &mut Core, arg: Option<&str>) -> String {
         return format!("Invalid Profile [{profile}]");
     }
     // `reboot` as the first argument means "all, rebooting".
-    let target = rest.first().copied().filter(|t| !t.eq_ignore_ascii_case("reboot"));
+    let target = rest
+        .first()
+        .copied()
+        .filter(|t| !t.eq_ignore_ascii_case("reboot"));
     let matched: Vec<String> = core
         .feat
         .regs
