@@ -216,7 +216,7 @@ impl Publisher {
                     self.acknowledged();
                     self.mark(true, None);
                 }
-                Err(e) => return self.mark(false, Some(&e)),
+                Err(e) => self.mark(false, Some(&e)),
             }
         } else if !self.pending.is_empty() {
             let change = std::mem::take(&mut self.pending);
@@ -230,7 +230,7 @@ impl Publisher {
                     // MULTI is all or nothing, but we cannot know which; the
                     // mirror holds the truth: write it whole when back.
                     self.dirty = true;
-                    return self.mark(false, Some(&e));
+                    self.mark(false, Some(&e));
                 }
             }
         }
