@@ -35,8 +35,9 @@ pub enum Publish {
     /// A membership claim changed.
     Member(MemberOp),
     /// Every registration the box holds (a resync): claims keep only these
-    /// registrations (and gain the missing ones); a claim whose
-    /// registrations all ended while the agent was not looking goes.
+    /// registrations (and gain the missing ones); a claim left without
+    /// one (ended while the agent was not looking, or learnt from a call
+    /// only) goes.
     Registrations(Vec<(String, String, RegClaim)>),
 }
 
@@ -378,7 +379,6 @@ fn reconcile_claims(
     }
     let mut ops = Vec::new();
     claims.retain(|key, entry| {
-        let had_regs = !entry.regs.is_empty();
         let listed = want.remove(key).unwrap_or_default();
         let before = entry.regs.clone();
         entry
@@ -389,7 +389,9 @@ fn reconcile_claims(
                 entry.regs.push(l);
             }
         }
-        let keep = !entry.regs.is_empty() || (!had_regs && !entry.groups.is_empty());
+        // A claim learnt from a call only (no registration) goes too: the
+        // box is the truth, and it holds no registration of the user.
+        let keep = !entry.regs.is_empty();
         if !keep {
             ops.push(HashOp::member(&key.0, &key.1, None));
         } else if entry.regs != before {
