@@ -21,7 +21,7 @@ use locus_schema::{Binding, Store};
 
 use crate::proxy::{Dest, Flow, Location, Target};
 use crate::sip::{SipMessage, Transport, Uri};
-use crate::sync::FarmSync;
+use crate::routing::sync::FarmSync;
 
 pub mod config;
 mod contact;
