@@ -14,19 +14,21 @@ use std::net::SocketAddr;
 
 use locus_schema::{NodeId, NodeState};
 use support::sipfarm::SipFarm;
-use support::sipp::{Sipp, sipp_bin};
-use support::{DOMAIN, WAIT, free_port, wait_for, wait_until};
+use support::sipp::{Sipp, free_udp_port, sipp_bin};
+use support::{DOMAIN, WAIT, wait_for, wait_until};
 
 const USER: &str = "1009";
 
-/// The phone registering from `local` for `expires` seconds (0: removal).
-async fn register(farm: &SipFarm, expires: u32, local: SocketAddr) {
+/// The phone registering from `local` for `expires` seconds (0: removal);
+/// returns where it really was (another port if that one was taken).
+async fn register(farm: &SipFarm, expires: u32, local: SocketAddr) -> SocketAddr {
     let mut run = Sipp::new("phone_register.xml", farm.proxy_udp())
         .phone(USER, DOMAIN)
         .key("expires", &expires.to_string());
     run.local = local;
     let res = run.auth(USER, "1234").run().await;
     assert_eq!(res.code, Some(0), "sipp: {}", res.log);
+    res.local
 }
 
 /// The boxes holding a registration of the user, by name.
@@ -57,10 +59,10 @@ async fn an_unregister_reaches_every_box_holding_the_user() {
         return;
     }
     let farm = support::sipfarm::start_sip_farm(2, |_| {}).await;
-    let phone: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let phone: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
 
-    // Registered on its home box.
-    register(&farm, 3600, phone).await;
+    // Registered on its home box (the same phone address from now on).
+    let phone = register(&farm, 3600, phone).await;
     let home = match holders(&farm).as_slice() {
         [one] => one.clone(),
         other => panic!("one box must hold the binding: {other:?}"),
@@ -68,7 +70,7 @@ async fn an_unregister_reaches_every_box_holding_the_user() {
     // Home drained: the next REGISTER goes to the other box; undrained,
     // home still holds its own binding too (both are live).
     set_state(&farm, &home, NodeState::Draining).await;
-    register(&farm, 3600, phone).await;
+    assert_eq!(register(&farm, 3600, phone).await, phone);
     set_state(&farm, &home, NodeState::Active).await;
     let mut both = holders(&farm);
     both.sort();
@@ -80,7 +82,7 @@ async fn an_unregister_reaches_every_box_holding_the_user() {
     .await;
 
     // Expires 0: routed home, forwarded to the other box by its agent.
-    register(&farm, 0, phone).await;
+    assert_eq!(register(&farm, 0, phone).await, phone);
     assert!(!farm.sim(&home).registered(USER), "home unregistered it");
     wait_until("the other box flushed it", WAIT, || {
         !farm.sim(&away).registered(USER)

@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use locus_schema::{Binding, Store};
 
 use crate::proxy::{Dest, Flow, Location, Target};
-use crate::sip::{SipMessage, Transport, Uri};
 use crate::routing::sync::FarmSync;
+use crate::sip::{SipMessage, Transport, Uri};
 
 pub mod config;
 mod contact;
