@@ -203,7 +203,7 @@ async fn script(f: &Farm) -> anyhow::Result<()> {
         sim.register(&u.to_string()).await?;
     }
     let farm = f
-        .until("group membership", |farm| farm.members.len() >= 10)
+        .until("group membership", |farm| farm.members().len() >= 10)
         .await?;
     f.show(&farm, &[What::Members]);
 

@@ -191,7 +191,7 @@ fn rows(farm: &FarmView, what: What, now: u64) -> (Vec<&'static str>, Vec<Vec<Va
             (vec!["NODE", "GROUP", "CALLS"], out)
         }
         What::Members => {
-            for ((domain, ext), groups) in &farm.members {
+            for ((domain, ext), groups) in &farm.members() {
                 out.push(vec![json!(domain), json!(ext), json!(groups.join(","))]);
             }
             (vec!["DOMAIN", "EXTENSION", "GROUPS"], out)

@@ -113,20 +113,20 @@ async fn registrations_publish_group_membership() {
     sim.register("1010").await.unwrap();
     sim.register("1011").await.unwrap();
     let view = wait_for(&farm.store, "1010 and 1011 members", |f| {
-        f.members.contains_key(&member("1010")) && f.members.contains_key(&member("1011"))
+        f.members().contains_key(&member("1010")) && f.members().contains_key(&member("1011"))
     })
     .await;
     assert_eq!(
-        view.members[&member("1010")],
+        view.members()[&member("1010")],
         vec!["techsupport".to_owned()]
     );
     sim.unregister("1010").await.unwrap();
     sim.expire("1011").await.unwrap();
     let view = wait_for(&farm.store, "memberships removed", |f| {
-        !f.members.contains_key(&member("1010")) && !f.members.contains_key(&member("1011"))
+        !f.members().contains_key(&member("1010")) && !f.members().contains_key(&member("1011"))
     })
     .await;
-    assert!(view.members.keys().all(|(d, _)| d == DOMAIN));
+    assert!(view.members().keys().all(|(d, _)| d == DOMAIN));
 }
 
 /// A registration without `callgroup`: the agent asks `user_data` (seen as
@@ -188,10 +188,10 @@ async fn a_registration_without_callgroup_is_looked_up() {
     // A later registration with a group shows up; 1050 still has none.
     sim.register("1000").await.unwrap();
     let view = wait_for(&store, "1000 member", |f| {
-        f.members.contains_key(&member("1000"))
+        f.members().contains_key(&member("1000"))
     })
     .await;
-    assert!(!view.members.contains_key(&member("1050")));
+    assert!(!view.members().contains_key(&member("1050")));
     agent.stop().await;
 }
 

@@ -177,11 +177,11 @@ async fn a_registration_without_callgroup_gets_its_groups_from_user_data() {
     ev.push("expires", "3600");
     s.fake.send_event(&ev);
     let view = wait_for(&s.store, "member 1050", |f| {
-        f.members.contains_key(&member("1050"))
+        f.members().contains_key(&member("1050"))
     })
     .await;
     assert_eq!(
-        view.members[&member("1050")],
+        view.members()[&member("1050")],
         vec!["sales".to_owned(), "support".to_owned()]
     );
     let apis = s.fake.apis.lock().unwrap().clone();

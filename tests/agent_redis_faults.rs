@@ -54,7 +54,7 @@ async fn republished_after(outage: Duration) {
     );
     sim.register("1004").await.unwrap();
     wait_for(&farm.store, "membership of 1004", |f| {
-        f.members.contains_key(&member("1004"))
+        f.members().contains_key(&member("1004"))
     })
     .await;
     let talking = sim.call("1000", "1001").await.unwrap();
@@ -103,7 +103,7 @@ async fn republished_after(outage: Duration) {
         "membership republished",
         REPUBLISH_BOUND * 5,
         |f| {
-            f.members
+            f.members()
                 .get(&member("1004"))
                 .is_some_and(|g| g == &["techsupport"])
         },
@@ -197,7 +197,7 @@ async fn changes_made_while_redis_is_down_are_there_when_it_returns() {
             && c[&answers.0].state == CallState::Answered
             && c[&new.0].state == CallState::Ringing
             && c[&parked.0].state == CallState::Parked
-            && f.members.contains_key(&member("1012"))
+            && f.members().contains_key(&member("1012"))
     })
     .await;
     let ringing = table(&view, &id, Table::Ringing);

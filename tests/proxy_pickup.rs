@@ -55,7 +55,7 @@ async fn concurrent_group_pickups_land_where_their_group_rings() {
     let farm = start_sip_farm_dir(BOXES, directory(), calm_health).await;
 
     // Pickers register (ESL `sofia::register` with their callgroup), spread
-    // over the boxes; the agents publish `member:` for the proxy.
+    // over the boxes; the agents publish `members` claims for the proxy.
     let mut expected: BTreeMap<String, String> = BTreeMap::new();
     for r in 0..ROUNDS {
         for g in 0..GROUPS {

@@ -11,6 +11,7 @@ pub mod model;
 pub mod publisher;
 pub mod resync;
 pub mod session;
+pub mod unreg;
 
 use std::sync::Arc;
 
@@ -65,7 +66,7 @@ pub async fn run_with_metrics(
     let pub_token = CancellationToken::new();
     let publisher = tracker.spawn(publisher::run(
         pub_cfg,
-        store,
+        store.clone(),
         rx,
         metrics.clone(),
         pub_token.clone(),
@@ -79,7 +80,7 @@ pub async fn run_with_metrics(
         });
     }
     tracker.close();
-    session::run(cfg, tx, metrics, token.child_token()).await;
+    session::run(cfg, store, tx, metrics, token.child_token()).await;
     // Sender dropped: the publisher drains what is queued, then stops.
     let grace = tokio::time::timeout(std::time::Duration::from_secs(3), publisher).await;
     if grace.is_err() {

@@ -36,6 +36,10 @@ pub use valet::parse_valet_info;
 
 /// `show channels as json`: one row per channel ([`parse_show_json`]).
 pub const SHOW_CHANNELS: &str = "show channels as json";
+/// `show registrations as json`: one row per registration (the core's
+/// `registrations` table that sofia fills: `reg_user`, `realm`, `token` =
+/// Call-ID, `url` = `sofia/<profile>/<contact>`).
+pub const SHOW_REGISTRATIONS: &str = "show registrations as json";
 /// `show calls as json`: one row per call, b-leg columns prefixed `b_`.
 pub const SHOW_CALLS: &str = "show calls as json";
 /// Parked calls of every lot ([`parse_valet_info`]).

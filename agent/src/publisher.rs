@@ -6,11 +6,11 @@
 //! write is acknowledged it records how old each event in it was
 //! (`locus_agent_publish_latency_seconds`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_schema::{NodeChange, NodeId, NodeImage, Store};
+use locus_schema::{HashOp, MemberEntry, NodeChange, NodeId, NodeImage, RegClaim, Store, Table};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -32,8 +32,13 @@ pub enum Publish {
     },
     /// Full content after a resync: replaces everything.
     Replace(NodeImage),
-    /// Pickup-group membership.
+    /// A membership claim changed.
     Member(MemberOp),
+    /// Every registration the box holds (a resync): claims keep only these
+    /// registrations (and gain the missing ones); a claim left without
+    /// one (ended while the agent was not looking, or learnt from a call
+    /// only) goes.
+    Registrations(Vec<(String, String, RegClaim)>),
 }
 
 /// Most queued messages merged into one write.
@@ -41,8 +46,6 @@ const MAX_BATCH: usize = 1024;
 /// Retry interval while the store is down: short, so a returning Redis is
 /// made whole again well within a second.
 const RETRY: Duration = Duration::from_millis(200);
-/// Most membership writes kept while the store is down.
-const MAX_PENDING_MEMBERS: usize = 10_000;
 /// Most event origins kept for the latency metric while the store is down;
 /// past that, further events of the outage go unmeasured (they are still
 /// published).
@@ -77,8 +80,7 @@ pub async fn run(
         origins: Vec::new(),
         dirty: false,
         lease_due: false,
-        members: VecDeque::new(),
-        known_members: BTreeMap::new(),
+        members: BTreeMap::new(),
         metrics,
         store_up: None,
     };
@@ -138,10 +140,9 @@ struct Publisher {
     /// `nodes` (a restarted Redis), so readers would not see the node until
     /// the next refresh; and the lease tells whether the keys were lost.
     lease_due: bool,
-    /// Membership writes not yet done.
-    members: VecDeque<MemberOp>,
-    /// Every membership learnt (for republishing after data loss).
-    known_members: BTreeMap<(String, String), Vec<String>>,
+    /// This node's membership claims (`{id}:members`), kept across a
+    /// resync's `Replace` (the model rebuilt from the box has none).
+    members: BTreeMap<(String, String), MemberEntry>,
     metrics: Arc<Metrics>,
     /// Last known store state, for logging transitions once.
     store_up: Option<bool>,
@@ -165,65 +166,36 @@ impl Publisher {
                     self.pending.status = c.status;
                 }
             }
-            Publish::Replace(image) => {
+            Publish::Replace(mut image) => {
+                if let Some(claims) = self.mirror.tables.remove(&Table::Members) {
+                    image.tables.insert(Table::Members, claims);
+                }
                 self.mirror = image;
                 self.pending = NodeChange::default();
                 self.dirty = true;
             }
             Publish::Member(m) => {
-                match &m {
-                    MemberOp::Add {
-                        domain,
-                        ext,
-                        groups,
-                    } => {
-                        let known = self
-                            .known_members
-                            .entry((domain.clone(), ext.clone()))
-                            .or_default();
-                        for g in groups {
-                            if !known.contains(g) {
-                                known.push(g.clone());
-                            }
-                        }
-                    }
-                    MemberOp::Remove { domain, ext } => {
-                        self.known_members.remove(&(domain.clone(), ext.clone()));
-                    }
-                    MemberOp::Lookup { .. } => {}
-                }
-                self.queue_member(m);
+                let ops = claim_change(&mut self.members, m).into_iter().collect();
+                self.write_claims(ops);
+            }
+            Publish::Registrations(regs) => {
+                let ops = reconcile_claims(&mut self.members, regs);
+                self.write_claims(ops);
             }
         }
     }
 
-    fn queue_member(&mut self, m: MemberOp) {
-        if self.members.len() >= MAX_PENDING_MEMBERS {
-            warn!(node.id = %self.cfg.node, "membership backlog full; dropping oldest");
-            self.members.pop_front();
+    fn write_claims(&mut self, ops: Vec<HashOp>) {
+        if ops.is_empty() {
+            return;
         }
-        self.members.push_back(m);
-    }
-
-    /// After the store lost its data, write every membership this agent
-    /// learnt again (other agents do the same for theirs).
-    fn requeue_members(&mut self) {
-        let all: Vec<MemberOp> = self
-            .known_members
-            .iter()
-            .map(|((domain, ext), groups)| MemberOp::Add {
-                domain: domain.clone(),
-                ext: ext.clone(),
-                groups: groups.clone(),
-            })
-            .collect();
-        for m in all {
-            self.queue_member(m);
-        }
+        let change = NodeChange { ops, status: None };
+        apply_to_mirror(&mut self.mirror, &change);
+        self.pending.ops.extend(change.ops);
     }
 
     fn needs_retry(&self) -> bool {
-        self.lease_due || self.dirty || !self.pending.is_empty() || !self.members.is_empty()
+        self.lease_due || self.dirty || !self.pending.is_empty()
     }
 
     /// Writes what is pending; after a failure, the lease first.
@@ -245,7 +217,7 @@ impl Publisher {
                     self.acknowledged();
                     self.mark(true, None);
                 }
-                Err(e) => return self.mark(false, Some(&e)),
+                Err(e) => self.mark(false, Some(&e)),
             }
         } else if !self.pending.is_empty() {
             let change = std::mem::take(&mut self.pending);
@@ -259,25 +231,8 @@ impl Publisher {
                     // MULTI is all or nothing, but we cannot know which; the
                     // mirror holds the truth: write it whole when back.
                     self.dirty = true;
-                    return self.mark(false, Some(&e));
+                    self.mark(false, Some(&e));
                 }
-            }
-        }
-        while let Some(m) = self.members.front() {
-            let r = match m {
-                MemberOp::Add {
-                    domain,
-                    ext,
-                    groups,
-                } => self.store.add_members(domain, ext, groups).await,
-                MemberOp::Remove { domain, ext } => self.store.remove_members(domain, ext).await,
-                MemberOp::Lookup { .. } => Ok(()),
-            };
-            match r {
-                Ok(()) => {
-                    self.members.pop_front();
-                }
-                Err(e) => return self.mark(false, Some(&e)),
             }
         }
     }
@@ -305,11 +260,10 @@ impl Publisher {
                 if !existed {
                     // The store lost our keys (restart without persistence,
                     // flush, failover to an empty replica, a lapsed lease):
-                    // republish the node and the memberships we learnt. On
-                    // the first lease this is just the start.
+                    // republish the node, its claims included. On the first
+                    // lease this is just the start.
                     if self.store_up.is_some() {
                         info!(node.id = %self.cfg.node, "store lost this node's keys; republishing");
-                        self.requeue_members();
                     }
                     self.dirty = true;
                 }
@@ -352,6 +306,108 @@ impl Publisher {
             self.store_up = Some(up);
         }
     }
+}
+
+/// Applies one membership op to the claims; returns the field write, if
+/// the claim changed. A registration replaces one with the same Call-ID or
+/// Contact (sofia keeps one row per contact); the claim goes with the
+/// user's last registration, or at once when the ended one is unknown and
+/// none is left (a claim learnt from a call only).
+fn claim_change(
+    claims: &mut BTreeMap<(String, String), MemberEntry>,
+    m: MemberOp,
+) -> Option<HashOp> {
+    match m {
+        MemberOp::Add {
+            domain,
+            ext,
+            groups,
+            reg,
+        } => {
+            let key = (domain, ext);
+            let entry = claims.entry(key.clone()).or_default();
+            let before = entry.clone();
+            if !groups.is_empty() {
+                let mut groups = groups;
+                groups.sort();
+                groups.dedup();
+                entry.groups = groups;
+            }
+            if let Some(r) = reg {
+                entry.regs.retain(|old| {
+                    old.call_id != r.call_id && (r.contact.is_empty() || old.contact != r.contact)
+                });
+                entry.regs.push(r);
+            }
+            if entry.groups.is_empty() && entry.regs.is_empty() {
+                claims.remove(&key);
+                return None;
+            }
+            (*entry != before || before == MemberEntry::default())
+                .then(|| HashOp::member(&key.0, &key.1, Some(entry)))
+        }
+        MemberOp::Remove {
+            domain,
+            ext,
+            call_id,
+        } => {
+            let key = (domain, ext);
+            let entry = claims.get_mut(&key)?;
+            if let Some(c) = &call_id {
+                entry.regs.retain(|r| &r.call_id != c);
+            }
+            if call_id.is_none() || entry.regs.is_empty() {
+                claims.remove(&key);
+                return Some(HashOp::member(&key.0, &key.1, None));
+            }
+            Some(HashOp::member(&key.0, &key.1, Some(entry)))
+        }
+        // Resolved by the session (`user_data`) into an Add.
+        MemberOp::Lookup { .. } => None,
+    }
+}
+
+/// [`Publish::Registrations`]: the claims made to agree with the box's
+/// registration list; returns the field writes.
+fn reconcile_claims(
+    claims: &mut BTreeMap<(String, String), MemberEntry>,
+    listed: Vec<(String, String, RegClaim)>,
+) -> Vec<HashOp> {
+    let mut want: BTreeMap<(String, String), Vec<RegClaim>> = BTreeMap::new();
+    for (domain, ext, reg) in listed {
+        want.entry((domain, ext)).or_default().push(reg);
+    }
+    let mut ops = Vec::new();
+    claims.retain(|key, entry| {
+        let listed = want.remove(key).unwrap_or_default();
+        let before = entry.regs.clone();
+        entry
+            .regs
+            .retain(|r| listed.iter().any(|l| l.call_id == r.call_id));
+        for l in listed {
+            if !entry.regs.iter().any(|r| r.call_id == l.call_id) {
+                entry.regs.push(l);
+            }
+        }
+        // A claim learnt from a call only (no registration) goes too: the
+        // box is the truth, and it holds no registration of the user.
+        let keep = !entry.regs.is_empty();
+        if !keep {
+            ops.push(HashOp::member(&key.0, &key.1, None));
+        } else if entry.regs != before {
+            ops.push(HashOp::member(&key.0, &key.1, Some(entry)));
+        }
+        keep
+    });
+    for (key, regs) in want {
+        let entry = MemberEntry {
+            groups: Vec::new(),
+            regs,
+        };
+        ops.push(HashOp::member(&key.0, &key.1, Some(&entry)));
+        claims.insert(key, entry);
+    }
+    ops
 }
 
 /// Applies a change to the mirror image.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use locus_esl::{
     Backoff, DisconnectReason, EslClient, EslConfig, EslError, EslHandle, EslItem, EventStream,
 };
-use locus_schema::{EslLink, NodeStatus};
+use locus_schema::{EslLink, NodeStatus, RegClaim, Store};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -16,7 +16,7 @@ use crate::config::AgentConfig;
 use crate::metrics::{EventLabel, Metrics};
 use crate::model::{MemberOp, Model, Update};
 use crate::publisher::Publish;
-use crate::{now_ms, resync};
+use crate::{now_ms, resync, unreg};
 
 /// Events the agent subscribes to: only what the model reads, because
 /// FreeSWITCH disconnects a listener that falls 500 events behind.
@@ -69,6 +69,7 @@ enum End {
 /// Runs sessions until cancelled: connect, snapshot, follow, repeat.
 pub async fn run(
     cfg: AgentConfig,
+    store: Arc<dyn Store>,
     tx: mpsc::Sender<Publish>,
     metrics: Arc<Metrics>,
     token: CancellationToken,
@@ -126,6 +127,7 @@ pub async fn run(
         let end = async {
             match follow(
                 &cfg,
+                &store,
                 &handle,
                 &mut events,
                 &mut model,
@@ -173,6 +175,7 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn follow(
     cfg: &AgentConfig,
+    store: &Arc<dyn Store>,
     handle: &EslHandle,
     events: &mut EventStream,
     model: &mut Model,
@@ -192,10 +195,24 @@ async fn follow(
         "ESL connected and reconciled"
     );
     let mut in_a_row = 0;
+    let mut unregs = tokio::time::interval(cfg.refresh);
+    unregs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One pass at a time, beside the events (an api call waits for its
+    // reply, which arrives through this session's reader).
+    let mut flushing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let item = tokio::select! {
             biased;
             _ = token.cancelled() => return Ok(End::Cancelled),
+            _ = unregs.tick() => {
+                if flushing.as_ref().is_none_or(|t| t.is_finished()) {
+                    let (store, node, handle) = (store.clone(), cfg.node_id.clone(), handle.clone());
+                    flushing = Some(tokio::spawn(async move {
+                        unreg::drain(store.as_ref(), &node, &handle).await;
+                    }));
+                }
+                continue;
+            }
             // Unconstrained by tokio's task budget: on one core the budget
             // let the socket reader (which never waits, by design) queue
             // events faster than this loop took them, until the queue
@@ -264,7 +281,89 @@ async fn resnapshot(
     metrics.resyncs.inc();
     metrics.set_esl_up(true);
     let _ = tx.send(Publish::Replace(model.image())).await;
+    reclaim(handle, tx, &cfg.model.caller_group_var).await;
     Ok(())
+}
+
+/// Makes the membership claims agree with the box's registrations (they
+/// may have ended, or been made, while the agent was not looking; after a
+/// restart the agent knows none), then looks up the groups of each user
+/// in the background, one at a time.
+async fn reclaim(handle: &EslHandle, tx: &mpsc::Sender<Publish>, var: &str) {
+    let rows = match handle.api(crate::listing::SHOW_REGISTRATIONS).await {
+        Ok(body) => match crate::listing::parse_show_json(&body) {
+            Ok(rows) => rows,
+            Err(e) => {
+                warn!(error = %e, "unreadable registration list; claims kept as they are");
+                return;
+            }
+        },
+        Err(e) => {
+            debug!(error = %e, "registration list unavailable; claims kept as they are");
+            return;
+        }
+    };
+    let regs: Vec<(String, String, RegClaim)> = rows.iter().filter_map(registration).collect();
+    let _ = tx.send(Publish::Registrations(regs.clone())).await;
+    let (handle, tx, var) = (handle.clone(), tx.clone(), var.to_owned());
+    tokio::spawn(async move {
+        let mut done = std::collections::BTreeSet::new();
+        for (domain, ext, _) in regs {
+            if !done.insert((domain.clone(), ext.clone())) {
+                continue;
+            }
+            let groups = user_groups(&handle, &domain, &ext, &var).await;
+            if !groups.is_empty() {
+                let add = MemberOp::Add {
+                    domain,
+                    ext,
+                    groups,
+                    reg: None,
+                };
+                if tx.send(Publish::Member(add)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// One row of `show registrations as json` as `(domain, user, claim)`.
+fn registration(row: &crate::listing::ShowRow) -> Option<(String, String, RegClaim)> {
+    let user = row.get("reg_user").filter(|u| !u.is_empty())?;
+    let domain = row.get("realm").filter(|d| !d.is_empty())?;
+    let call_id = row.get("token").filter(|t| !t.is_empty())?;
+    // `sofia/<profile>/<contact>`.
+    let url = row.get("url").map(String::as_str).unwrap_or_default();
+    let mut parts = url.splitn(3, '/');
+    let (profile, contact) = match (parts.next(), parts.next(), parts.next()) {
+        (Some("sofia"), Some(p), Some(c)) if !p.is_empty() => (p.to_owned(), c.to_owned()),
+        _ => ("internal".to_owned(), String::new()),
+    };
+    let reg = RegClaim {
+        call_id: call_id.clone(),
+        contact,
+        profile,
+    };
+    Some((domain.clone(), user.clone(), reg))
+}
+
+/// The user's pickup groups from its directory (`user_data`); none when
+/// the lookup fails.
+async fn user_groups(handle: &EslHandle, domain: &str, ext: &str, var: &str) -> Vec<String> {
+    let cmd = format!("user_data {ext}@{domain} var {var}");
+    match handle.api(&cmd).await {
+        Ok(body) => body
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty() && !g.starts_with("-ERR"))
+            .map(str::to_owned)
+            .collect(),
+        Err(e) => {
+            debug!(%domain, %ext, error = %e, "user_data lookup failed");
+            Vec::new()
+        }
+    }
 }
 
 /// When FreeSWITCH created the event: `Event-Date-Timestamp`, microseconds
@@ -294,34 +393,35 @@ async fn dispatch(
     }
     for m in members {
         match m {
-            MemberOp::Lookup { domain, ext } => {
+            MemberOp::Lookup { domain, ext, reg } => {
                 let Ok(permit) = lookups.clone().try_acquire_owned() else {
                     debug!(%domain, %ext, "membership lookup skipped: too many in flight");
+                    // The registration is claimed all the same (groups
+                    // come with the next refresh or call).
+                    if reg.is_some() {
+                        let groups = Vec::new();
+                        let add = MemberOp::Add {
+                            domain,
+                            ext,
+                            groups,
+                            reg,
+                        };
+                        let _ = tx.send(Publish::Member(add)).await;
+                    }
                     continue;
                 };
                 let (handle, tx, var) = (handle.clone(), tx.clone(), var.to_owned());
                 tokio::spawn(async move {
                     let _permit = permit;
-                    let cmd = format!("user_data {ext}@{domain} var {var}");
-                    match handle.api(&cmd).await {
-                        Ok(body) => {
-                            let groups: Vec<String> = body
-                                .split(',')
-                                .map(str::trim)
-                                .filter(|g| !g.is_empty() && !g.starts_with("-ERR"))
-                                .map(str::to_owned)
-                                .collect();
-                            if !groups.is_empty() {
-                                let _ = tx
-                                    .send(Publish::Member(MemberOp::Add {
-                                        domain,
-                                        ext,
-                                        groups,
-                                    }))
-                                    .await;
-                            }
-                        }
-                        Err(e) => debug!(%domain, %ext, error = %e, "user_data lookup failed"),
+                    let groups = user_groups(&handle, &domain, &ext, &var).await;
+                    if !groups.is_empty() || reg.is_some() {
+                        let add = MemberOp::Add {
+                            domain,
+                            ext,
+                            groups,
+                            reg,
+                        };
+                        let _ = tx.send(Publish::Member(add)).await;
                     }
                 });
             }

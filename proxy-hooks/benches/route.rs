@@ -74,9 +74,16 @@ fn farm() -> FarmView {
         }
     }
     for e in 0..2000 {
-        let groups = vec![format!("g{}", e % 50)];
-        view.members
-            .insert((D.into(), format!("{}", 1000 + e)), groups);
+        let claim = locus_schema::MemberEntry {
+            groups: vec![format!("g{}", e % 50)],
+            regs: vec![],
+        };
+        let value = serde_json::to_string(&claim).unwrap_or_default();
+        let node = NodeId::new(NODES[e % 3]).unwrap();
+        let t = &mut view.nodes.get_mut(&node).unwrap().image.tables;
+        t.entry(Table::Members)
+            .or_default()
+            .insert(format!("{D}/{}", 1000 + e), value);
     }
     view
 }

@@ -181,7 +181,8 @@ pub async fn start(
             cfg.core.id.clone(),
             own_addr,
         )
-        .with_keys(keys.clone()),
+        .with_keys(keys.clone())
+        .with_farm(sync.clone()),
     );
     let router = Arc::new(
         FarmRouter::new(

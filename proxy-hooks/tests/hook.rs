@@ -12,7 +12,8 @@ use locus_proxy::hook::{self, HookAnswer, HookState};
 use locus_proxy::{Engine, FarmSync, RoutingConfig};
 use locus_schema::store::memory::MemStore;
 use locus_schema::{
-    CallState, EslLink, GroupEntry, HashOp, Keys, NodeChange, NodeId, NodeStatus, Store, Table,
+    CallState, EslLink, GroupEntry, HashOp, Keys, MemberEntry, NodeChange, NodeId, NodeStatus,
+    Store, Table,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,6 +42,19 @@ async fn add_node(store: &MemStore, name: &str) {
 }
 
 /// A call of pickup group `group` ringing on `node`.
+/// `fs`'s claim that `ext` (in `group`) is registered there.
+async fn member(store: &MemStore, node: &str, ext: &str, group: &str) {
+    let claim = MemberEntry {
+        groups: vec![group.to_owned()],
+        regs: vec![],
+    };
+    let change = NodeChange {
+        ops: vec![HashOp::member(D, ext, Some(&claim))],
+        status: None,
+    };
+    store.apply(&id(node), &change).await.unwrap();
+}
+
 async fn group_ringing(store: &MemStore, node: &str, group: &str, since_ms: u64) {
     let e = vec![GroupEntry {
         uuid: format!("u-{group}-{node}"),
@@ -154,14 +168,8 @@ async fn group_pickup_goes_where_the_group_rings() {
     let h = Hook::new(&["fs1", "fs2", "fs3"]).await;
     group_ringing(&h.store, "fs2", "sales", 20).await;
     group_ringing(&h.store, "fs3", "support", 30).await;
-    h.store
-        .add_members(D, "2001", &["sales".into()])
-        .await
-        .unwrap();
-    h.store
-        .add_members(D, "2002", &["support".into()])
-        .await
-        .unwrap();
+    member(&h.store, "fs1", "2001", "sales").await;
+    member(&h.store, "fs1", "2002", "support").await;
     h.read().await;
 
     let (code, body) = h.post(&invite("*8", "2001", "p1@phone")).await;
@@ -184,10 +192,7 @@ async fn group_pickup_goes_where_the_group_rings() {
 async fn get_and_du_agree_with_post() {
     let h = Hook::new(&["fs1", "fs2", "fs3"]).await;
     group_ringing(&h.store, "fs3", "sales", 20).await;
-    h.store
-        .add_members(D, "2001", &["sales".into()])
-        .await
-        .unwrap();
+    member(&h.store, "fs1", "2001", "sales").await;
     h.read().await;
     let (_, posted) = h.post(&invite("*8", "2001", "p1@phone")).await;
     let q =

@@ -119,6 +119,51 @@ fn dead_nodes_are_not_indexed() {
     assert!(snap.room(D, "3001").is_empty());
 }
 
+/// Pickup groups are the union of the live nodes' claims; who holds a
+/// user's registrations comes from the same claims, dead nodes and
+/// claims without a registration left out.
+#[test]
+fn membership_is_the_union_of_live_claims() {
+    let mut f = Farm::with_nodes(&["a", "b", "c"]);
+    let claim = |groups: &str, call_id: Option<&str>| {
+        let regs = call_id.map_or(String::new(), |c| {
+            format!(r#","regs":[{{"call_id":"{c}","contact":"<sip:1009@h:1>"}}]"#)
+        });
+        format!(r#"{{"groups":[{groups}]{regs}}}"#)
+    };
+    let field = format!("{D}/1009");
+    f.raw(
+        "a",
+        Table::Members,
+        &field,
+        &claim(r#""sales""#, Some("ca")),
+    );
+    f.raw(
+        "b",
+        Table::Members,
+        &field,
+        &claim(r#""ops","sales""#, None),
+    );
+    f.raw(
+        "c",
+        Table::Members,
+        &field,
+        &claim(r#""ghost""#, Some("cc")),
+    );
+    f.raw("b", Table::Members, &format!("{D}/1010"), "not json");
+    f.dead("c");
+    let snap = f.snapshot(&RoutingConfig::default());
+    assert_eq!(snap.groups_of(D, "1009"), ["ops", "sales"]);
+    assert!(snap.groups_of(D, "1010").is_empty());
+    let on: Vec<(String, String)> = snap
+        .registered_on(&D.to_uppercase(), "1009")
+        .iter()
+        .map(|(n, regs)| (n.to_string(), regs[0].call_id.clone()))
+        .collect();
+    assert_eq!(on, [("a".to_owned(), "ca".to_owned())]);
+    assert_eq!(snap.registered_on(D, "1009")[0].1[0].profile, "internal");
+}
+
 #[test]
 fn garbage_is_skipped_and_counted() {
     let mut f = Farm::with_nodes(&["a"]);

@@ -101,11 +101,19 @@ impl Store for Flaky {
     async fn node_state(&self, n: &NodeId) -> Result<NodeState, StoreError> {
         self.inner.node_state(n).await
     }
-    async fn add_members(&self, d: &str, e: &str, g: &[String]) -> Result<(), StoreError> {
-        self.inner.add_members(d, e, g).await
+    async fn request_unregister(
+        &self,
+        n: &NodeId,
+        r: &locus_schema::UnregRequest,
+    ) -> Result<(), StoreError> {
+        self.inner.request_unregister(n, r).await
     }
-    async fn remove_members(&self, d: &str, e: &str) -> Result<(), StoreError> {
-        self.inner.remove_members(d, e).await
+    async fn take_unregisters(
+        &self,
+        n: &NodeId,
+        max: usize,
+    ) -> Result<Vec<locus_schema::UnregRequest>, StoreError> {
+        self.inner.take_unregisters(n, max).await
     }
     async fn read_farm(&self) -> Result<FarmView, StoreError> {
         self.check()?;

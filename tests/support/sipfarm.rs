@@ -43,7 +43,7 @@ pub async fn start_sip_farm(n: usize, tweak: impl FnOnce(&mut ProxyConfig)) -> S
 }
 
 /// Like [`start_sip_farm`], with every box serving `directory` (the proxy
-/// learns its `member:` groups from the agents).
+/// learns its groups from the agents' `members` claims).
 pub async fn start_sip_farm_dir(
     n: usize,
     directory: Directory,

@@ -24,11 +24,14 @@ pub enum Table {
     Queues,
     /// SIP Call-ID -> call uuid.
     Sipcalls,
+    /// `{domain}/{ext}` -> [`crate::MemberEntry`] JSON: this node's claim
+    /// that the user is registered here (and its pickup groups).
+    Members,
 }
 
 impl Table {
     /// Every table, in key order.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Calls,
         Table::Ringing,
         Table::Groups,
@@ -36,6 +39,7 @@ impl Table {
         Table::Rooms,
         Table::Queues,
         Table::Sipcalls,
+        Table::Members,
     ];
 
     /// The key suffix (`calls`, `ringing`, ...).
@@ -48,6 +52,7 @@ impl Table {
             Table::Rooms => "rooms",
             Table::Queues => "queues",
             Table::Sipcalls => "sipcalls",
+            Table::Members => "members",
         }
     }
 
@@ -66,6 +71,19 @@ pub struct HashOp {
     pub field: String,
     /// New value, or `None` to delete the field.
     pub value: Option<String>,
+}
+
+impl HashOp {
+    /// Sets (`Some`) or deletes (`None`) the node's claim on `ext@domain`
+    /// in `{id}:members` (field `{domain}/{ext}`).
+    pub fn member(domain: &str, ext: &str, entry: Option<&crate::MemberEntry>) -> HashOp {
+        HashOp {
+            table: Table::Members,
+            field: format!("{domain}/{ext}"),
+            // A MemberEntry is strings only: serialising cannot fail.
+            value: entry.map(|e| serde_json::to_string(e).unwrap_or_default()),
+        }
+    }
 }
 
 /// One atomic change of one node's keys: what one ESL event did.

@@ -110,14 +110,10 @@ impl Keys {
         format!("{}{{{}}}:{}", self.prefix, id, table.as_str())
     }
 
-    /// `member:{domain}:{ext}`: SET of the extension's pickup groups.
-    pub fn member(&self, domain: &str, ext: &str) -> String {
-        format!("{}member:{}:{}", self.prefix, domain, ext)
-    }
-
-    /// Pattern matching every `member:` key.
-    pub fn member_pattern(&self) -> String {
-        format!("{}member:*", self.prefix)
+    /// `{id}:unreg`: LIST of [`crate::UnregRequest`] JSON for the node's
+    /// agent (written by proxies, popped by the agent).
+    pub fn unreg(&self, id: &NodeId) -> String {
+        format!("{}{{{}}}:unreg", self.prefix, id)
     }
 
     /// `reg:{domain}:{user}`: HASH contact -> binding (written by proxies).
@@ -151,6 +147,7 @@ impl Keys {
     pub fn node_keys(&self, id: &NodeId) -> Vec<String> {
         std::iter::once(self.node(id))
             .chain(Table::ALL.iter().map(|t| self.table(id, *t)))
+            .chain(std::iter::once(self.unreg(id)))
             .collect()
     }
 }

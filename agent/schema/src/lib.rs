@@ -24,7 +24,7 @@ pub use keys::{Keys, NodeId, NodeIdError};
 pub use store::notice::{Notice, NoticeKind};
 pub use store::{FarmView, NodeView, Store, StoreError};
 pub use types::{
-    CallRecord, CallState, Direction, EslLink, GroupEntry, NodeRole, NodeState, NodeStatus,
-    RingEntry,
+    CallRecord, CallState, Direction, EslLink, GroupEntry, MemberEntry, NodeRole, NodeState,
+    NodeStatus, RegClaim, RingEntry, UnregRequest,
 };
 pub use util::{lock, now_ms};

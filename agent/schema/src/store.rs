@@ -9,9 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::binding::Binding;
+use crate::change::Table;
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::NodeId;
-use crate::types::{NodeState, NodeStatus};
+use crate::types::{MemberEntry, NodeState, NodeStatus, UnregRequest};
 
 mod failover;
 mod link;
@@ -55,11 +56,49 @@ pub struct NodeView {
 pub struct FarmView {
     /// Every node listed in `nodes`, live or not.
     pub nodes: BTreeMap<NodeId, NodeView>,
-    /// `member:{domain}:{ext}` -> groups.
-    pub members: BTreeMap<(String, String), Vec<String>>,
     /// `tenant:{domain}` -> pinned node (multi-tenant mode; written by
     /// operators, read by proxies; config pins take precedence).
     pub tenants: BTreeMap<String, NodeId>,
+}
+
+impl FarmView {
+    /// Every live node's claims (`{id}:members`): `(node, domain, ext,
+    /// entry)`. Unreadable fields are logged and skipped.
+    pub fn claims(&self) -> impl Iterator<Item = (&NodeId, &str, &str, MemberEntry)> {
+        self.nodes
+            .iter()
+            .filter(|(_, v)| v.live)
+            .flat_map(|(id, v)| {
+                v.image.table(Table::Members).filter_map(move |(field, value)| {
+                    let parsed = field
+                        .split_once('/')
+                        .zip(serde_json::from_str::<MemberEntry>(value).ok());
+                    if parsed.is_none() {
+                        tracing::debug!(node.id = %id, field, "unreadable member claim; skipped");
+                    }
+                    parsed.map(|((domain, ext), entry)| (id, domain, ext, entry))
+                })
+            })
+    }
+
+    /// Pickup groups per `(domain, ext)`: the union of the live nodes'
+    /// claims, so a user keeps its groups while it is registered (or was
+    /// seen calling) on any box. Domains are lower-cased; groups sorted.
+    pub fn members(&self) -> BTreeMap<(String, String), Vec<String>> {
+        let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for (_, domain, ext, entry) in self.claims() {
+            if entry.groups.is_empty() {
+                continue;
+            }
+            let groups = out
+                .entry((domain.to_ascii_lowercase(), ext.to_owned()))
+                .or_default();
+            groups.extend(entry.groups);
+            groups.sort();
+            groups.dedup();
+        }
+        out
+    }
 }
 
 /// Backend of the published farm state (see `docs/redis-schema.md`).
@@ -95,16 +134,19 @@ pub trait Store: Send + Sync + 'static {
     /// Reads the operator-set state of a node (default active).
     async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError>;
 
-    /// Adds pickup groups to `member:{domain}:{ext}` (idempotent).
-    async fn add_members(
-        &self,
-        domain: &str,
-        ext: &str,
-        groups: &[String],
-    ) -> Result<(), StoreError>;
+    /// Queues a request for `node`'s agent to drop registrations
+    /// (`{id}:unreg`, at most [`MAX_UNREG`] kept, gone after [`UNREG_TTL`]
+    /// without a new one).
+    async fn request_unregister(&self, node: &NodeId, req: &UnregRequest)
+    -> Result<(), StoreError>;
 
-    /// Deletes `member:{domain}:{ext}`.
-    async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError>;
+    /// Takes up to `max` of `node`'s queued requests, oldest first.
+    /// Unreadable entries are logged and dropped.
+    async fn take_unregisters(
+        &self,
+        node: &NodeId,
+        max: usize,
+    ) -> Result<Vec<UnregRequest>, StoreError>;
 
     /// Upserts one binding into `reg:{domain}:{user}` (field = its
     /// contact), drops fields already expired and sets the key to expire
@@ -188,6 +230,27 @@ pub async fn open(
 /// (test doubles written before they existed; both real backends have them).
 fn unsupported() -> StoreError {
     StoreError::Config("this store backend keeps no bindings or tenant pins".into())
+}
+
+/// Most requests kept in one `{id}:unreg` list (the oldest go first).
+pub const MAX_UNREG: usize = 1000;
+
+/// How long an `{id}:unreg` list outlives its newest request: an agent
+/// that is down that long has lost its box's registrations anyway.
+pub const UNREG_TTL: Duration = Duration::from_secs(600);
+
+/// Parses `{id}:unreg` entries, dropping (with a warning) what is not a
+/// request.
+pub(crate) fn parse_unregs(node: &NodeId, raw: Vec<Vec<u8>>) -> Vec<UnregRequest> {
+    raw.into_iter()
+        .filter_map(|r| match serde_json::from_slice(&r) {
+            Ok(req) => Some(req),
+            Err(e) => {
+                tracing::warn!(node.id = %node, error = %e, "unreadable unregister request; dropped");
+                None
+            }
+        })
+        .collect()
 }
 
 pub(crate) use crate::util::now_ms;

@@ -115,6 +115,49 @@ pub struct GroupEntry {
     pub since_ms: u64,
 }
 
+/// A value of `{id}:members`: one user as the node knows it. The node
+/// claims the user while it holds a registration of it (`regs`), or since a
+/// call of the user showed its groups; readers take the union of the live
+/// nodes' claims ([`crate::FarmView::members`]), so a binding expiring on
+/// one box never hides one still registered on another.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEntry {
+    /// Pickup groups (sorted, no duplicates); may be empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The user's registrations on this node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regs: Vec<RegClaim>,
+}
+
+/// One registration on a node, as its `sofia::register` event named it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegClaim {
+    /// SIP Call-ID of the REGISTER (what `flush_inbound_reg` takes).
+    pub call_id: String,
+    /// The Contact as the box stored it (may carry `fs_path`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub contact: String,
+    /// The sofia profile holding it.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+}
+
+fn default_profile() -> String {
+    "internal".into()
+}
+
+/// An entry of `{id}:unreg`: a registration the node's agent must drop
+/// (`sofia profile <profile> flush_inbound_reg <target>`), queued by a
+/// proxy that relayed the user's unregister to another box.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnregRequest {
+    /// The sofia profile.
+    pub profile: String,
+    /// A Call-ID, or `user@domain` for every registration of the user.
+    pub target: String,
+}
+
 /// Role of a node in the farm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use locus_schema::{CallRecord, GroupEntry, Keys, NodeId, Notice, RingEntry, Table};
+use locus_schema::{
+    CallRecord, GroupEntry, Keys, MemberEntry, NodeId, Notice, RingEntry, Table, UnregRequest,
+};
 
 fn doc() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/redis-schema.md");
@@ -49,6 +51,12 @@ fn json_examples_parse_as_their_types() {
     let groups: Vec<GroupEntry> =
         serde_json::from_str(&blocks(&doc, "json GroupEntry[]")[0]).unwrap();
     assert_eq!(groups.len(), 2);
+    let member: MemberEntry = serde_json::from_str(&blocks(&doc, "json MemberEntry")[0]).unwrap();
+    assert_eq!(member.regs.len(), 1);
+    let raw: serde_json::Value =
+        serde_json::from_str(&blocks(&doc, "json MemberEntry")[0]).unwrap();
+    assert_eq!(serde_json::to_value(&member).unwrap(), raw);
+    let _: UnregRequest = serde_json::from_str(&blocks(&doc, "json UnregRequest")[0]).unwrap();
     let notice = Notice::parse(blocks(&doc, "json Notice")[0].trim()).unwrap();
     assert_eq!(notice.tables, vec!["calls", "ringing"]);
 }
@@ -60,7 +68,7 @@ fn documented_key_names_are_the_built_ones() {
     let id = NodeId::new("id").unwrap();
     let mut built = vec![k.nodes(), k.node(&id), k.events()];
     built.extend(Table::ALL.iter().map(|t| k.table(&id, *t)));
-    built.push(k.member("{domain}", "{ext}"));
+    built.push(k.unreg(&id));
     built.push(k.reg("{domain}", "{user}"));
     built.push(k.tenant("{domain}"));
     for key in built {

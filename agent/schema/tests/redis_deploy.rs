@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use locus_schema::store::redis::RedisStore;
 use locus_schema::testing::{RedisSentinel, RedisServer};
-use locus_schema::{Keys, NodeChange, NodeState, Store, Table};
+use locus_schema::{HashOp, Keys, MemberEntry, NodeChange, NodeState, Store, Table, UnregRequest};
 use redis::AsyncCommands;
 use suite::{LONG_TTL, id, ops, set, status};
 
@@ -47,8 +47,25 @@ async fn key_layout_is_the_documented_one() {
     };
     store.apply(&n, &change).await.unwrap();
     store.set_node_state(&n, NodeState::Draining).await.unwrap();
+    let claim = MemberEntry {
+        groups: vec!["sales".to_owned()],
+        regs: vec![],
+    };
     store
-        .add_members("d.example", "1001", &["sales".to_owned()])
+        .apply(
+            &n,
+            &ops(vec![HashOp::member("d.example", "1001", Some(&claim))]),
+        )
+        .await
+        .unwrap();
+    store
+        .request_unregister(
+            &n,
+            &UnregRequest {
+                profile: "internal".into(),
+                target: "c1".into(),
+            },
+        )
         .await
         .unwrap();
 
@@ -59,7 +76,8 @@ async fn key_layout_is_the_documented_one() {
         "locus:{fs1}:node",
         "locus:{fs1}:calls",
         "locus:{fs1}:sipcalls",
-        "locus:member:d.example:1001",
+        "locus:{fs1}:members",
+        "locus:{fs1}:unreg",
     ]
     .map(str::to_owned)
     .into();
@@ -78,8 +96,18 @@ async fn key_layout_is_the_documented_one() {
     let score: f64 = r.zscore("locus:nodes", "fs1").await.unwrap();
     let farm = store.read_farm().await.unwrap();
     assert_eq!(score as u64, farm.nodes[&n].heartbeat_ms);
-    let groups: Vec<String> = r.smembers("locus:member:d.example:1001").await.unwrap();
-    assert_eq!(groups, vec!["sales".to_owned()]);
+    let claim: String = r
+        .hget("locus:{fs1}:members", "d.example/1001")
+        .await
+        .unwrap();
+    assert_eq!(claim, r#"{"groups":["sales"]}"#);
+    let unreg: Vec<String> = r.lrange("locus:{fs1}:unreg", 0, -1).await.unwrap();
+    assert_eq!(
+        unreg,
+        vec![r#"{"profile":"internal","target":"c1"}"#.to_owned()]
+    );
+    let ttl: i64 = r.pttl("locus:{fs1}:unreg").await.unwrap();
+    assert!(ttl > 0, "the request queue expires on its own: {ttl}");
 }
 
 #[tokio::test]
@@ -93,8 +121,17 @@ async fn prefixes_keep_farms_apart() {
         .unwrap();
     let n = id("fs1");
     a.lease(&n, &status(1), LONG_TTL).await.unwrap();
-    a.add_members("d", "1", &["g".to_owned()]).await.unwrap();
-    b.add_members("d", "2", &["h".to_owned()]).await.unwrap();
+    let claim = |g: &str| MemberEntry {
+        groups: vec![g.to_owned()],
+        regs: vec![],
+    };
+    b.lease(&n, &status(1), LONG_TTL).await.unwrap();
+    a.apply(&n, &ops(vec![HashOp::member("d", "1", Some(&claim("g")))]))
+        .await
+        .unwrap();
+    b.apply(&n, &ops(vec![HashOp::member("d", "2", Some(&claim("h")))]))
+        .await
+        .unwrap();
     let mut rb = b.subscribe().await.unwrap();
     a.apply(&n, &ops(vec![set(Table::Calls, "u", "{}")]))
         .await
@@ -103,13 +140,14 @@ async fn prefixes_keep_farms_apart() {
     let fa = a.read_farm().await.unwrap();
     let fb = b.read_farm().await.unwrap();
     assert_eq!(fa.nodes.len(), 1);
-    assert!(fb.nodes.is_empty());
+    assert_eq!(fb.nodes.len(), 1);
+    assert_eq!(fb.nodes[&n].image.table(Table::Calls).count(), 0);
     assert_eq!(
-        fa.members.keys().collect::<Vec<_>>(),
+        fa.members().keys().collect::<Vec<_>>(),
         vec![&("d".into(), "1".into())]
     );
     assert_eq!(
-        fb.members.keys().collect::<Vec<_>>(),
+        fb.members().keys().collect::<Vec<_>>(),
         vec![&("d".into(), "2".into())]
     );
     let none = tokio::time::timeout(Duration::from_millis(200), rb.recv()).await;

@@ -57,9 +57,19 @@ async fn garbage_in_redis_does_not_break_readers() {
     let _: () = r.hset("locus:{fs2}:node", "calls", "lots").await.unwrap();
     let _: () = r.hset("locus:{fs2}:node", "state", "weird").await.unwrap();
     let _: () = r.set("locus:{fs2}:ringing", "a string").await.unwrap();
-    let _: () = r.set("locus:member:d:1001", "a string").await.unwrap();
-    let _: () = r.sadd("locus:member:d:1002", "sales").await.unwrap();
-    let _: () = r.sadd("locus:member:nocolon", "x").await.unwrap();
+    let _: () = r
+        .hset("locus:{fs2}:members", "d/1001", "not json")
+        .await
+        .unwrap();
+    let _: () = r
+        .hset("locus:{fs2}:members", "d/1002", r#"{"groups":["sales"]}"#)
+        .await
+        .unwrap();
+    let _: () = r
+        .hset("locus:{fs2}:members", "noslash", r#"{"groups":["x"]}"#)
+        .await
+        .unwrap();
+    let _: () = r.set("locus:{fs2}:unreg", "a string").await.unwrap();
 
     let farm = store.read_farm().await.unwrap();
     assert_eq!(farm.nodes.len(), 3, "{:?}", farm.nodes.keys());
@@ -72,9 +82,14 @@ async fn garbage_in_redis_does_not_break_readers() {
     assert_eq!(calls[0], (&"u1".to_owned(), &"not json {".to_owned()));
     assert_eq!(calls[1].1, "\u{fffd}\u{fffd}");
     assert!(!v2.image.tables.contains_key(&Table::Ringing));
-    let members: Vec<_> = farm.members.keys().cloned().collect();
+    let members: Vec<_> = farm.members().keys().cloned().collect();
     assert_eq!(members, vec![("d".to_owned(), "1002".to_owned())]);
     assert_eq!(store.node_state(&fs2).await.unwrap(), NodeState::Active);
+    // A request queue of the wrong type is an error, never a panic.
+    assert!(matches!(
+        store.take_unregisters(&fs2, 10).await,
+        Err(StoreError::Redis(_))
+    ));
 
     // Writing into a key of the wrong type fails cleanly...
     let bad = ops(vec![set(Table::Ringing, "d/1", "[]")]);

@@ -79,15 +79,17 @@ fn pos(t: Table) -> usize {
         Table::Rooms => 4,
         Table::Queues => 5,
         Table::Sipcalls => 6,
+        // Claims are the publisher's (crate::publisher), never a call's.
+        Table::Members => 7,
     }
 }
 
 /// The published state and the contributions it is built from.
 #[derive(Debug, Default)]
 pub(crate) struct Publisher {
-    index: [TableIndex; 7],
+    index: [TableIndex; 8],
     contribs: HashMap<CallId, Vec<Item>>,
-    published: [HashMap<String, String>; 7],
+    published: [HashMap<String, String>; 8],
     dirty: BTreeSet<(Table, String)>,
 }
 
@@ -128,7 +130,9 @@ impl Publisher {
     fn value(&self, table: Table, field: &str) -> Option<String> {
         let entries = self.index[pos(table)].get(field)?;
         match table {
-            Table::Calls | Table::Lots | Table::Sipcalls => entries.values().next().cloned(),
+            Table::Calls | Table::Lots | Table::Sipcalls | Table::Members => {
+                entries.values().next().cloned()
+            }
             Table::Ringing | Table::Groups => {
                 // Each entry is already a JSON object, so the list is their
                 // join: exactly what serde_json writes for the Vec.

@@ -1,5 +1,5 @@
-//! Pickup-group membership (`member:{domain}:{ext}`), learnt from
-//! registrations and from callers' channels.
+//! Membership claims (`{id}:members`), learnt from registrations and from
+//! callers' channels.
 //!
 //! Only `sofia::register` is a registration: every digest-checked INVITE
 //! fires `sofia::pre_register` and `sofia::register_attempt` with the
@@ -7,8 +7,19 @@
 //! carries the user's directory variables (`callgroup`) when the directory
 //! has them; `sofia::expire` names the user in `user`/`host`.
 
+use locus_schema::RegClaim;
+
 use super::facts::Facts;
 use super::{MemberOp, Model};
+
+/// The registration a `sofia::*` event names (without a Call-ID, none).
+fn reg_claim(f: &Facts<'_>) -> Option<RegClaim> {
+    Some(RegClaim {
+        call_id: f.reg_call_id.filter(|c| !c.is_empty())?.to_owned(),
+        contact: f.reg_contact.unwrap_or_default().to_owned(),
+        profile: f.reg_profile.unwrap_or("internal").to_owned(),
+    })
+}
 
 /// A group list as FreeSWITCH writes it (`a,b`), cleaned.
 fn groups(v: &str) -> Vec<String> {
@@ -35,11 +46,13 @@ impl Model {
                 };
                 let found = f.dir_caller_group.map(groups).unwrap_or_default();
                 let key = (domain.to_owned(), ext.to_owned());
+                let reg = reg_claim(f);
                 if found.is_empty() {
                     self.known_members.remove(&key);
                     self.members.push(MemberOp::Lookup {
                         domain: key.0,
                         ext: key.1,
+                        reg,
                     });
                 } else {
                     // A registration refresh repeats the Add on purpose: it
@@ -49,6 +62,7 @@ impl Model {
                         domain: key.0,
                         ext: key.1,
                         groups: found,
+                        reg,
                     });
                 }
             }
@@ -63,6 +77,7 @@ impl Model {
                 self.members.push(MemberOp::Remove {
                     domain: domain.to_owned(),
                     ext: ext.to_owned(),
+                    call_id: f.reg_call_id.map(str::to_owned),
                 });
             }
             _ => {}
@@ -99,6 +114,7 @@ impl Model {
             domain: key.0,
             ext: key.1,
             groups: found,
+            reg: None,
         });
     }
 }

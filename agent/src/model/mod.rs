@@ -47,7 +47,7 @@ mod tests;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use locus_esl::Event;
-use locus_schema::{EslLink, NodeChange, NodeImage, NodeStatus};
+use locus_schema::{EslLink, NodeChange, NodeImage, NodeStatus, RegClaim};
 use serde::Deserialize;
 
 use self::call::Call;
@@ -82,11 +82,13 @@ impl Default for ModelConfig {
     }
 }
 
-/// A change to pickup-group membership (`member:{domain}:{ext}`), for the
-/// agent to write; not part of the node's own keys.
+/// A change to this node's membership claims (`{id}:members`), for the
+/// publisher; it keeps the claims apart from the model's tables because
+/// they outlive a resync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberOp {
-    /// The extension belongs to these groups.
+    /// The user registered here (`reg`), or a call of the user showed its
+    /// groups (`reg` is `None`). Non-empty `groups` replace the known ones.
     Add {
         /// SIP domain.
         domain: String,
@@ -94,20 +96,28 @@ pub enum MemberOp {
         ext: String,
         /// Its pickup groups.
         groups: Vec<String>,
+        /// The registration, when a `sofia::register` caused this.
+        reg: Option<RegClaim>,
     },
-    /// The extension is gone (unregistered or expired).
+    /// A registration here ended (`call_id`); the claim goes with the
+    /// user's last registration. `None`: every registration ended.
     Remove {
         /// SIP domain.
         domain: String,
         /// Extension (user).
         ext: String,
+        /// Call-ID of the registration that ended.
+        call_id: Option<String>,
     },
-    /// Membership unknown: the agent should ask FreeSWITCH (`user_data`).
+    /// Groups unknown: the agent should ask FreeSWITCH (`user_data`), then
+    /// add the claim with `reg`.
     Lookup {
         /// SIP domain.
         domain: String,
         /// Extension (user).
         ext: String,
+        /// The registration that caused the lookup.
+        reg: Option<RegClaim>,
     },
 }
 

@@ -11,6 +11,7 @@
 //! * [`config`]: the settings, [`RegistrarConfig`], and [`OwnAddr`] (how we name ourselves).
 //! * `contact`: what a 2xx means (saves, removals, expiry).
 //! * `flows`: this process's own bindings with their flows.
+//! * `unreg`: an unregister reaches every box holding the user.
 //! * [`stats`]: the counters, [`RegistrarStats`].
 
 use std::sync::Arc;
@@ -20,12 +21,14 @@ use locus_schema::{Binding, Store};
 
 use crate::proxy::keys::unverified_flow;
 use crate::proxy::{Dest, Flow, FlowKeys, Location, Target};
+use crate::routing::sync::FarmSync;
 use crate::sip::{SipMessage, Transport, Uri};
 
 pub mod config;
 mod contact;
 mod flows;
 pub mod stats;
+mod unreg;
 
 pub use config::{OwnAddr, RegistrarConfig, RegistrarError};
 pub use stats::RegistrarStats;
@@ -43,6 +46,8 @@ pub struct Registrar {
     stats: Arc<RegistrarStats>,
     /// Signs the flow token in our Path (the proxy core's keys).
     keys: FlowKeys,
+    /// The farm view: which other boxes hold a user's registrations.
+    farm: Option<Arc<FarmSync>>,
 }
 
 use locus_schema::now_ms;
@@ -83,6 +88,7 @@ impl Registrar {
             flows: OwnFlows::default(),
             stats: Arc::new(RegistrarStats::default()),
             keys: FlowKeys::random(),
+            farm: None,
         }
     }
 
@@ -90,6 +96,13 @@ impl Registrar {
     /// which checks them when the Path comes back as a Route).
     pub fn with_keys(mut self, keys: FlowKeys) -> Self {
         self.keys = keys;
+        self
+    }
+
+    /// Reads the farm from `sync`, so that an unregister also reaches the
+    /// other boxes holding the user's registrations (`{id}:unreg`).
+    pub fn with_farm(mut self, sync: Arc<FarmSync>) -> Self {
+        self.farm = Some(sync);
         self
     }
 
@@ -245,6 +258,10 @@ impl Location for Registrar {
                 return;
             }
         };
+        for change in &changes {
+            self.unregister_elsewhere(req, target, domain, user, change)
+                .await;
+        }
         for change in changes {
             let res = match &change {
                 Change::RemoveAll => {

@@ -18,6 +18,9 @@ pub struct RegistrarStats {
     pub lookup_misses: Counter,
     /// Store reads or writes that failed or timed out.
     pub store_errors: Counter,
+    /// Requests queued for another box to drop a user's registrations
+    /// (an unregister that reached only one box).
+    pub remote_unregisters: Counter,
 }
 
 impl RegistrarStats {
@@ -48,6 +51,11 @@ impl RegistrarStats {
                 "locus_registrar_store_errors",
                 "Failed or timed-out store calls",
                 &self.store_errors,
+            ),
+            (
+                "locus_registrar_remote_unregisters",
+                "Unregisters forwarded to other boxes holding the user",
+                &self.remote_unregisters,
             ),
         ];
         for (name, help, c) in all {

@@ -1,6 +1,6 @@
 //! Rule 3: feature codes go where the thing they name lives.
 //!
-//! * `*8`: the caller's pickup groups (`member:` of From user@domain) ->
+//! * `*8`: the caller's pickup groups (the nodes' `members` claims of From user@domain) ->
 //!   the node of the newest *ringing* call of any of them; if none rings,
 //!   the newest answered one. FreeSWITCH's vanilla `intercept` takes the
 //!   group's last dialled call on that box, which is in practice the

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use locus_schema::NodeId;
+use locus_schema::{NodeId, RegClaim};
 
 mod build;
 
@@ -105,8 +105,11 @@ pub struct FarmSnapshot {
     pub(crate) queues: HashMap<String, Vec<Count>>,
     /// SIP Call-ID -> nodes.
     pub(crate) sipcalls: HashMap<String, Vec<NodeIx>>,
-    /// `{domain}/{ext}` -> pickup groups.
+    /// `{domain}/{ext}` -> pickup groups (union of the live nodes' claims).
     pub(crate) members: HashMap<String, Vec<String>>,
+    /// `{domain}/{ext}` -> the live nodes holding registrations of the
+    /// user, with them (from the nodes' `{id}:members` claims).
+    pub(crate) registered: HashMap<String, Vec<(NodeId, Vec<RegClaim>)>>,
     /// Lower-cased domain -> pinned node (`tenant:{domain}` in the store).
     pub(crate) tenants: HashMap<String, NodeId>,
     /// A node's SIP address (from an IP-literal `sip_uri`) -> the node.
@@ -156,9 +159,14 @@ impl FarmSnapshot {
         get(&self.groups, &key(domain, group))
     }
 
-    /// Pickup groups of `ext` (`member:` keys).
+    /// Pickup groups of `ext` (the union of the live nodes' claims).
     pub fn groups_of(&self, domain: &str, ext: &str) -> &[String] {
         get(&self.members, &key(domain, ext))
+    }
+
+    /// The live nodes holding registrations of `ext@domain`, with them.
+    pub fn registered_on(&self, domain: &str, ext: &str) -> &[(NodeId, Vec<RegClaim>)] {
+        get(&self.registered, &key(domain, ext))
     }
 
     /// Nodes holding a call in valet slot `slot` of `lot`.

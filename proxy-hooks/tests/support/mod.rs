@@ -167,11 +167,20 @@ impl Farm {
         self.raw(name, Table::Sipcalls, call_id, uuid)
     }
 
-    /// `member:{D}:{ext}` = groups.
+    /// A live node's claim (`{id}:members`) that `ext` is registered
+    /// there, in `groups` (on the first node by id: membership is the
+    /// union over nodes, so which one does not matter).
     pub fn member(&mut self, ext: &str, groups: &[&str]) -> &mut Self {
-        let groups = groups.iter().map(|g| g.to_string()).collect();
-        self.view.members.insert((D.into(), ext.into()), groups);
-        self
+        let entry = locus_schema::MemberEntry {
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            regs: vec![],
+        };
+        let node = match self.view.nodes.keys().next() {
+            Some(id) => id.as_str().to_owned(),
+            None => panic!("add a node before a member"),
+        };
+        let value = serde_json::to_string(&entry).unwrap();
+        self.raw(&node, Table::Members, &format!("{D}/{ext}"), &value)
     }
 
     pub fn snapshot(&self, cfg: &RoutingConfig) -> FarmSnapshot {

@@ -120,6 +120,13 @@ impl SimHandle {
             .and_then(|s| s.state().regs.get(user).cloned())
     }
 
+    /// Whether sofia holds a registration of `user` (its
+    /// `sip_registrations` row: gone after an unregister, an expiry or a
+    /// `flush_inbound_reg`).
+    pub fn registered(&self, user: &str) -> bool {
+        self.with(|c| c.feat.regs.contains_key(user))
+    }
+
     /// SIP dialogs the box holds (calls in progress on the SIP side).
     pub fn sip_dialogs(&self) -> usize {
         self.sip.as_ref().map_or(0, |s| s.state().dialogs.len())

@@ -271,3 +271,76 @@ async fn farm_identity() {
     let err = sim.intercept_group("1002", "unknown-group").await;
     assert!(matches!(err, Err(SimError::Nothing(_))));
 }
+
+/// `sofia profile <p> flush_inbound_reg <call_id | user@domain>` as
+/// mod_sofia answers it: the matching registrations go, each with a
+/// `sofia::expire` naming its Call-ID; others stay.
+#[tokio::test]
+async fn flush_inbound_reg_expires_the_matching_registrations() {
+    let sim = sim().await;
+    let mut events = Client::ready(
+        sim.esl_addr(),
+        Some("json CUSTOM sofia::register sofia::expire"),
+    )
+    .await;
+    let mut c = Client::ready(sim.esl_addr(), None).await;
+    sim.register("1001").await.unwrap();
+    sim.register("1002").await.unwrap();
+    let regs = events
+        .events_until(|e| {
+            e.subclass() == Some("sofia::register") && e.get("from-user") == Some("1002")
+        })
+        .await;
+    let call_id = regs
+        .iter()
+        .find(|e| e.get("from-user") == Some("1001"))
+        .and_then(|e| e.get("call-id"))
+        .unwrap()
+        .to_owned();
+
+    let reply = c
+        .api(&format!(
+            "sofia profile internal flush_inbound_reg {call_id}"
+        ))
+        .await;
+    assert_eq!(
+        reply.text(),
+        "+OK flushing all registrations matching specified call_id\n"
+    );
+    let exp = events
+        .events_until(|e| e.subclass() == Some("sofia::expire"))
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (exp.get("user"), exp.get("call-id")),
+        (Some("1001"), Some(call_id.as_str()))
+    );
+    assert!(!sim.registered("1001"));
+    assert!(sim.registered("1002"), "another user's registration stays");
+
+    // By user@domain (the form the agent uses), and unknown profiles.
+    let domain = SimConfig::default().domain;
+    let reply = c
+        .api(&format!(
+            "sofia profile internal flush_inbound_reg 1002@{domain}"
+        ))
+        .await;
+    assert_eq!(
+        reply.text(),
+        "+OK flushing all registrations matching specified call_id\n"
+    );
+    let exp = events
+        .events_until(|e| e.subclass() == Some("sofia::expire"))
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(exp.get("user"), Some("1002"));
+    assert!(!sim.registered("1002"));
+    assert_eq!(
+        c.api("sofia profile external flush_inbound_reg 1@x")
+            .await
+            .text(),
+        "Invalid Profile [external]"
+    );
+}

@@ -3,7 +3,7 @@
 //! status writes). Used by the demo when no redis-server is installed and
 //! by unit tests. Time is tokio's, so `tokio::time::pause()` drives leases.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,12 +15,14 @@ use tokio::time::Instant;
 mod location;
 
 use super::notice::{NOTICE_BUFFER, Notice, NoticeKind};
-use super::{FarmView, NodeView, Store, StoreError, lease_ttl, now_ms, status_fields};
+use super::{
+    FarmView, MAX_UNREG, NodeView, Store, StoreError, UNREG_TTL, lease_ttl, now_ms, status_fields,
+};
 use crate::Keys;
 use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage, Table};
 use crate::keys::NodeId;
-use crate::types::{NodeState, NodeStatus};
+use crate::types::{NodeState, NodeStatus, UnregRequest};
 
 /// One node's keys.
 #[derive(Default)]
@@ -37,7 +39,8 @@ struct MemNode {
 struct Farm {
     heartbeats: BTreeMap<NodeId, u64>,
     nodes: BTreeMap<NodeId, MemNode>,
-    members: BTreeMap<(String, String), BTreeSet<String>>,
+    /// `{id}:unreg` lists with their expiry.
+    unregs: BTreeMap<NodeId, (VecDeque<UnregRequest>, Instant)>,
     regs: location::Regs,
     tenants: BTreeMap<String, NodeId>,
 }
@@ -53,6 +56,7 @@ impl Farm {
         }
         self.nodes
             .retain(|_, n| !n.status.is_empty() || !n.tables.is_empty());
+        self.unregs.retain(|_, (_, at)| *at > now);
     }
 
     fn live(&self, id: &NodeId) -> bool {
@@ -199,27 +203,39 @@ impl Store for MemStore {
         Ok(word.and_then(|w| NodeState::parse(w)).unwrap_or_default())
     }
 
-    async fn add_members(
+    async fn request_unregister(
         &self,
-        domain: &str,
-        ext: &str,
-        groups: &[String],
+        node: &NodeId,
+        req: &UnregRequest,
     ) -> Result<(), StoreError> {
-        if !groups.is_empty() {
-            let mut farm = self.lock();
-            let set = farm
-                .members
-                .entry((domain.to_owned(), ext.to_owned()))
-                .or_default();
-            set.extend(groups.iter().cloned());
+        let mut farm = self.lock();
+        let (list, at) = farm
+            .unregs
+            .entry(node.clone())
+            .or_insert_with(|| (VecDeque::new(), Instant::now()));
+        list.push_back(req.clone());
+        while list.len() > MAX_UNREG {
+            list.pop_front();
         }
+        *at = Instant::now() + UNREG_TTL;
         Ok(())
     }
 
-    async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError> {
+    async fn take_unregisters(
+        &self,
+        node: &NodeId,
+        max: usize,
+    ) -> Result<Vec<UnregRequest>, StoreError> {
         let mut farm = self.lock();
-        farm.members.remove(&(domain.to_owned(), ext.to_owned()));
-        Ok(())
+        let Some((list, _)) = farm.unregs.get_mut(node) else {
+            return Ok(Vec::new());
+        };
+        let n = max.min(list.len());
+        let taken: Vec<UnregRequest> = list.drain(..n).collect();
+        if list.is_empty() {
+            farm.unregs.remove(node);
+        }
+        Ok(taken)
     }
 
     async fn put_binding(
@@ -282,11 +298,6 @@ impl Store for MemStore {
             };
             view.nodes.insert(id.clone(), node);
         }
-        view.members = farm
-            .members
-            .iter()
-            .map(|(k, groups)| (k.clone(), groups.iter().cloned().collect()))
-            .collect();
         view.tenants = farm.tenants.clone();
         Ok(view)
     }
@@ -295,7 +306,8 @@ impl Store for MemStore {
         let existed = {
             let mut farm = self.lock();
             let keys = farm.nodes.remove(node).is_some();
-            farm.heartbeats.remove(node).is_some() || keys
+            let unregs = farm.unregs.remove(node).is_some();
+            farm.heartbeats.remove(node).is_some() || keys || unregs
         };
         self.publish(&Notice::whole(node, NoticeKind::Delete));
         Ok(existed)
@@ -314,6 +326,7 @@ impl Store for MemStore {
                 .collect();
             for id in &dead {
                 farm.nodes.remove(id);
+                farm.unregs.remove(id);
                 farm.heartbeats.remove(id);
             }
             dead

@@ -11,11 +11,11 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::link::Link;
-use super::{FarmView, Store, StoreError, lease_ttl, now_ms};
+use super::{FarmView, MAX_UNREG, Store, StoreError, UNREG_TTL, lease_ttl, now_ms, parse_unregs};
 use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::{Keys, NodeId};
-use crate::types::{NodeState, NodeStatus};
+use crate::types::{NodeState, NodeStatus, UnregRequest};
 
 mod events;
 mod janitor;
@@ -126,32 +126,60 @@ impl Store for RedisStore {
         })
     }
 
-    async fn add_members(
+    async fn request_unregister(
         &self,
-        domain: &str,
-        ext: &str,
-        groups: &[String],
+        node: &NodeId,
+        req: &UnregRequest,
     ) -> Result<(), StoreError> {
-        if groups.is_empty() {
-            return Ok(());
-        }
-        let key = self.keys.member(domain, ext);
-        self.link
-            .run(|mut c| async move {
-                redis::cmd("SADD")
-                    .arg(key)
-                    .arg(groups)
-                    .query_async::<()>(&mut c)
-                    .await
-            })
-            .await
+        let key = self.keys.unreg(node);
+        let json = serde_json::to_string(req)
+            .map_err(|e| StoreError::Config(format!("unregister request: {e}")))?;
+        let keep = i64::try_from(MAX_UNREG).unwrap_or(i64::MAX);
+        let ttl = u64::try_from(UNREG_TTL.as_millis()).unwrap_or(u64::MAX);
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("RPUSH")
+            .arg(&key)
+            .arg(json)
+            .ignore()
+            .cmd("LTRIM")
+            .arg(&key)
+            .arg(-keep)
+            .arg(-1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl)
+            .ignore();
+        self.exec(p).await
     }
 
-    async fn remove_members(&self, domain: &str, ext: &str) -> Result<(), StoreError> {
-        let key = self.keys.member(domain, ext);
-        self.link
-            .run(|mut c| async move { redis::cmd("DEL").arg(key).query_async::<()>(&mut c).await })
-            .await
+    async fn take_unregisters(
+        &self,
+        node: &NodeId,
+        max: usize,
+    ) -> Result<Vec<UnregRequest>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.keys.unreg(node);
+        let last = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("LRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(last - 1)
+            .cmd("LTRIM")
+            .arg(&key)
+            .arg(last)
+            .arg(-1)
+            .ignore();
+        let (raw,): (Vec<Vec<u8>>,) = self
+            .link
+            .run(|mut c| async move { p.query_async(&mut c).await })
+            .await?;
+        Ok(parse_unregs(node, raw))
     }
 
     async fn put_binding(

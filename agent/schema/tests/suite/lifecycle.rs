@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_schema::{NodeChange, NodeState, Store, Table};
+use locus_schema::store::MAX_UNREG;
+use locus_schema::{
+    HashOp, MemberEntry, NodeChange, NodeState, RegClaim, Store, Table, UnregRequest,
+};
 
 use super::*;
 
@@ -102,31 +105,114 @@ pub async fn delete_node_removes_everything(store: Arc<dyn Store>) {
     assert!(tables(&store, &n).await.tables.is_empty());
 }
 
-pub async fn members_add_and_remove(store: Arc<dyn Store>) {
+/// Membership is the union of the live nodes' claims: a claim lost on one
+/// node (its binding expired) leaves the user's groups from another; a dead
+/// node's claims do not count.
+pub async fn members_are_the_union_of_live_claims(store: Arc<dyn Store>) {
     let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let entry = |groups: &[&str], call_id: &str| MemberEntry {
+        groups: g(groups),
+        regs: vec![RegClaim {
+            call_id: call_id.into(),
+            contact: String::new(),
+            profile: "internal".into(),
+        }],
+    };
+    let claim = |ext: &str, e: Option<&MemberEntry>| NodeChange {
+        ops: vec![HashOp::member("D.example", ext, e)],
+        status: None,
+    };
+    let (a, b, dead) = (id("fs-a"), id("fs-b"), id("fs-dead"));
+    for n in [&a, &b] {
+        store.lease(n, &status(0), LONG_TTL).await.unwrap();
+    }
     store
-        .add_members("d.example", "1001", &g(&["sales", "all"]))
+        .lease(&dead, &status(0), Duration::from_millis(50))
+        .await
+        .unwrap();
+    let (sales_all, all_ops) = (entry(&["sales", "all"], "c1"), entry(&["all", "ops"], "c2"));
+    store
+        .apply(&a, &claim("1001", Some(&sales_all)))
         .await
         .unwrap();
     store
-        .add_members("d.example", "1001", &g(&["all", "ops"]))
+        .apply(&b, &claim("1001", Some(&all_ops)))
         .await
         .unwrap();
     store
-        .add_members("d.example", "1002", &g(&["ops"]))
+        .apply(&b, &claim("1003", Some(&entry(&[], "c3"))))
         .await
         .unwrap();
-    store.add_members("d.example", "1003", &[]).await.unwrap();
-    let farm = store.read_farm().await.unwrap();
+    store
+        .apply(&dead, &claim("1002", Some(&entry(&["ghost"], "c4"))))
+        .await
+        .unwrap();
     let key = |e: &str| ("d.example".to_owned(), e.to_owned());
-    assert_eq!(farm.members[&key("1001")], g(&["all", "ops", "sales"]));
-    assert_eq!(farm.members[&key("1002")], g(&["ops"]));
-    assert!(!farm.members.contains_key(&key("1003")));
-
-    store.remove_members("d.example", "1001").await.unwrap();
+    eventually("the short lease lapses", || async {
+        let farm = store.read_farm().await.unwrap();
+        !farm.nodes[&dead].live
+    })
+    .await;
     let farm = store.read_farm().await.unwrap();
-    assert!(!farm.members.contains_key(&key("1001")));
-    assert_eq!(farm.members.len(), 1);
+    let members = farm.members();
+    assert_eq!(members[&key("1001")], g(&["all", "ops", "sales"]));
+    assert!(
+        !members.contains_key(&key("1002")),
+        "dead node's claim counted"
+    );
+    assert!(
+        !members.contains_key(&key("1003")),
+        "a claim without groups is no membership"
+    );
+    assert_eq!(farm.claims().filter(|c| c.2 == "1003").count(), 1);
+
+    // A's binding expires: B still claims the user.
+    store.apply(&a, &claim("1001", None)).await.unwrap();
+    let members = store.read_farm().await.unwrap().members();
+    assert_eq!(members[&key("1001")], g(&["all", "ops"]));
+    store.apply(&b, &claim("1001", None)).await.unwrap();
+    assert!(store.read_farm().await.unwrap().members().is_empty());
+}
+
+/// `{id}:unreg` is a queue per node: oldest first, taken once, bounded.
+pub async fn unregister_requests_queue_per_node(store: Arc<dyn Store>) {
+    let (a, b) = (id("fs-a"), id("fs-b"));
+    let req = |t: &str| UnregRequest {
+        profile: "internal".into(),
+        target: t.into(),
+    };
+    assert!(store.take_unregisters(&a, 10).await.unwrap().is_empty());
+    for t in ["c1", "c2", "1000@d.example"] {
+        store.request_unregister(&a, &req(t)).await.unwrap();
+    }
+    store.request_unregister(&b, &req("cb")).await.unwrap();
+    assert_eq!(
+        store.take_unregisters(&a, 2).await.unwrap(),
+        vec![req("c1"), req("c2")]
+    );
+    assert_eq!(
+        store.take_unregisters(&a, 10).await.unwrap(),
+        vec![req("1000@d.example")]
+    );
+    assert!(store.take_unregisters(&a, 10).await.unwrap().is_empty());
+    assert!(store.take_unregisters(&b, 0).await.unwrap().is_empty());
+    assert_eq!(
+        store.take_unregisters(&b, 10).await.unwrap(),
+        vec![req("cb")]
+    );
+    for i in 0..MAX_UNREG + 5 {
+        store
+            .request_unregister(&a, &req(&format!("x{i}")))
+            .await
+            .unwrap();
+    }
+    let all = store.take_unregisters(&a, usize::MAX).await.unwrap();
+    assert_eq!(all.len(), MAX_UNREG);
+    assert_eq!(all[0], req("x5"), "the oldest go first");
+    // A deleted node's queue goes with it.
+    store.request_unregister(&a, &req("late")).await.unwrap();
+    store.delete_node(&a).await.unwrap();
+    assert!(store.take_unregisters(&a, 10).await.unwrap().is_empty());
 }
 
 pub async fn subscribe_receives_notices(store: Arc<dyn Store>) {

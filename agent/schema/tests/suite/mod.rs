@@ -59,7 +59,8 @@ macro_rules! store_suite {
             reap_expired_removes_only_dead_nodes,
             extreme_lease_ttls_are_clamped,
             delete_node_removes_everything,
-            members_add_and_remove,
+            members_are_the_union_of_live_claims,
+            unregister_requests_queue_per_node,
             subscribe_receives_notices,
             ping_answers,
         );

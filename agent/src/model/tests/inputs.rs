@@ -2,7 +2,7 @@
 //! group membership, configuration, and the listings a resync reads.
 
 use locus_esl::Event;
-use locus_schema::{EslLink, Table};
+use locus_schema::{EslLink, RegClaim, Table};
 
 use super::transitions::{A, B, P, a_leg, b_leg, state};
 use super::{base, chan, custom, json, model, table};
@@ -53,38 +53,53 @@ fn registrations_and_callers_announce_membership_once() {
     let mut m = model();
     let reg = |cg: Option<&str>| {
         let mut h = vec![
+            ("profile-name", "internal"),
             ("from-user", "1001"),
             ("from-host", "example.com"),
+            ("contact", "\"\" <sip:1001@10.0.0.9:5060>"),
+            ("call-id", "reg-1"),
             ("domain_name", "example.com"),
         ];
         h.extend(cg.map(|g| ("callgroup", g)));
         custom("sofia::register", &h)
     };
-    let add = |ext: &str, groups: &[&str]| MemberOp::Add {
+    let claim = RegClaim {
+        call_id: "reg-1".into(),
+        contact: "\"\" <sip:1001@10.0.0.9:5060>".into(),
+        profile: "internal".into(),
+    };
+    let add = |ext: &str, groups: &[&str], reg: Option<RegClaim>| MemberOp::Add {
         domain: "example.com".into(),
         ext: ext.into(),
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        reg,
     };
     assert_eq!(
         m.apply(&reg(Some("sales, support")), 1).members,
-        vec![add("1001", &["sales", "support"])]
+        vec![add("1001", &["sales", "support"], Some(claim.clone()))]
     );
     assert_eq!(
         m.apply(&reg(None), 2).members,
         vec![MemberOp::Lookup {
             domain: "example.com".into(),
-            ext: "1001".into()
+            ext: "1001".into(),
+            reg: Some(claim),
         }]
     );
     let expire = custom(
         "sofia::expire",
-        &[("user", "1001"), ("host", "example.com")],
+        &[
+            ("call-id", "reg-1"),
+            ("user", "1001"),
+            ("host", "example.com"),
+        ],
     );
     assert_eq!(
         m.apply(&expire, 3).members,
         vec![MemberOp::Remove {
             domain: "example.com".into(),
-            ext: "1001".into()
+            ext: "1001".into(),
+            call_id: Some("reg-1".into()),
         }]
     );
     let unreg = custom(
@@ -98,7 +113,7 @@ fn registrations_and_callers_announce_membership_once() {
     // A caller's channel teaches its group, once.
     assert_eq!(
         m.apply(&a_leg("CHANNEL_CREATE", &[]), 5).members,
-        vec![add("1000", &["sales"])]
+        vec![add("1000", &["sales"], None)]
     );
     assert!(
         m.apply(&a_leg("CHANNEL_EXECUTE", &[]), 6)

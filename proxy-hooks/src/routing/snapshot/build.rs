@@ -76,8 +76,14 @@ impl FarmSnapshot {
             }
         }
         snap.nodes = nodes.into_iter().map(Arc::new).collect();
-        for ((domain, ext), groups) in &view.members {
-            snap.members.insert(key(domain, ext), groups.clone());
+        for ((domain, ext), groups) in view.members() {
+            snap.members.insert(key(&domain, &ext), groups);
+        }
+        for (id, domain, ext, entry) in view.claims() {
+            if !entry.regs.is_empty() {
+                let on = snap.registered.entry(key(domain, ext)).or_default();
+                on.push((id.clone(), entry.regs));
+            }
         }
         for (domain, node) in &view.tenants {
             snap.tenants

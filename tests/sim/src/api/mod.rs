@@ -61,6 +61,7 @@ pub fn execute(core: &mut Core, cmd: &str, arg: Option<&str>) -> ApiOutput {
         "callcenter_config" => modules::callcenter_config(core, arg),
         "hash" => modules::hash(core, arg),
         "user_data" => modules::user_data(core, arg),
+        "sofia" => modules::sofia(core, arg),
         "originate" => {
             let (body, a) = control::originate(core, arg);
             after = a;

@@ -1,7 +1,7 @@
 //! Module api commands in their captured shapes: `valet_info` and
 //! `fifo list` (XML), `conference json_list` (cJSON, tabs) and
 //! `conference list`, `callcenter_config` (pipe-separated, `+OK` last),
-//! `hash`, `user_data`.
+//! `hash`, `user_data`, `sofia profile ... flush_inbound_reg`.
 
 use super::cjson::{self, J};
 use crate::stamp;
@@ -287,4 +287,54 @@ pub fn user_data(core: &Core, arg: Option<&str>) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
         .unwrap_or_default()
+}
+
+/// `sofia profile <name> flush_inbound_reg [<call_id> | <[user]@domain>]
+/// [reboot]` (mod_sofia `cmd_profile`, `sofia_reg_expire_call_id`): every
+/// registration whose Call-ID is the argument, or whose user and host are
+/// its two halves (no user: every one of the host), or with no argument
+/// every one, is deleted with a `sofia::expire` event. Other `sofia`
+/// commands are not simulated.
+pub fn sofia(core: &mut Core, arg: Option<&str>) -> String {
+    let words: Vec<&str> = arg.unwrap_or_default().split_whitespace().collect();
+    let (profile, rest) = match words.as_slice() {
+        ["profile", profile, "flush_inbound_reg", rest @ ..] => (*profile, rest),
+        ["profile", _, ..] => return "-ERR Unknown command!\n".into(),
+        _ => return "-ERR the simulator runs only sofia profile <name> flush_inbound_reg\n".into(),
+    };
+    if profile != "internal" {
+        return format!("Invalid Profile [{profile}]");
+    }
+    // `reboot` as the first argument means "all, rebooting".
+    let target = rest
+        .first()
+        .copied()
+        .filter(|t| !t.eq_ignore_ascii_case("reboot"));
+    let matched: Vec<String> = core
+        .feat
+        .regs
+        .values()
+        .filter(|r| match target {
+            None => true,
+            Some(t) => {
+                let by_aor = match t.split_once('@') {
+                    Some((user, host)) => {
+                        user == r.user && host.eq_ignore_ascii_case(&core.cfg.domain)
+                    }
+                    None => t.eq_ignore_ascii_case(&core.cfg.domain),
+                };
+                r.call_id == t || by_aor
+            }
+        })
+        .map(|r| r.user.clone())
+        .collect();
+    for user in matched {
+        if let Err(e) = core.expire(&user) {
+            tracing::debug!(sip.user = %user, error = %e, "flush_inbound_reg");
+        }
+    }
+    match target {
+        Some(_) => "+OK flushing all registrations matching specified call_id\n".into(),
+        None => "+OK flushing all registrations\n".into(),
+    }
 }

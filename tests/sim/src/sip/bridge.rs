@@ -38,7 +38,10 @@ impl Endpoint {
             Err(e) => return self.reject(st, a_cid, status_of(&e)),
         };
         let domain = self.domain();
-        let (dest, routes) = match (self.proxy, st.regs.get(ext)) {
+        // A binding sofia flushed (`flush_inbound_reg`) is no binding.
+        let registered = self.shared.core().feat.regs.contains_key(ext);
+        let binding = st.regs.get(ext).filter(|_| registered);
+        let (dest, routes) = match (self.proxy, binding) {
             (Some(p), _) => (Some(p), vec![]),
             (None, Some(reg)) => {
                 let hop = wire::first_hop(&reg.path).or_else(|| {
@@ -57,7 +60,7 @@ impl Endpoint {
             drop(core);
             return self.reject(st, a_cid, 480);
         };
-        let ruri = match (self.proxy, st.regs.get(ext)) {
+        let ruri = match (self.proxy, binding) {
             (None, Some(reg)) => Uri::parse(&reg.contact).ok(),
             _ => None,
         };

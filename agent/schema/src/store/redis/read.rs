@@ -17,8 +17,6 @@ const SCAN_COUNT: usize = 1000;
 /// Upper bound on `SCAN` rounds (a cursor that never returns to 0 would
 /// otherwise loop forever).
 const MAX_SCAN_ROUNDS: usize = 100_000;
-/// `SMEMBERS` per pipeline.
-const MEMBERS_CHUNK: usize = 1000;
 
 /// [`crate::Store::read_farm`].
 pub(super) async fn farm(link: &Link, keys: &Keys) -> Result<FarmView, StoreError> {
@@ -54,7 +52,6 @@ pub(super) async fn farm(link: &Link, keys: &Keys) -> Result<FarmView, StoreErro
             farm.nodes.insert(id, view);
         }
     }
-    farm.members = members(link, keys).await?;
     farm.tenants = super::location::tenants(link, keys).await?;
     Ok(farm)
 }
@@ -182,49 +179,6 @@ pub(super) async fn scan(
     Ok(found.into_iter().collect())
 }
 
-/// Every `member:{domain}:{ext}` set.
-async fn members(
-    link: &Link,
-    keys: &Keys,
-) -> Result<BTreeMap<(String, String), Vec<String>>, StoreError> {
-    let found = scan(link, &escape_glob(&keys.member_pattern()), "member").await?;
-    let prefix = format!("{}member:", keys.prefix());
-
-    let mut out = BTreeMap::new();
-    for chunk in found.chunks(MEMBERS_CHUNK) {
-        let mut p = redis::pipe();
-        p.ignore_errors();
-        for key in chunk {
-            p.cmd("SMEMBERS").arg(key);
-        }
-        let replies: Vec<RedisResult<Vec<Vec<u8>>>> = link
-            .run(|mut c| async move { p.query_async(&mut c).await })
-            .await?;
-        for (key, reply) in chunk.iter().zip(replies) {
-            let key = String::from_utf8_lossy(key);
-            let Some((domain, ext)) = key
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.rsplit_once(':'))
-            else {
-                tracing::warn!(key = %key, "member key without domain:ext; skipped");
-                continue;
-            };
-            match reply {
-                Ok(groups) => {
-                    let mut groups: Vec<String> = groups
-                        .iter()
-                        .map(|g| String::from_utf8_lossy(g).into_owned())
-                        .collect();
-                    groups.sort();
-                    out.insert((domain.to_owned(), ext.to_owned()), groups);
-                }
-                Err(e) => tracing::warn!(key = %key, error = %e, "unreadable member key; skipped"),
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Escapes glob metacharacters of a literal key prefix (keeps the final
 /// `*`), so a prefix like `a[1]:` does not turn into a character class.
 pub(super) fn escape_glob(pattern: &str) -> String {
@@ -250,8 +204,8 @@ mod tests {
 
     #[test]
     fn glob_escaping_keeps_the_trailing_star() {
-        assert_eq!(escape_glob("locus:member:*"), "locus:member:*");
-        assert_eq!(escape_glob("a[1]*?:member:*"), "a\\[1\\]\\*\\?:member:*");
+        assert_eq!(escape_glob("locus:tenant:*"), "locus:tenant:*");
+        assert_eq!(escape_glob("a[1]*?:tenant:*"), "a\\[1\\]\\*\\?:tenant:*");
     }
 
     #[test]
