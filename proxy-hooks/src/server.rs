@@ -174,12 +174,15 @@ pub async fn start(
         cfg.core.id.clone(),
         own_addr,
     ));
-    let router = Arc::new(FarmRouter::new(
-        policy,
-        engine.clone(),
-        sync.clone(),
-        Some(registrar.clone()),
-    ));
+    let router = Arc::new(
+        FarmRouter::new(
+            policy,
+            engine.clone(),
+            sync.clone(),
+            Some(registrar.clone()),
+        )
+        .with_transport(transport.clone()),
+    );
     let proxy = Proxy::new(cfg.core.clone(), transport.clone(), router).with_health(health.clone());
     let stats = proxy.stats();
     let tasks = TaskTracker::new();

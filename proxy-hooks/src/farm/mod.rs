@@ -19,6 +19,11 @@
 //! `OPTIONS` to the proxy's own address without a user is answered here
 //! (200): carriers and phones ping the proxy itself.
 //!
+//! A box over TCP is known by its IP whatever its source port (see
+//! `Policy::classify`); its connection is remembered as the way to that
+//! node's `sip_uri` (`SipTransport::alias`), so requests to it reuse the
+//! connection it opened instead of a new one to its listener.
+//!
 //! A node's 401/407 pins the request's Call-ID to that node, and rules
 //! 1-5 send a pinned Call-ID there first (`crate::affinity`): the phone's
 //! authenticated retry must meet the box that issued the nonce.
@@ -30,9 +35,11 @@ use async_trait::async_trait;
 use locus_schema::NodeId;
 
 use crate::engine::Engine;
-use crate::policy::Policy;
+use crate::policy::{Policy, Vouched};
 use crate::proxy::{Flow, Location, Router, Target, Verdict};
-use crate::sip::{SipMessage, Uri};
+use crate::request::Source;
+use crate::sip::{SipMessage, SipTransport, Transport, Uri};
+use crate::snapshot::FarmSnapshot;
 use crate::sync::FarmSync;
 
 pub mod request;
@@ -47,6 +54,10 @@ pub struct FarmRouter {
     engine: Arc<Engine>,
     sync: Arc<FarmSync>,
     location: Option<Arc<dyn Location>>,
+    /// Requests that proved a node secret at admission, for routing.
+    vouched: Vouched,
+    /// Where boxes' TCP connections are remembered.
+    transport: Option<SipTransport>,
 }
 
 impl std::fmt::Debug for FarmRouter {
@@ -80,6 +91,67 @@ impl FarmRouter {
             engine,
             sync,
             location,
+            vouched: Vouched::default(),
+            transport: None,
+        }
+    }
+
+    /// Remember boxes' inbound TCP connections in `transport`, so requests
+    /// to a node reuse the connection it opened.
+    pub fn with_transport(mut self, transport: SipTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The source of a request being routed: by address, a UDP node's
+    /// only if admission vouched for its secret.
+    pub(crate) fn source<'a>(
+        &'a self,
+        snap: &'a FarmSnapshot,
+        req: &SipMessage,
+        flow: &Flow,
+    ) -> Source<'a> {
+        match self.policy.classify(snap, flow) {
+            Source::Node(_) if self.policy.wants_secret(flow) && !self.vouched.take(req, flow) => {
+                self.policy.stranger(flow)
+            }
+            s => s,
+        }
+    }
+
+    /// A node's TCP connection: the way to its `sip_uri` from now on. The
+    /// node is the one at the source IP whose `sip_uri` port is the top
+    /// Via's sent-by port (what a box writes there is its listener), else
+    /// the only node on that IP; with several and no match, none.
+    fn remember_conn(&self, snap: &FarmSnapshot, req: &SipMessage, flow: &Flow) {
+        let (Some(transport), Transport::Tcp, Some(conn)) =
+            (&self.transport, flow.transport, flow.conn)
+        else {
+            return;
+        };
+        let ip = flow.source.ip().to_canonical();
+        let sent_by = req.top_via().ok().and_then(|v| {
+            let host = v.host.parse::<std::net::IpAddr>().ok()?;
+            (host.to_canonical() == ip).then_some(v.port.unwrap_or(5060))
+        });
+        let on_ip: Vec<(std::net::SocketAddr, &NodeId)> = snap
+            .nodes_on(ip)
+            .iter()
+            .filter_map(|&i| snap.node(i))
+            .filter_map(|n| {
+                let uri = Uri::parse(&n.sip_uri).ok()?;
+                let port = uri.port.unwrap_or(uri.scheme.default_port());
+                Some((std::net::SocketAddr::new(ip, port), &n.id))
+            })
+            .collect();
+        let pick = on_ip
+            .iter()
+            .find(|(a, _)| Some(a.port()) == sent_by)
+            .or_else(|| on_ip.first().filter(|_| on_ip.len() == 1));
+        if let Some((addr, id)) = pick
+            && transport.alias(*addr, conn)
+        {
+            tracing::debug!(node.id = %id, %addr, conn = conn.0, "node connection remembered");
         }
     }
 
@@ -134,7 +206,16 @@ impl FarmRouter {
 impl Router for FarmRouter {
     fn admit(&self, req: &mut SipMessage, flow: &Flow) -> Result<(), (u16, &'static str)> {
         let snap = self.sync.snapshot();
-        let source = self.policy.classify(&snap, flow);
+        let source = self.policy.authenticate(&snap, flow, req);
+        if let Source::Node(_) = source {
+            if self.policy.wants_secret(flow)
+                && req.headers.get("To").and_then(request::to_tag).is_none()
+            {
+                // Out of dialog: routing asks again, without the header.
+                self.vouched.insert(req, flow);
+            }
+            self.remember_conn(&snap, req, flow);
+        }
         self.policy.admit(source, req, flow)
     }
 

@@ -224,6 +224,15 @@ impl SipTransport {
         self.shared.conns.counts()
     }
 
+    /// Remembers open connection `conn` as the way to `addr` too (a box's
+    /// listener, when the box connected from an ephemeral port: RFC 5923's
+    /// connection reuse, decided by the caller): TCP sends to `addr`
+    /// without a connection of their own use it while it is open. Only an
+    /// accepted connection from `addr`'s IP qualifies; `false` otherwise.
+    pub fn alias(&self, addr: SocketAddr, conn: ConnId) -> bool {
+        self.shared.conns.alias(addr, conn)
+    }
+
     /// Waits until every loop and connection task has ended (after cancel).
     pub async fn closed(&self) {
         self.shared.tasks.close();
