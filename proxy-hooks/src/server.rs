@@ -181,7 +181,7 @@ pub async fn start(
             sync.clone(),
             Some(registrar.clone()),
         )
-        .with_transport(transport.clone()),
+        .with_transport(&transport),
     );
     let proxy = Proxy::new(cfg.core.clone(), transport.clone(), router).with_health(health.clone());
     let stats = proxy.stats();

@@ -38,7 +38,7 @@ use crate::engine::Engine;
 use crate::policy::{Policy, Vouched};
 use crate::proxy::{Flow, Location, Router, Target, Verdict};
 use crate::request::Source;
-use crate::sip::{SipMessage, SipTransport, Transport, Uri};
+use crate::sip::{SipMessage, SipTransport, Uri};
 use crate::snapshot::FarmSnapshot;
 use crate::sync::FarmSync;
 
@@ -56,8 +56,6 @@ pub struct FarmRouter {
     location: Option<Arc<dyn Location>>,
     /// Requests that proved a node secret at admission, for routing.
     vouched: Vouched,
-    /// Where boxes' TCP connections are remembered.
-    transport: Option<SipTransport>,
 }
 
 impl std::fmt::Debug for FarmRouter {
@@ -92,14 +90,17 @@ impl FarmRouter {
             sync,
             location,
             vouched: Vouched::default(),
-            transport: None,
         }
     }
 
-    /// Remember boxes' inbound TCP connections in `transport`, so requests
-    /// to a node reuse the connection it opened.
-    pub fn with_transport(mut self, transport: SipTransport) -> Self {
-        self.transport = Some(transport);
+    /// Has `transport` remember boxes' inbound TCP connections (see
+    /// [`node_listener`]), so requests to a node reuse the connection it
+    /// opened.
+    pub fn with_transport(self, transport: &SipTransport) -> Self {
+        let sync = self.sync.clone();
+        transport.remember_conns(Box::new(move |req, peer| {
+            node_listener(&sync.snapshot(), req, peer)
+        }));
         self
     }
 
@@ -117,47 +118,6 @@ impl FarmRouter {
             }
             s => s,
         }
-    }
-
-    /// A node's TCP connection: the way to its `sip_uri` from now on. The
-    /// node is the one at the source IP whose `sip_uri` port is the top
-    /// Via's sent-by port (what a box writes there is its listener), else
-    /// the only node on that IP; with several and no match, none.
-    fn remember_conn(&self, snap: &FarmSnapshot, req: &SipMessage, flow: &Flow) {
-        let (Some(transport), Transport::Tcp, Some(conn)) =
-            (&self.transport, flow.transport, flow.conn)
-        else {
-            return;
-        };
-        let ip = flow.source.ip().to_canonical();
-        let sent_by = req.top_via().ok().and_then(|v| {
-            let host = v.host.parse::<std::net::IpAddr>().ok()?;
-            (host.to_canonical() == ip).then_some(v.port.unwrap_or(5060))
-        });
-        let on_ip: Vec<(std::net::SocketAddr, &NodeId)> = snap
-            .nodes_on(ip)
-            .iter()
-            .filter_map(|&i| snap.node(i))
-            .filter_map(|n| {
-                let uri = Uri::parse(&n.sip_uri).ok()?;
-                let port = uri.port.unwrap_or(uri.scheme.default_port());
-                Some((std::net::SocketAddr::new(ip, port), &n.id))
-            })
-            .collect();
-        let pick = on_ip
-            .iter()
-            .find(|(a, _)| Some(a.port()) == sent_by)
-            .or_else(|| on_ip.first().filter(|_| on_ip.len() == 1));
-        if let Some((addr, id)) = pick
-            && transport.alias(*addr, conn)
-        {
-            tracing::debug!(node.id = %id, %addr, conn = conn.0, "node connection remembered");
-        }
-    }
-
-    /// The trust and routing tables.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
     }
 
     /// A node's 401/407 (digest challenge, its own nonce): pin the Call-ID
@@ -207,14 +167,12 @@ impl Router for FarmRouter {
     fn admit(&self, req: &mut SipMessage, flow: &Flow) -> Result<(), (u16, &'static str)> {
         let snap = self.sync.snapshot();
         let source = self.policy.authenticate(&snap, flow, req);
-        if let Source::Node(_) = source {
-            if self.policy.wants_secret(flow)
-                && req.headers.get("To").and_then(request::to_tag).is_none()
-            {
-                // Out of dialog: routing asks again, without the header.
-                self.vouched.insert(req, flow);
-            }
-            self.remember_conn(&snap, req, flow);
+        if let Source::Node(_) = source
+            && self.policy.wants_secret(flow)
+            && req.headers.get("To").and_then(request::to_tag).is_none()
+        {
+            // Out of dialog: routing asks again, without the header.
+            self.vouched.insert(req, flow);
         }
         self.policy.admit(source, req, flow)
     }
@@ -257,4 +215,40 @@ impl Router for FarmRouter {
             }
         }
     }
+}
+
+/// The `sip_uri` address of the node a request on a TCP connection from
+/// `peer` comes from, for the transport to reuse that connection toward
+/// it: of the nodes on `peer`'s IP, the one whose `sip_uri` port is the
+/// top Via's sent-by port (a box writes its listener there), else the only
+/// one; with several and no match, none. Every request is asked, the ones
+/// the core answers itself (OPTIONS pings) included.
+pub fn node_listener(
+    snap: &FarmSnapshot,
+    req: &SipMessage,
+    peer: std::net::SocketAddr,
+) -> Option<std::net::SocketAddr> {
+    let ip = peer.ip().to_canonical();
+    let on_ip = snap.nodes_on(ip);
+    if on_ip.is_empty() {
+        return None;
+    }
+    let sent_by = req.top_via().ok().and_then(|v| {
+        let host = v.host.parse::<std::net::IpAddr>().ok()?;
+        (host.to_canonical() == ip).then_some(v.port.unwrap_or(5060))
+    });
+    let addrs: Vec<std::net::SocketAddr> = on_ip
+        .iter()
+        .filter_map(|&i| snap.node(i))
+        .filter_map(|n| {
+            let uri = Uri::parse(&n.sip_uri).ok()?;
+            let port = uri.port.unwrap_or(uri.scheme.default_port());
+            Some(std::net::SocketAddr::new(ip, port))
+        })
+        .collect();
+    addrs
+        .iter()
+        .find(|a| Some(a.port()) == sent_by)
+        .or_else(|| addrs.first().filter(|_| addrs.len() == 1))
+        .copied()
 }

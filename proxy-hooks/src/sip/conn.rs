@@ -165,6 +165,9 @@ impl ConnTable {
     pub(crate) fn alias(&self, addr: SocketAddr, conn: ConnId) -> bool {
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         let mut m = self.lock();
+        if m.aliases.get(&addr) == Some(&conn.0) {
+            return true;
+        }
         let ok = m
             .by_id
             .get(&conn.0)
@@ -286,6 +289,12 @@ async fn on_frame(
     match frame {
         None => false,
         Some(Ok(SipFrame::Message(msg))) => {
+            if msg.method().is_some()
+                && let Some(addr) = shared.conn_hook.get().and_then(|h| h(&msg, peer))
+                && shared.conns.alias(addr, id)
+            {
+                tracing::debug!(peer = %peer, conn = id.0, %addr, "sip.tcp connection serves a node");
+            }
             let transport = Transport::Tcp;
             shared.deliver(Inbound {
                 msg,

@@ -124,8 +124,14 @@ pub struct SipTransport {
     pub(crate) shared: Arc<Shared>,
 }
 
+/// What [`SipTransport::remember_conns`] asks: the address a request on a
+/// connection from the peer shows that connection may serve.
+pub type ConnHook =
+    Box<dyn Fn(&SipMessage, SocketAddr) -> Option<SocketAddr> + Send + Sync + 'static>;
+
 pub(crate) struct Shared {
     pub(crate) cfg: TransportConfig,
+    pub(crate) conn_hook: std::sync::OnceLock<ConnHook>,
     pub(crate) stats: TransportStats,
     pub(crate) conns: ConnTable,
     pub(crate) inbound: mpsc::Sender<Inbound>,
@@ -176,6 +182,7 @@ impl SipTransport {
                 outbound: cfg.max_outbound_connections,
             }),
             cfg,
+            conn_hook: std::sync::OnceLock::new(),
             stats: TransportStats::default(),
             inbound: tx,
             cancel,
@@ -231,6 +238,16 @@ impl SipTransport {
     /// accepted connection from `addr`'s IP qualifies; `false` otherwise.
     pub fn alias(&self, addr: SocketAddr, conn: ConnId) -> bool {
         self.shared.conns.alias(addr, conn)
+    }
+
+    /// Asks `which` about every request read on an accepted TCP connection
+    /// (with the peer's address): the address it names, if any, is served
+    /// by that connection from then on ([`SipTransport::alias`]). Set once;
+    /// later calls are ignored.
+    pub fn remember_conns(&self, which: ConnHook) {
+        if self.shared.conn_hook.set(which).is_err() {
+            tracing::warn!("sip.tcp connection hook already set; ignored");
+        }
     }
 
     /// Waits until every loop and connection task has ended (after cancel).
