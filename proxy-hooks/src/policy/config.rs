@@ -281,6 +281,8 @@ mod tests {
             (2, 2, 3)
         );
         assert_eq!(c.gateways.len(), 2);
+        assert_eq!((c.node_networks.len(), c.peers.len()), (1, 2));
+        assert!(cfg.node_secret.is_some() && cfg.node_secrets.len() == 1);
     }
 
     #[test]
