@@ -106,6 +106,17 @@ fn policy_with(extra: &str) -> Policy {
 }
 
 #[test]
+fn node_match_address_keeps_to_the_exact_sip_uri() {
+    let p = policy_with(r#"node_match = "address""#);
+    let snap = farm().snapshot(&RoutingConfig::default());
+    assert_eq!(
+        p.classify(&snap, &flow("10.0.0.1:5082")),
+        Source::Node(&id("b"))
+    );
+    assert_eq!(p.classify(&snap, &flow("10.0.0.1:5060")), Source::Phone);
+}
+
+#[test]
 fn node_networks_make_nodes_of_a_whole_block() {
     let p = policy_with(r#"node_networks = ["10.0.5.0/24", "10.0.9.9"]"#);
     let snap = farm().snapshot(&RoutingConfig::default());

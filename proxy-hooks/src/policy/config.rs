@@ -33,6 +33,11 @@ pub struct PolicyConfig {
     /// through the owning proxy's flow). Each an `ip:port` (that source
     /// only), an IP (any port, UDP or TCP) or a CIDR block.
     pub peers: Vec<String>,
+    /// How a source is matched to a node's `sip_uri`: `ip` (default: any
+    /// port, UDP or TCP, of its IP) or `address` (its exact ip:port only:
+    /// for a lab where phones share a box's IP, e.g. one host's loopback;
+    /// a box's TCP requests are then a stranger's).
+    pub node_match: NodeMatch,
     /// Networks whose every address is a farm node (any port, UDP or
     /// TCP), beside the IPs of the nodes' `sip_uri`s: boxes known by host
     /// name, or sending from a second address. CIDRs or addresses.
@@ -45,6 +50,17 @@ pub struct PolicyConfig {
     /// Per-node secrets (node id -> secret), overriding `node_secret` for
     /// those nodes (and requiring the header from them even without it).
     pub node_secrets: BTreeMap<String, String>,
+}
+
+/// [`PolicyConfig::node_match`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeMatch {
+    /// The IP of a node's `sip_uri`, any port.
+    #[default]
+    Ip,
+    /// The exact ip:port of a node's `sip_uri`.
+    Address,
 }
 
 /// `[[proxy.policy.trunks]]`: one carrier.
@@ -70,6 +86,7 @@ impl Default for PolicyConfig {
             gateways: Vec::new(),
             outside: DEFAULT_OUTSIDE.into(),
             peers: Vec::new(),
+            node_match: NodeMatch::Ip,
             node_networks: Vec::new(),
             node_secret: None,
             node_secrets: BTreeMap::new(),
@@ -288,6 +305,7 @@ mod tests {
     #[test]
     fn refuses_unknown_keys_and_bad_values() {
         assert!(toml::from_str::<PolicyConfig>("domain = []").is_err());
+        assert!(toml::from_str::<PolicyConfig>("node_match = \"port\"").is_err());
         assert!(toml::from_str::<PolicyConfig>("[[trunks]]\nname = \"a\"\nsource = []").is_err());
         for bad in [
             "domains = [\"a b\"]",

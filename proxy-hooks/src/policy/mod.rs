@@ -28,7 +28,7 @@ mod net;
 
 pub use auth::{AUTH_HEADER, Vouched};
 use config::Peer;
-pub use config::{DEFAULT_OUTSIDE, PolicyConfig, PolicyError, Trunk};
+pub use config::{DEFAULT_OUTSIDE, NodeMatch, PolicyConfig, PolicyError, Trunk};
 pub use net::Cidr;
 
 /// The node id a request from `node_networks` carries when its IP is no
@@ -56,6 +56,7 @@ pub struct Policy {
     outside: Regex,
     /// Sibling proxies.
     peers: Vec<Peer>,
+    node_match: NodeMatch,
     node_networks: Vec<Cidr>,
     node_secret: Option<String>,
     node_secrets: BTreeMap<NodeId, String>,
@@ -97,6 +98,7 @@ impl Policy {
             gateways: c.gateways,
             outside: c.outside,
             peers: c.peers,
+            node_match: cfg.node_match,
             node_networks: c.node_networks,
             node_secret: cfg.node_secret.clone(),
             node_secrets: cfg
@@ -140,7 +142,11 @@ impl Policy {
         snap: &'a FarmSnapshot,
         addr: SocketAddr,
     ) -> Option<&'a NodeId> {
-        if let Some(n) = snap.node_from(addr) {
+        let node = match self.node_match {
+            NodeMatch::Ip => snap.node_from(addr),
+            NodeMatch::Address => snap.node_at(addr),
+        };
+        if let Some(n) = node {
             return Some(&n.id);
         }
         self.node_networks
