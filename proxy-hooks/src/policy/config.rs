@@ -219,7 +219,7 @@ impl PolicyConfig {
             .map(|n| Cidr::parse(n).map_err(|e| bad(format!("node_networks: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         let secrets = self.node_secret.iter().map(|s| ("node_secret", s));
-        let per_node = self.node_secrets.iter().map(|(_, s)| ("node_secrets", s));
+        let per_node = self.node_secrets.values().map(|s| ("node_secrets", s));
         for (key, s) in secrets.chain(per_node) {
             // Sent as a header value: printable, no spaces or commas.
             if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
