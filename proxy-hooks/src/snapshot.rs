@@ -4,8 +4,8 @@
 //! the agents leave to readers: by `{domain}/{ext}` ringing, by
 //! `{domain}/{group}`, by lot and slot, by room, by queue, by SIP Call-ID,
 //! plus pickup-group membership, `tenant:` pins from the store, and the
-//! nodes by SIP address (IP literal `sip_uri`s) for telling farm nodes
-//! from phones.
+//! nodes by SIP address and by IP (IP literal `sip_uri`s) for telling farm
+//! nodes from phones.
 //!
 //! Index keys carry the domain lower-cased (SIP host names are
 //! case-insensitive, RFC 3261 19.1.4); the rest of a key is kept as

@@ -167,7 +167,7 @@ async fn faulty_responses_are_dropped_and_counted_as_malformed() {
     );
     // A stray that parses is counted apart.
     sock.send_to(
-        b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKother\r\n\r\n",
+        b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKother\r\nCSeq: 1 INVITE\r\n\r\n",
         p.udp,
     )
     .await

@@ -3,8 +3,10 @@
 //!
 //! UDP replies leave from the listening socket, so the NAT pinhole a phone
 //! opened towards it stays the one in use (RFC 3581). TCP sends reuse the
-//! connection a peer came in on, or one already open to it, before opening a
-//! new one (RFC 3261 18.2.2). A bad message never ends a loop: it is counted
+//! connection a peer came in on, or one already open to it, or an accepted
+//! connection remembered as serving that address (a box's own connection
+//! from an ephemeral port, [`SipTransport::remember_conns`]), before opening
+//! a new one (RFC 3261 18.2.2, RFC 5923). A bad message never ends a loop: it is counted
 //! and logged.
 
 use std::net::SocketAddr;
