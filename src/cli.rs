@@ -118,7 +118,8 @@ pub struct ProxyArgs {
     /// UDP listener, repeatable (replaces proxy.sip.udp), e.g. 0.0.0.0:5060.
     #[arg(long = "udp")]
     pub udp: Vec<SocketAddr>,
-    /// TCP listener, repeatable (replaces proxy.sip.tcp).
+    /// TCP listener, repeatable (replaces proxy.sip.tcp). Without it and
+    /// without proxy.sip.tcp, TCP listens on the UDP addresses only.
     #[arg(long = "tcp")]
     pub tcp: Vec<SocketAddr>,
     /// /metrics, /healthz and route hook listener (proxy.http).

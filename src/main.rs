@@ -16,8 +16,7 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo talks to a person on stdout: only warnings on stderr.
     let quiet = matches!(cli.command, Command::Demo(_));
@@ -42,6 +41,23 @@ async fn main() -> ExitCode {
         let _ = writeln!(std::io::stdout(), "{cfg:#?}");
         return ExitCode::SUCCESS;
     }
+    // The proxy sizes its runtime (`proxy.core.workers`); the other roles
+    // take tokio's default (one thread per CPU).
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Command::Proxy(_) = cli.command {
+        runtime.worker_threads(cfg.proxy.core.worker_count());
+    }
+    match runtime.build() {
+        Ok(rt) => rt.block_on(run(cli, cfg)),
+        Err(e) => {
+            eprintln!("locus: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, cfg: config::Config) -> ExitCode {
     let token = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(token.clone()));
     let result = match cli.command {

@@ -50,15 +50,20 @@ async fn healthz_and_metrics_follow_the_links() {
     let mut redis = start_redis().await;
     let store = open_store(&redis.url()).await;
     let sim = start_sim("fs1").await;
-    let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    // Port 0: the agent binds it and says where (no free-port race).
     let opts = AgentOpts {
-        http: Some(http),
+        http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..AgentOpts::default()
     };
     let agent = spawn_agent(
         opts.config("fs1", &sim.esl_addr().to_string()),
         store.clone(),
     );
+    wait_until("the agent's http listener", WAIT, || {
+        agent.metrics.http_addr().is_some()
+    })
+    .await;
+    let http = agent.metrics.http_addr().unwrap();
     let id = agent.id.clone();
     wait_for(&store, "esl up", |f| esl_up(f, &id)).await;
     let (_, body) = until_http(http, "/healthz", "200", |c, _| c == 200).await;

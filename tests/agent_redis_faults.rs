@@ -79,11 +79,13 @@ async fn republished_after(outage: Duration) {
     // Same port, empty: what a Redis restart without persistence looks like.
     tokio::task::block_in_place(|| farm.redis.stop());
     if !outage.is_zero() {
+        // The outage lasts `outage` (the scenario, not a wait), and the
+        // agent notices it within it or soon after (polled, bounded).
         tokio::time::sleep(outage).await;
-        assert!(
-            agent.metrics.store_errors.get() > 0,
-            "the agent saw the outage"
-        );
+        wait_until("the agent saw the outage", WAIT, || {
+            agent.metrics.store_errors.get() > 0
+        })
+        .await;
     }
     tokio::task::block_in_place(|| farm.redis.restart()).expect("redis restart");
     let back = Instant::now();

@@ -264,3 +264,61 @@ fn check_demo_sip(stdout: &str) {
         "{stdout}"
     );
 }
+
+/// Item 12: `--udp` alone opens TCP on that address and nowhere else (the
+/// embedded default used to add TCP on 0.0.0.0:5060).
+#[tokio::test]
+async fn udp_alone_listens_on_tcp_at_the_same_address_only() {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["proxy", "--redis", "memory://", "--udp", "127.0.0.5:0"])
+        .args(["--http", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("LOCUS_")) {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd.spawn().expect("run locus proxy");
+    let pid = child.id().expect("pid");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    // Every listener is bound before "proxy started" is logged.
+    let mut seen = String::new();
+    tokio::time::timeout(WAIT, async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            seen.push_str(&l);
+            seen.push('\n');
+            if l.contains("proxy started") {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no 'proxy started' within {WAIT:?}: {seen}"));
+    assert!(seen.contains("proxy started"), "proxy exited: {seen}");
+    let found = locus_schema::testing::ports::listening(pid);
+    let of = |proto: &str| -> Vec<std::net::SocketAddr> {
+        found
+            .iter()
+            .filter(|(p, _)| p.starts_with(proto))
+            .map(|(_, a)| *a)
+            .collect()
+    };
+    let udp = of("udp");
+    let [sip] = udp[..] else {
+        panic!("one UDP listener expected: {found:?}")
+    };
+    assert_eq!(sip.ip().to_string(), "127.0.0.5", "{found:?}");
+    // SIP over TCP on the UDP address, and the HTTP listener; nothing else
+    // (in particular nothing on 0.0.0.0 or [::]).
+    let tcp = of("tcp");
+    assert_eq!(tcp.len(), 2, "{found:?}");
+    assert!(tcp.contains(&sip), "no TCP on {sip}: {found:?}");
+    assert!(
+        tcp.iter().any(|a| a.ip().to_string() == "127.0.0.1"),
+        "http: {found:?}"
+    );
+    let _ = child.kill().await;
+}

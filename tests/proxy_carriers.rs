@@ -17,8 +17,8 @@ use locus_proxy::policy::Trunk;
 use locus_schema::NodeId;
 use support::regtrust::{RawSip, request, udp_bound};
 use support::sipfarm::start_sip_farm;
-use support::sipp::{Sipp, sipp_bin};
-use support::{WAIT, free_port, wait_until};
+use support::sipp::{Sipp, free_udp_port, sipp_bin};
+use support::{WAIT, closed_port, wait_until};
 
 const CARRIER_IP: &str = "127.0.0.2";
 const TENANT: &str = "tenant.test";
@@ -114,20 +114,21 @@ async fn outside_numbers_fail_over_along_the_gateways() {
     }
     // Three gateways in order: a closed port, a socket that never answers
     // (it records what it gets), and a sipp UAS that answers.
-    let closed = free_port();
+    let closed = closed_port();
     let silent = RawSip::bind("127.0.0.1").await;
-    let live: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    // The gateway first, so the farm is told the port it really holds (a
+    // UAS: the remote address is not used).
+    let mut gw = Sipp::new("uas_answer.xml", silent.local);
+    gw.service = "gw".into();
+    let gw = gw.spawn().await;
+    let live = gw.local;
+    assert!(udp_bound(live));
     let gateways = vec![
         format!("sip:127.0.0.1:{closed}"),
         format!("sip:{}", silent.local),
         format!("sip:{live}"),
     ];
     let farm = start_sip_farm(2, |cfg| cfg.policy.gateways = gateways).await;
-    let mut gw = Sipp::new("uas_answer.xml", farm.proxy_udp());
-    gw.local = live;
-    gw.service = "gw".into();
-    let gw = gw.spawn();
-    wait_until("the gateway bound its port", WAIT, || udp_bound(live)).await;
 
     // The box dials out (a scripted call: the vanilla dialplan has no
     // route for carrier numbers): INVITE sip:+4930123456@farm.test.
@@ -178,7 +179,7 @@ async fn carrier_call_for_a_did_rings_the_registered_phone() {
         .ooc("phone_answer_ooc.xml");
     phone.hold_ms = 8000;
     phone.limit_time = Duration::from_secs(40);
-    let callee = phone.spawn();
+    let callee = phone.spawn().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while farm
         .store
@@ -195,7 +196,7 @@ async fn carrier_call_for_a_did_rings_the_registered_phone() {
     }
 
     let mut run = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1000", "carrier.example");
-    run.local = SocketAddr::new(CARRIER_IP.parse().unwrap(), free_port());
+    run.local = SocketAddr::new(CARRIER_IP.parse().unwrap(), free_udp_port());
     run.service = "1001".into();
     run.hold_ms = 300;
     let res = run.run().await;

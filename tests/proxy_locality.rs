@@ -176,7 +176,7 @@ async fn valet_retrieve_lands_on_the_parking_box() {
     let mut run = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1005", DOMAIN);
     run.service = "6001".into();
     run.hold_ms = 3000;
-    let phone = run.spawn();
+    let phone = run.spawn().await;
     // Retrieved (not parked again): the slot empties while the phone talks.
     wait_until("6001 reaching a box", || {
         !boxes_for(&farm, "6001").is_empty()
@@ -201,7 +201,7 @@ async fn conference_joiners_meet_on_one_box() {
     let mut first = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1000", DOMAIN);
     first.service = "3001".into();
     first.hold_ms = 4000;
-    let first = first.spawn();
+    let first = first.spawn().await;
     let mut host = String::new();
     farm.wait_view("room 3001 with its first member", |snap| {
         let room = snap.room(DOMAIN, "3001");
@@ -216,7 +216,7 @@ async fn conference_joiners_meet_on_one_box() {
     let mut second = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1001", DOMAIN);
     second.service = "3001".into();
     second.hold_ms = 2000;
-    let second = second.spawn();
+    let second = second.spawn().await;
     farm.wait_view("room 3001 with 2 members on one box", |snap| {
         let room = snap.room(DOMAIN, "3001");
         room.len() == 1 && room[0].count == 2 && node_name(snap, room[0].node) == host

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_proxy::config::StaticNode;
+use locus_proxy::routing::config::StaticNode;
 use locus_proxy::server::ProxyConfig;
 use locus_schema::NodeId;
 use support::regtrust::{RawSip, status_of};

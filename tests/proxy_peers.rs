@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use support::sipfarm::{proxy_config, start_sip_farm};
 use support::sipp::{Sipp, sipp_bin};
-use support::{DOMAIN, WAIT, free_port};
+use support::{DOMAIN, WAIT};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,12 +19,15 @@ async fn a_call_through_one_proxy_reaches_a_phone_registered_through_another() {
         eprintln!("sipp not installed: skipped");
         return;
     }
-    let p2_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    // Proxy 1 must know proxy 2's address first: bound here, handed over.
+    let p2_sock = std::sync::Arc::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+    let p2_addr = p2_sock.local_addr().unwrap();
     let farm = start_sip_farm(2, |cfg| cfg.policy.peers = vec![p2_addr.to_string()]).await;
     let mut cfg2 = proxy_config();
     cfg2.core.id = "proxy2".into();
-    cfg2.sip.udp = vec![p2_addr];
-    cfg2.sip.tcp = vec![];
+    cfg2.sip.udp = vec![];
+    cfg2.sip.udp_sockets = vec![p2_sock];
+    cfg2.sip.tcp = Some(vec![]);
     cfg2.http = None;
     cfg2.policy.peers = vec![farm.proxy_udp().to_string()];
     let token2 = CancellationToken::new();
@@ -53,7 +56,7 @@ async fn a_call_through_one_proxy_reaches_a_phone_registered_through_another() {
     // Registered and answering for this long (the test needs a few seconds).
     phone.hold_ms = 8000;
     phone.limit_time = Duration::from_secs(40);
-    let callee = phone.spawn();
+    let callee = phone.spawn().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let b = farm.store.bindings(DOMAIN, "1001").await.unwrap();

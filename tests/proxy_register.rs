@@ -14,8 +14,9 @@ use std::time::Duration;
 use locus_schema::NodeId;
 use support::regtrust::{RawSip, request, udp_bound};
 use support::sipfarm::{SipFarm, start_sip_farm};
+use support::sipp::free_udp_port;
 use support::sipp::{Sipp, sipp_bin};
-use support::{DOMAIN, WAIT, free_port, http_get, wait_until};
+use support::{DOMAIN, WAIT, http_get};
 
 /// The node the proxy's engine places a REGISTER for `user` on (rule 2),
 /// asked through its HTTP route hook.
@@ -67,13 +68,15 @@ async fn register_is_relayed_mirrored_refused_and_removed() {
     }
     let farm = start_sip_farm(3, |_| {}).await;
     let home = register_placement(&farm, "1001").await;
-    let local: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let local: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
 
     // 401 from the box relayed with its challenge (sipp answers it), 200 relayed.
     let res = register(&farm, "phone_register.xml", ("1001", "1234"), 300, local)
         .run()
         .await;
     assert_eq!(res.code, Some(0), "sipp: {}", res.log);
+    // Where the phone really was (another port if that one was taken).
+    let local = res.local;
     assert_eq!(register_seen(&farm, "1001"), vec![home.clone()]);
     let at_box = farm
         .sim(&home)
@@ -143,7 +146,7 @@ async fn register_is_relayed_mirrored_refused_and_removed() {
     assert_eq!(b.user_agent.as_deref(), Some("locus-test-phone"));
 
     // A wrong password: the box's 403 reaches the phone; nothing mirrored.
-    let other: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let other: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
     let res = register(
         &farm,
         "phone_register_denied.xml",
@@ -188,21 +191,23 @@ async fn call_bridged_by_one_box_reaches_a_phone_registered_through_another() {
     let farm = start_sip_farm(3, |_| {}).await;
     // sipp cannot answer a new Call-ID in the scenario that registered,
     // so the phone registers, then answers in a second run on its port.
-    let port = free_port();
-    let phone: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let phone: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
     let res = register(&farm, "phone_register.xml", ("1001", "1234"), 300, phone)
         .run()
         .await;
     assert_eq!(res.code, Some(0), "register: {}", res.log);
+    let phone = res.local;
     let mut answer = Sipp::new("uas_answer.xml", farm.proxy_udp());
     answer.local = phone;
     answer.service = "1001".into();
     answer.limit_time = Duration::from_secs(40);
-    let callee = answer.spawn();
-    wait_until("the answering phone bound its port", WAIT, || {
-        udp_bound(phone)
-    })
-    .await;
+    // Returns once sipp holds the port.
+    let callee = answer.spawn().await;
+    assert_eq!(
+        callee.local, phone,
+        "the registered port was taken meanwhile"
+    );
+    assert!(udp_bound(phone));
     let home = farm
         .nodes
         .iter()

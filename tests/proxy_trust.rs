@@ -140,6 +140,13 @@ async fn malformed_responses_are_dropped_silently() {
     ] {
         let before = farm.proxy.stats.dropped_for(DropReason::Malformed);
         sender.send(proxy, &text).await;
+        // First the positive control: the proxy read it and dropped it for
+        // being malformed (not lost on the way); only then is a quiet
+        // window worth anything.
+        wait_until(&format!("{what} counted as malformed"), WAIT, || {
+            farm.proxy.stats.dropped_for(DropReason::Malformed) == before + 1
+        })
+        .await;
         let back = sender.recv(QUIET).await;
         assert_eq!(
             back.as_deref().and_then(status_of),
@@ -152,11 +159,6 @@ async fn malformed_responses_are_dropped_silently() {
             None,
             "{what}: forwarded"
         );
-        // Dropped for being malformed, not lost on the way.
-        wait_until(&format!("{what} counted as malformed"), WAIT, || {
-            farm.proxy.stats.dropped_for(DropReason::Malformed) == before + 1
-        })
-        .await;
     }
     // The control: the same response well formed reaches the stray-2xx
     // path (RFC 3261 16.7 item 5), which relays only a 2xx whose top Via

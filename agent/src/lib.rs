@@ -25,13 +25,7 @@ pub use metrics::Metrics;
 /// Queue between the model task and the publisher.
 const PUBLISH_QUEUE: usize = 8192;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use locus_schema::now_ms;
 
 /// Microseconds since the Unix epoch (the unit of `Event-Date-Timestamp`).
 pub fn now_us() -> u64 {

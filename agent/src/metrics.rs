@@ -59,9 +59,17 @@ pub struct Metrics {
     samples: Option<Mutex<Samples>>,
     esl_up: Gauge,
     store_up: Gauge,
+    /// Where `/metrics` listens once bound (port 0 resolved).
+    http: std::sync::OnceLock<SocketAddr>,
 }
 
 impl Metrics {
+    /// The address `/metrics` and `/healthz` listen on, once bound (the
+    /// real port when `agent.http` asked for port 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.get().copied()
+    }
+
     /// Registers every metric.
     pub fn new() -> Arc<Self> {
         Self::build(None)
@@ -95,6 +103,7 @@ impl Metrics {
             }),
             esl_up: Gauge::default(),
             store_up: Gauge::default(),
+            http: std::sync::OnceLock::new(),
             registry: Registry::default(),
         };
         registry.register("esl_events", "ESL events received", m.events.clone());
@@ -148,7 +157,7 @@ impl Metrics {
                 .observe(now_us.saturating_sub(o) as f64 / 1e6);
         }
         if let Some(samples) = &self.samples {
-            let mut s = samples.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = locus_schema::lock(samples);
             let room = s.cap.saturating_sub(s.us.len());
             let ages = origins.iter().take(room).map(|&o| now_us.saturating_sub(o));
             s.us.extend(ages);
@@ -159,9 +168,7 @@ impl Metrics {
     /// [`Metrics::with_latency_samples`]).
     pub fn take_latency_samples(&self) -> Vec<u64> {
         match &self.samples {
-            Some(samples) => {
-                std::mem::take(&mut samples.lock().unwrap_or_else(|e| e.into_inner()).us)
-            }
+            Some(samples) => std::mem::take(&mut locus_schema::lock(samples).us),
             None => Vec::new(),
         }
     }
@@ -206,9 +213,11 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(health_handler))
-        .with_state(metrics);
+        .with_state(metrics.clone());
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(http.addr = %listener.local_addr()?, "metrics and health listening");
+    let bound = listener.local_addr()?;
+    let _ = metrics.http.set(bound);
+    tracing::info!(http.addr = %bound, "metrics and health listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(token.cancelled_owned())
         .await

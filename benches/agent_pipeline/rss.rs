@@ -5,7 +5,7 @@
 //! after.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,6 @@ fn one(
         chunks: Box::new(chunks),
         per_sec,
     })?;
-    let http = free_port()?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
         .args([
             "agent",
@@ -158,14 +157,14 @@ fn one(
             "sip:127.0.0.1:5060",
         ])
         .args(["--esl", &fs.addr.to_string(), "--redis", &redis.url()])
-        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--http", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .context("starting the locus binary")?;
-    let result = measure(&mut child, &fs, &redis, http, calls);
+    let result = measure(&mut child, &fs, &redis, calls);
     let _ = child.kill();
     let _ = child.wait();
     result
@@ -175,7 +174,6 @@ fn measure(
     child: &mut Child,
     fs: &FakeFs,
     redis: &RedisServer,
-    http: u16,
     calls: usize,
 ) -> anyhow::Result<Run> {
     let pid = child.id();
@@ -195,6 +193,12 @@ fn measure(
         std::thread::sleep(Duration::from_millis(50));
     }
     let sent = fs.wait_sent(Duration::from_secs(30))?;
+    // Its one TCP listener: /metrics on the port 0 it was given.
+    let http = locus_schema::testing::ports::listening(pid)
+        .into_iter()
+        .find(|(proto, _)| *proto == "tcp")
+        .map(|(_, a)| a.port())
+        .context("the agent listens on no TCP port")?;
     let text = http_get(http, "/metrics")?;
     Ok(Run {
         before_kb,
@@ -281,10 +285,6 @@ fn status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
     Ok(line.trim().trim_end_matches("kB").trim().parse()?)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// One HTTP/1.0 GET on loopback; the body.

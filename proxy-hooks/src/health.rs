@@ -32,8 +32,8 @@ use std::time::Duration;
 use locus_schema::NodeId;
 use serde::Deserialize;
 
+use crate::routing::snapshot::FarmSnapshot;
 use crate::sip::{Transport, Uri};
-use crate::snapshot::FarmSnapshot;
 
 mod book;
 mod request;

@@ -31,9 +31,9 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Engine;
-use crate::request::{Decision, Method, Rule};
-use crate::sync::FarmSync;
+use crate::routing::engine::Engine;
+use crate::routing::request::{Decision, Method, Rule};
+use crate::routing::sync::FarmSync;
 
 pub use wire::{HookAnswer, HookError, HookRequest, HookSource, HookTarget};
 

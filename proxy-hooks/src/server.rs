@@ -17,16 +17,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::RoutingConfig;
-use crate::engine::Engine;
 use crate::farm::FarmRouter;
 use crate::health::{Health, HealthConfig};
 use crate::hook::{self, HookState};
 use crate::policy::{Policy, PolicyConfig};
 use crate::proxy::{CoreConfig, Proxy, ProxyStats};
 use crate::registrar::{OwnAddr, Registrar, RegistrarConfig, RegistrarStats};
+use crate::routing::config::RoutingConfig;
+use crate::routing::engine::Engine;
+use crate::routing::sync::FarmSync;
 use crate::sip::{SipTransport, TransportConfig};
-use crate::sync::FarmSync;
 
 /// `[proxy]` in `locus.toml`: every section optional, unknown keys refused.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -60,7 +60,7 @@ impl ProxyConfig {
             ..ProxyConfig::default()
         };
         cfg.sip.udp = vec![any];
-        cfg.sip.tcp = vec![any];
+        cfg.sip.tcp = Some(vec![any]);
         cfg.health.interval = Duration::from_millis(200);
         cfg.health.timeout = Duration::from_millis(300);
         cfg.health.down_after = 2;
@@ -74,7 +74,7 @@ impl ProxyConfig {
     /// Checks every section; the message names the section.
     pub fn validate(&self) -> Result<(), ServerError> {
         let bad = |e: String| Err(ServerError::Config(e));
-        if self.sip.udp.is_empty() && self.sip.tcp.is_empty() {
+        if !self.sip.has_listener() {
             return bad("proxy.sip: no udp or tcp listener".into());
         }
         self.core
@@ -150,12 +150,13 @@ pub async fn start(
     token: CancellationToken,
 ) -> Result<RunningProxy, ServerError> {
     cfg.validate()?;
-    let (transport, rx) = SipTransport::bind(cfg.sip.clone(), token.clone())
-        .await
-        .map_err(|e| ServerError::Bind {
-            what: "proxy.sip",
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    let (transport, queues) =
+        SipTransport::bind_sharded(cfg.sip.clone(), cfg.core.worker_count(), token.clone())
+            .await
+            .map_err(|e| ServerError::Bind {
+                what: "proxy.sip",
+                source: std::io::Error::other(e.to_string()),
+            })?;
     let udp = transport.udp_addrs();
     let tcp = transport.tcp_addrs();
     let mut own: Vec<String> = udp.iter().chain(&tcp).map(|a| a.to_string()).collect();
@@ -194,8 +195,8 @@ pub async fn start(
         let (health, token) = (health.clone(), token.clone());
         tasks.spawn(async move { health.run(token).await });
     }
-    {
-        let token = token.clone();
+    for rx in queues {
+        let (proxy, token) = (proxy.clone(), token.clone());
         tasks.spawn(async move { proxy.run(rx, token).await });
     }
     let http = match cfg.http {

@@ -11,8 +11,8 @@ mod farm_rig;
 use std::time::Duration;
 
 use farm_rig::*;
-use locus_proxy::config::Algorithm;
 use locus_proxy::proxy::{Label, Router, Target, Verdict};
+use locus_proxy::routing::config::Algorithm;
 use locus_proxy::sip::SipMessage;
 use locus_proxy::{RoutingConfig, Rule};
 use locus_schema::{EslLink, NodeState, NodeStatus, Store};

@@ -13,7 +13,7 @@ use farm_rig::*;
 use locus_proxy::policy::Policy;
 use locus_proxy::proxy::{Dest, Fork, Label, Router, Target, Verdict};
 use locus_proxy::sip::Uri;
-use locus_proxy::{Engine, FarmRouter, FarmSync, RoutingConfig, Rule, rendezvous};
+use locus_proxy::{Engine, FarmRouter, FarmSync, RoutingConfig, Rule, routing::rendezvous};
 use locus_schema::{EslLink, NodeStatus, Store};
 
 #[tokio::test]

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
-use locus_proxy::config::StaticNode;
 use locus_proxy::health::{HealthError, ProbeState, targets_of};
+use locus_proxy::routing::config::StaticNode;
 use locus_proxy::sip::{Inbound, SipMessage, SipTransport, Transport, TransportConfig, Uri};
 use locus_proxy::{FarmSnapshot, Health, HealthConfig, RoutingConfig};
 use locus_schema::NodeId;
+use locus_schema::testing::ports;
 use support::{Farm, id, sipp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +38,7 @@ fn listen() -> TransportConfig {
     let any = vec!["127.0.0.1:0".parse().unwrap()];
     TransportConfig {
         udp: any.clone(),
-        tcp: any,
+        tcp: Some(any),
         ..Default::default()
     }
 }
@@ -180,26 +181,31 @@ async fn first_200_brings_a_node_up_and_the_probe_is_rfc3261() {
 
 #[tokio::test]
 async fn a_target_added_later_is_probed_at_once_not_an_interval_later() {
+    let a = responder(200).await;
     let b = responder(200).await;
     // An interval far longer than WAIT: only the immediate probe of a new
-    // target can bring it up in time. The first round (no targets) runs
-    // at start, as it does before the first farm read.
+    // target can bring it up in time.
     let p = proxy(HealthConfig {
         interval: Duration::from_secs(600),
         ..fast()
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        p.health
-            .set_targets(vec![target("fs1", &b, Transport::Udp)])
-            .is_empty()
-    );
+    // The first target up proves a round has run (no fixed sleep): the
+    // next periodic one is 600 s away.
+    let first = vec![target("fs0", &a, Transport::Udp)];
+    assert!(p.health.set_targets(first.clone()).is_empty());
+    assert!(until(|| p.health.is_up(&id("fs0"))).await, "first round");
+    let sent = p.health.stats().sent.load(Ordering::Relaxed);
+    let mut both = first;
+    both.push(target("fs1", &b, Transport::Udp));
+    assert!(p.health.set_targets(both).is_empty());
     assert!(
         until(|| p.health.is_up(&id("fs1"))).await,
         "new target probed at once"
     );
+    assert!(p.health.stats().sent.load(Ordering::Relaxed) > sent);
     p.cancel.cancel();
+    a.cancel.cancel();
     b.cancel.cancel();
 }
 
@@ -386,23 +392,27 @@ fn build_with_folds_probes_into_node_up() {
 #[tokio::test]
 async fn sipp_uas_is_probed_up_and_down_once_it_exits() {
     let Some(sipp) = sipp() else { return };
-    // sipp needs a concrete port; let the OS pick one.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // sipp binds its port itself: started (again on a fresh port if that
+    // one was taken) and seen holding it before the probes begin.
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sip/uas-options.xml");
-    let child = tokio::process::Command::new(sipp)
-        .args(["-sf", scenario.to_str().unwrap(), "-t", "u1"])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "4"])
-        .args(["-timeout", "10s", "-timeout_error", "-nostdin"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+    let make = |port: u16| {
+        let mut cmd = tokio::process::Command::new(&sipp);
+        cmd.args(["-sf", scenario.to_str().unwrap(), "-t", "u1"])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "4"])
+            .args(["-timeout", "10s", "-timeout_error", "-nostdin"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    let (spawned, port) = ports::spawn_bound(loopback, None, WAIT, make)
+        .await
         .unwrap();
+    let ports::Spawned::Listening(child) = spawned else {
+        panic!("sipp UAS ended before binding: {spawned:?}")
+    };
     let p = proxy(fast()).await;
     let uri = Uri::parse(&format!("sip:127.0.0.1:{port}")).unwrap();
     p.health.set_targets(vec![(id("sipp"), uri)]);

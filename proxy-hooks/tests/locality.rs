@@ -4,8 +4,8 @@
 
 mod support;
 
-use locus_proxy::config::{ExtCode, TenantConfig};
-use locus_proxy::{RouteRequest, RoutingConfig, Rule, rendezvous};
+use locus_proxy::routing::config::{ExtCode, TenantConfig};
+use locus_proxy::{RouteRequest, RoutingConfig, Rule, routing::rendezvous};
 use locus_schema::CallState;
 use support::{D, Farm, Setup, id};
 

@@ -7,10 +7,18 @@
 
 mod proxy_support;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::StreamExt;
 use locus_proxy::proxy::StaticRouter;
+use locus_proxy::sip::{NameAddr, SipCodec, SipFrame, SipMessage};
+use proxy_support::raw::{Peer, invite};
 use proxy_support::{fast, ok, sipp, start, uac, uas};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
 
 #[tokio::test]
 async fn twenty_calls_over_udp_with_record_route_and_bye_through_the_proxy() {
@@ -46,6 +54,120 @@ async fn a_call_over_tcp_to_a_udp_box_double_record_routes() {
     ok(&out, "UAC over TCP");
     b.finish().await;
     assert!(p.stats.requests("BYE") >= 2);
+}
+
+/// The two entries of a double Record-Route (RFC 5658), checked by their
+/// parts (other parameters, a signature for one, may come along): the top
+/// one names the side toward `out` (UDP), the next the side toward `inn`
+/// (TCP), both with `lr` and `r2=on`.
+fn assert_double_record_route(rr: &[NameAddr], out: SocketAddr, inn: SocketAddr, what: &str) {
+    assert_eq!(rr.len(), 2, "{what}: two Record-Route entries: {rr:?}");
+    for (entry, side, tcp) in [(&rr[0], out, false), (&rr[1], inn, true)] {
+        let u = &entry.uri;
+        assert_eq!(
+            (u.host.as_str(), u.port),
+            (side.ip().to_string().as_str(), Some(side.port())),
+            "{what}: entry names the wrong side: {rr:?}"
+        );
+        let transport = u.params.get("transport").flatten();
+        assert_eq!(
+            transport.map(str::to_ascii_lowercase),
+            tcp.then(|| "tcp".to_owned()),
+            "{what}: transport of {u:?}"
+        );
+        assert!(u.params.get("lr").is_some(), "{what}: no lr in {u:?}");
+        assert_eq!(
+            u.params.get("r2"),
+            Some(Some("on")),
+            "{what}: no r2=on in {u:?}"
+        );
+    }
+}
+
+/// A caller over TCP, a box over UDP: the proxy records both sides, and
+/// each side's in-dialog requests come back through it.
+#[tokio::test]
+async fn tcp_in_udp_out_double_record_routes_with_r2_on() {
+    const WAIT: Duration = Duration::from_secs(5);
+    let boxx = Peer::bind("127.0.0.1").await;
+    let router = Arc::new(StaticRouter::new(vec![boxx.target()]));
+    let p = start("127.0.0.1", fast(), router).await.unwrap();
+    let stream = TcpStream::connect(p.tcp).await.unwrap();
+    let local = stream.local_addr().unwrap().to_string();
+    let (r, mut w) = stream.into_split();
+    let mut frames = FramedRead::new(r, SipCodec::default());
+    let tcp = |text: String| {
+        text.replace("SIP/2.0/UDP LOCAL", "SIP/2.0/TCP LOCAL")
+            .replace("LOCAL", &local)
+            .replace('\n', "\r\n")
+    };
+    w.write_all(tcp(invite("1000", "double-rr")).as_bytes())
+        .await
+        .unwrap();
+
+    // The INVITE at the box: the box's side (UDP) on top, the caller's
+    // side (TCP) below it.
+    let (inv, from) = boxx.request("INVITE").await;
+    assert_eq!(from, p.udp, "the INVITE left from the UDP listener");
+    let rr = inv.record_routes().unwrap();
+    assert_double_record_route(&rr, p.udp, p.tcp, "INVITE at the box");
+
+    // The 200 (Record-Route echoed, RFC 3261 12.1.1) reaches the caller
+    // over TCP with both entries; the caller's route set is their reverse.
+    boxx.answer(&inv, from, 200, "OK", "b").await;
+    let ok = next_final(&mut frames, WAIT).await;
+    assert_eq!(ok.status(), Some(200));
+    let rr = ok.record_routes().unwrap();
+    assert_double_record_route(&rr, p.udp, p.tcp, "200 at the caller");
+
+    // The caller's BYE, routed along that set (caller side first), reaches
+    // the box over UDP through the proxy.
+    let route: Vec<String> = ok
+        .headers
+        .get_all("Record-Route")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_owned())
+        .rev()
+        .collect();
+    let bye = format!(
+        "BYE sip:box@{} SIP/2.0\nVia: SIP/2.0/UDP LOCAL;branch=z9hG4bKdouble-rr-bye;rport\n\
+         Route: {}\nFrom: <sip:a@example.com>;tag=caller\nTo: <sip:1000@example.com>;tag=b\n\
+         Call-ID: double-rr\nCSeq: 2 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n",
+        boxx.addr,
+        route.join(", ")
+    );
+    w.write_all(tcp(bye).as_bytes()).await.unwrap();
+    let (bye, from) = boxx.request("BYE").await;
+    assert_eq!(from, p.udp, "the BYE came through the proxy");
+    assert!(
+        bye.headers.get("Route").is_none(),
+        "the proxy popped both of its entries: {:?}",
+        bye.headers.get_all("Route")
+    );
+    boxx.answer(&bye, from, 200, "OK", "b").await;
+    let done = next_final(&mut frames, WAIT).await;
+    assert_eq!(
+        (done.status(), done.cseq().ok().map(|c| c.1.to_owned())),
+        (Some(200), Some("BYE".to_owned()))
+    );
+}
+
+/// The next final response on a TCP stream (panics after `within`).
+async fn next_final(
+    frames: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, SipCodec>,
+    within: Duration,
+) -> SipMessage {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, frames.next()).await {
+            Ok(Some(Ok(SipFrame::Message(m)))) if m.status().is_some_and(|s| s >= 200) => {
+                return m;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no final response over TCP: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

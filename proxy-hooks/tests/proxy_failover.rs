@@ -74,7 +74,7 @@ async fn a_dead_tcp_target_fails_over_at_once() {
     if sipp().is_none() {
         return;
     }
-    let closed = proxy_support::free_port("127.0.0.1");
+    let closed = proxy_support::closed_port("127.0.0.1");
     let dead = Target {
         dest: Dest::Uri(Uri::parse(&format!("sip:127.0.0.1:{closed};transport=tcp")).unwrap()),
         ruri: None,
@@ -101,7 +101,7 @@ async fn a_dead_tcp_target_fails_over_at_once() {
 
 #[tokio::test]
 async fn nothing_reachable_gives_503_only_silence_gives_408() {
-    let closed = proxy_support::free_port("127.0.0.1");
+    let closed = proxy_support::closed_port("127.0.0.1");
     let dead = Target {
         dest: Dest::Uri(Uri::parse(&format!("sip:127.0.0.1:{closed};transport=tcp")).unwrap()),
         ruri: None,

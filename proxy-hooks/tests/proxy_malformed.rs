@@ -167,7 +167,9 @@ async fn faulty_responses_are_dropped_and_counted_as_malformed() {
     );
     // A stray that parses is counted apart.
     sock.send_to(
-        b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKother\r\nCSeq: 1 INVITE\r\n\r\n",
+        b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKother\r\n\
+          From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: stray\r\n\
+          CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
         p.udp,
     )
     .await
@@ -284,4 +286,33 @@ async fn over_tcp_a_message_too_large_or_faulty_is_answered_and_the_next_is_read
         ]
     );
     assert_eq!(c.pongs, 1, "the ping between them was answered");
+}
+
+#[tokio::test]
+async fn over_tcp_framed_garbage_is_skipped_and_the_next_request_answered() {
+    let (p, _capture) = proxy_to_capture().await;
+    let mut c = Conn::open(p.tcp).await;
+    // Not SIP, but framed (a blank line, a Content-Length): nothing to
+    // answer (no Via), and the stream stays in step. Binary bytes in a
+    // head, a start line alone, a body that looks like a request.
+    let garbage: Vec<u8> = [
+        &b"BROKEN LINE\r\nContent-Length: 3\r\n\r\nabc"[..],
+        b"\x01\x02\xff\xfe GARBAGE\r\nl: 12\r\n\r\nOPTIONS x\r\n\r\n",
+        b"INVITE\r\nContent-Length: 0\r\n\r\n",
+    ]
+    .concat();
+    c.send(&garbage).await;
+    let ok = options_to(p.tcp, "tcp-after-garbage", c.local);
+    c.send(ok.as_bytes()).await;
+    let r = c.next().await.expect("the connection survived the garbage");
+    assert_eq!(
+        (r.status(), r.call_id().unwrap()),
+        (Some(200), "tcp-after-garbage"),
+        "the request after the garbage, and nothing else, is answered"
+    );
+    // Still in step: one more request, one more answer.
+    let again = options_to(p.tcp, "tcp-again", c.local);
+    c.send(again.as_bytes()).await;
+    let r = c.next().await.expect("still open");
+    assert_eq!((r.status(), r.call_id().unwrap()), (Some(200), "tcp-again"));
 }

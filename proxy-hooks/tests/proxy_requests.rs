@@ -134,23 +134,24 @@ async fn an_unknown_cancel_gets_481() {
 async fn a_request_routed_back_to_the_proxy_is_a_loop_482() {
     // The router sends everything to the proxy itself: the request comes
     // back with our Via and the same loop hash.
-    let port = proxy_support::free_port("127.0.0.1");
-    let me = Uri::parse(&format!("sip:127.0.0.1:{port}")).unwrap();
+    // Port 0 first, then the target is the address it got.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tcfg = locus_proxy::sip::TransportConfig {
+        udp: vec!["127.0.0.1:0".parse().unwrap()],
+        tcp: Some(Vec::new()),
+        ..Default::default()
+    };
+    let (tr, rx) = locus_proxy::sip::SipTransport::bind(tcfg, cancel.clone())
+        .await
+        .unwrap();
+    let addr = tr.udp_addrs()[0];
+    let me = Uri::parse(&format!("sip:{addr}")).unwrap();
     let t = Target {
         dest: Dest::Uri(me),
         ruri: None,
         node: None,
         route: Vec::new(),
     };
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let tcfg = locus_proxy::sip::TransportConfig {
-        udp: vec![addr],
-        ..Default::default()
-    };
-    let (tr, rx) = locus_proxy::sip::SipTransport::bind(tcfg, cancel.clone())
-        .await
-        .unwrap();
     let proxy = locus_proxy::proxy::Proxy::new(fast(), tr, Arc::new(StaticRouter::new(vec![t])));
     let stats = proxy.stats();
     let c = cancel.clone();
@@ -215,6 +216,7 @@ async fn health_probe_responses_are_offered_to_the_prober_first() {
     let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
     let tcfg = locus_proxy::sip::TransportConfig {
         udp: vec![any],
+        tcp: Some(Vec::new()),
         ..Default::default()
     };
     let (tr, rx) = locus_proxy::sip::SipTransport::bind(tcfg, cancel.clone())

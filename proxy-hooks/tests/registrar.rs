@@ -262,15 +262,7 @@ async fn expired_bindings_are_never_returned(store: Arc<dyn Store>) {
     .await;
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
+use locus_schema::now_ms;
 
 async fn redis_store(server: &RedisServer) -> Arc<dyn Store> {
     Arc::new(

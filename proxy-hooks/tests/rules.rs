@@ -5,8 +5,8 @@
 
 mod support;
 
-use locus_proxy::config::TenantConfig;
-use locus_proxy::{Method, RouteRequest, RoutingConfig, Rule, rendezvous};
+use locus_proxy::routing::config::TenantConfig;
+use locus_proxy::{Method, RouteRequest, RoutingConfig, Rule, routing::rendezvous};
 use support::{D, Farm, Setup, id};
 
 #[test]

@@ -55,7 +55,7 @@ async fn closed(s: &mut TcpStream) -> bool {
 async fn inbound_tcp_is_capped_per_ip_and_in_total_apart_from_outbound() {
     let cancel = CancellationToken::new();
     let cfg = TransportConfig {
-        tcp: vec!["127.0.0.1:0".parse().unwrap()],
+        tcp: Some(vec!["127.0.0.1:0".parse().unwrap()]),
         max_connections: 3,
         max_connections_per_ip: 2,
         max_outbound_connections: 1,

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use locus_proxy::sip::{Inbound, SipTransport, Transport, TransportConfig};
+use locus_schema::testing::ports;
 use support::sipp;
 use tokio_util::sync::CancellationToken;
 
@@ -34,16 +35,6 @@ async fn responder(
     }
 }
 
-fn free_port() -> u16 {
-    // sipp needs a concrete local port; let the OS pick one.
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let t = std::net::TcpListener::bind(("127.0.0.1", s.local_addr().unwrap().port()));
-    match t {
-        Ok(_) => s.local_addr().unwrap().port(),
-        Err(_) => free_port(),
-    }
-}
-
 async fn run_sipp(transport: Transport) {
     let Some(sipp) = sipp() else { return };
     let cancel = CancellationToken::new();
@@ -51,10 +42,11 @@ async fn run_sipp(transport: Transport) {
     let cfg = match transport {
         Transport::Udp => TransportConfig {
             udp: any,
+            tcp: Some(Vec::new()),
             ..Default::default()
         },
         Transport::Tcp => TransportConfig {
-            tcp: any,
+            tcp: Some(any),
             ..Default::default()
         },
     };
@@ -70,10 +62,10 @@ async fn run_sipp(transport: Transport) {
     } else {
         "t1"
     };
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(sipp)
-            .arg(target.to_string())
+    // sipp binds its own port: again on a fresh one if it was taken.
+    let run = |port: u16| {
+        let mut cmd = tokio::process::Command::new(&sipp);
+        cmd.arg(target.to_string())
             .args([
                 "-sf",
                 scenario.to_str().unwrap(),
@@ -84,7 +76,7 @@ async fn run_sipp(transport: Transport) {
             ])
             .args([
                 "-p",
-                &free_port().to_string(),
+                &port.to_string(),
                 "-m",
                 "10",
                 "-r",
@@ -95,11 +87,19 @@ async fn run_sipp(transport: Transport) {
             ])
             .args(["-nostdin", "-trace_err", "-error_file", "/dev/stderr"])
             .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
+            .kill_on_drop(true);
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), cmd.output())
+                .await
+                .expect("sipp did not finish")
+                .unwrap()
+        }
+    };
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    let out = ports::with_port_async(loopback, None, run, |out: &std::process::Output| {
+        !out.status.success() && ports::clashed(&String::from_utf8_lossy(&out.stderr))
+    })
     .await
-    .expect("sipp did not finish")
     .unwrap();
     cancel.cancel();
     let answered = task.await.unwrap();

@@ -118,7 +118,7 @@ async fn udp_delivers_and_replies_from_the_listening_socket() {
 #[tokio::test]
 async fn tcp_inbound_replies_on_the_same_connection() {
     let (t, mut rx, cancel) = start(TransportConfig {
-        tcp: loopbacks(),
+        tcp: Some(loopbacks()),
         ..Default::default()
     })
     .await;
@@ -190,7 +190,7 @@ async fn tcp_inbound_replies_on_the_same_connection() {
 #[tokio::test]
 async fn tcp_outbound_opens_once_and_reuses() {
     let (t, mut rx, cancel) = start(TransportConfig {
-        tcp: vec!["127.0.0.1:0".parse().unwrap()],
+        tcp: Some(vec!["127.0.0.1:0".parse().unwrap()]),
         ..Default::default()
     })
     .await;
@@ -234,7 +234,7 @@ async fn tcp_outbound_opens_once_and_reuses() {
 #[tokio::test]
 async fn tcp_idle_connections_close() {
     let cfg = TransportConfig {
-        tcp: vec!["127.0.0.1:0".parse().unwrap()],
+        tcp: Some(vec!["127.0.0.1:0".parse().unwrap()]),
         tcp_idle: Duration::from_millis(200),
         ..Default::default()
     };
@@ -301,7 +301,7 @@ async fn ipv4_and_ipv6_wildcards_share_a_port() {
         let v6: SocketAddr = format!("[::]:{port}").parse().unwrap();
         let cfg = TransportConfig {
             udp: vec![v4, v6],
-            tcp: vec![v4, v6],
+            tcp: Some(vec![v4, v6]),
             ..Default::default()
         };
         if let Ok((t, rx)) = SipTransport::bind(cfg, cancel.clone()).await {
@@ -364,7 +364,7 @@ async fn closed_by_peer(s: &mut TcpStream) -> bool {
 #[tokio::test]
 async fn tcp_oversized_message_closes_and_connection_cap_holds() {
     let cfg = TransportConfig {
-        tcp: vec!["127.0.0.1:0".parse().unwrap()],
+        tcp: Some(vec!["127.0.0.1:0".parse().unwrap()]),
         max_connections: 1,
         ..Default::default()
     };
@@ -403,4 +403,42 @@ async fn tcp_oversized_message_closes_and_connection_cap_holds() {
     assert_eq!(next(&mut rx).await.msg.call_id().unwrap(), "c3");
     cancel.cancel();
     timeout(WAIT, t.closed()).await.unwrap();
+}
+
+#[tokio::test]
+async fn tcp_absent_listens_where_udp_does_and_an_empty_list_not_at_all() {
+    let cancel = CancellationToken::new();
+    let udp: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    // `tcp` absent: TCP on the port UDP got, on that address only.
+    let cfg = TransportConfig {
+        udp: vec![udp],
+        ..Default::default()
+    };
+    let (t, mut rx) = SipTransport::bind(cfg, cancel.clone()).await.unwrap();
+    let [u] = t.udp_addrs()[..] else {
+        panic!("one UDP listener: {:?}", t.udp_addrs())
+    };
+    assert_eq!(t.tcp_addrs(), vec![u], "TCP on the UDP address");
+    let mut tcp = TcpStream::connect(u).await.unwrap();
+    tcp.write_all(options(21).as_bytes()).await.unwrap();
+    let inbound = next(&mut rx).await;
+    assert_eq!(inbound.transport, Transport::Tcp);
+    assert_eq!(inbound.msg.call_id().unwrap(), "c21");
+
+    // `tcp = []`: no TCP listener.
+    let cfg = TransportConfig {
+        udp: vec![udp],
+        tcp: Some(Vec::new()),
+        ..Default::default()
+    };
+    let (t2, _rx2) = SipTransport::bind(cfg, cancel.clone()).await.unwrap();
+    assert_eq!(t2.udp_addrs().len(), 1);
+    assert!(t2.tcp_addrs().is_empty());
+
+    // From locus.toml: no `tcp` key is the same as absent, `[]` is none.
+    let absent: TransportConfig = toml::from_str("udp = [\"127.0.0.1:5080\"]").unwrap();
+    assert_eq!(absent.tcp, None);
+    let none: TransportConfig = toml::from_str("udp = [\"127.0.0.1:5080\"]\ntcp = []").unwrap();
+    assert_eq!(none.tcp, Some(vec![]));
+    cancel.cancel();
 }

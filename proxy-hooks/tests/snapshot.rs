@@ -6,7 +6,7 @@
 mod support;
 
 use locus_proxy::RoutingConfig;
-use locus_proxy::config::StaticNode;
+use locus_proxy::routing::config::StaticNode;
 use locus_schema::{CallState, Table};
 use support::{D, Farm, id};
 

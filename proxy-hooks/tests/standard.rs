@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use locus_proxy::{Algorithm, RouteRequest, RoutingConfig, Rule, rendezvous};
+use locus_proxy::{Algorithm, RouteRequest, RoutingConfig, Rule, routing::rendezvous};
 use support::{D, Farm, Setup, id};
 
 fn with(algorithm: Algorithm) -> RoutingConfig {
@@ -155,7 +155,7 @@ fn only_spares_left_still_answer() {
 #[test]
 fn static_nodes_share_a_burst_by_their_recent_inflight() {
     use locus_proxy::FarmSnapshot;
-    use locus_proxy::config::StaticNode;
+    use locus_proxy::routing::config::StaticNode;
     let st = |n: &str| StaticNode {
         id: id(n),
         sip_uri: format!("sip:{n}.bench:5060"),

@@ -30,7 +30,7 @@ const LOT: &str = "valet_parking_lot";
 /// quick probes and sync so the story runs in seconds.
 pub(super) fn proxy_config() -> ProxyConfig {
     let mut cfg = ProxyConfig::loopback(DOMAIN);
-    cfg.sip.tcp.clear();
+    cfg.sip.tcp = Some(Vec::new());
     cfg.core.id = "demo-proxy".into();
     cfg
 }

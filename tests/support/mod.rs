@@ -52,8 +52,11 @@ pub fn init_tracing() {
     });
 }
 
-/// A free loopback port: bind port 0, read it, release it.
-pub fn free_port() -> u16 {
+/// A loopback port nothing listens on right now, for a destination that
+/// must not answer. Never hand it to a process to bind: our own code binds
+/// port 0 or takes a bound socket, external programs go through
+/// `locus_schema::testing::ports` (retry on a clash).
+pub fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use locus_schema::testing::ports;
 use tokio::process::{Child, Command};
 
 /// The sipp binary (CI installs package `sip-tester`); a missing one fails
@@ -22,7 +23,8 @@ pub struct Sipp {
     pub scenario: &'static str,
     /// Where requests go (the proxy).
     pub remote: SocketAddr,
-    /// Local SIP address (port 0 = let sipp pick a free one).
+    /// Local SIP address: its port is free when chosen; a run that finds
+    /// it taken by then runs again on another (`locus_schema::testing::ports`).
     pub local: SocketAddr,
     /// `-s`: R-URI user.
     pub service: String,
@@ -57,6 +59,15 @@ pub struct SippResult {
     pub failed: u64,
     /// sipp's stderr, for assertions' messages.
     pub log: String,
+    /// The address sipp had (another than asked if that port was taken).
+    pub local: SocketAddr,
+}
+
+impl SippResult {
+    /// sipp failed because its port was taken (it never ran the scenario).
+    fn clashed(&self) -> bool {
+        self.code != Some(0) && ports::clashed(&self.log)
+    }
 }
 
 impl Sipp {
@@ -66,7 +77,7 @@ impl Sipp {
             scenario,
             remote,
             // sipp's own "-p 0" falls back to 5060/5061: pick a free port.
-            local: std::net::SocketAddr::from(([127, 0, 0, 1], free_udp_port())),
+            local: SocketAddr::from(([127, 0, 0, 1], free_udp_port())),
             service: "service".into(),
             keys: Vec::new(),
             auth: None,
@@ -151,13 +162,26 @@ impl Sipp {
         cmd
     }
 
-    /// Runs to the end (bounded) and reports.
+    /// Runs to the end (bounded) and reports; when sipp could not bind its
+    /// port (taken since it was picked), again on a fresh one (bounded).
     pub async fn run(&self) -> SippResult {
+        let ip = self.local.ip();
+        let once = |port| {
+            let mut run = self.clone();
+            run.local = SocketAddr::new(ip, port);
+            async move { run.run_once().await }
+        };
+        ports::with_port_async(ip, Some(self.local.port()), once, SippResult::clashed)
+            .await
+            .expect("a free port for sipp")
+    }
+
+    async fn run_once(&self) -> SippResult {
         let dir = tempdir();
         let mut fg = self.command(&dir);
         let out =
             tokio::time::timeout(self.limit_time + Duration::from_secs(10), fg.output()).await;
-        let (code, mut log) = match out {
+        let (code, log) = match out {
             Ok(Ok(o)) => (
                 o.status.code(),
                 String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -165,60 +189,101 @@ impl Sipp {
             Ok(Err(e)) => (None, format!("sipp did not start: {e}")),
             Err(_) => (None, "sipp overran its time limit".into()),
         };
-        if let Ok(errors) = std::fs::read_to_string(dir.join("errors.log")) {
-            log.push_str(&errors);
-        }
-        let (ok, failed) = stat_counts(&dir.join("stat.csv"));
+        let res = report(code, log, &dir, self.local);
         let _ = std::fs::remove_dir_all(&dir);
-        SippResult {
-            code,
-            ok,
-            failed,
-            log,
-        }
+        res
     }
 
-    /// Starts in the background (a phone waiting for a call); the run ends
+    /// Starts in the background (a phone waiting for a call) and returns
+    /// once sipp holds its port (seen in `/proc`, bounded); when the port
+    /// was taken, again on a fresh one ([`SippChild::local`]). The run ends
     /// with its scenario, its time limit, or when the handle is dropped.
-    pub fn spawn(&self) -> SippChild {
+    pub async fn spawn(&self) -> SippChild {
         let dir = tempdir();
-        let mut fg = self.command(&dir);
-        let child = fg.spawn().expect("sipp starts");
-        SippChild { child, dir }
+        let ip = self.local.ip();
+        let make = |port| {
+            let mut run = self.clone();
+            run.local = SocketAddr::new(ip, port);
+            run.command(&dir)
+        };
+        let (spawned, port) = ports::spawn_bound(ip, Some(self.local.port()), super::WAIT, make)
+            .await
+            .unwrap_or_else(|e| panic!("sipp on {ip}: {e}"));
+        let local = SocketAddr::new(ip, port);
+        match spawned {
+            ports::Spawned::Listening(child) => SippChild {
+                child: Some(child),
+                dir,
+                local,
+                early: None,
+            },
+            // Over already (or failed): `finish` reports it.
+            ports::Spawned::Exited(out) => {
+                let log = String::from_utf8_lossy(&out.stderr).into_owned();
+                let early = report(out.status.code(), log, &dir, local);
+                SippChild {
+                    child: None,
+                    dir,
+                    local,
+                    early: Some(early),
+                }
+            }
+        }
+    }
+}
+
+/// A run's report: its exit code and stderr, with the error log and the
+/// statistics sipp wrote in `dir`.
+fn report(code: Option<i32>, mut log: String, dir: &Path, local: SocketAddr) -> SippResult {
+    if let Ok(errors) = std::fs::read_to_string(dir.join("errors.log")) {
+        log.push_str(&errors);
+    }
+    let (ok, failed) = stat_counts(&dir.join("stat.csv"));
+    SippResult {
+        code,
+        ok,
+        failed,
+        log,
+        local,
     }
 }
 
 /// A background sipp.
 pub struct SippChild {
-    child: Child,
+    child: Option<Child>,
     dir: PathBuf,
+    /// The address it holds.
+    pub local: SocketAddr,
+    /// The report of a run that failed before it was handed over.
+    early: Option<SippResult>,
 }
 
 impl SippChild {
     /// Waits (bounded) for it to finish and reports.
     pub async fn finish(mut self, limit: Duration) -> SippResult {
-        let code = match tokio::time::timeout(limit, self.child.wait()).await {
+        match self.early.take() {
+            Some(res) => res,
+            None => self.report(limit).await,
+        }
+    }
+
+    async fn report(&mut self, limit: Duration) -> SippResult {
+        let Some(child) = self.child.as_mut() else {
+            return report(None, "no sipp".into(), &self.dir, self.local);
+        };
+        let code = match tokio::time::timeout(limit, child.wait()).await {
             Ok(Ok(s)) => s.code(),
             _ => {
-                let _ = self.child.kill().await;
+                let _ = child.kill().await;
                 None
             }
         };
         let mut log = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
+        if let Some(mut e) = child.stderr.take() {
             use tokio::io::AsyncReadExt;
             let _ = e.read_to_string(&mut log).await;
         }
-        if let Ok(errors) = std::fs::read_to_string(self.dir.join("errors.log")) {
-            log.push_str(&errors);
-        }
-        let (ok, failed) = stat_counts(&self.dir.join("stat.csv"));
-        SippResult {
-            code,
-            ok,
-            failed,
-            log,
-        }
+        report(code, log, &self.dir, self.local)
     }
 }
 
@@ -228,20 +293,10 @@ impl Drop for SippChild {
     }
 }
 
-/// A UDP and TCP port free right now on 127.0.0.1.
+/// A UDP and TCP port free right now on 127.0.0.1, for a sipp (whose
+/// runs retry on a clash).
 pub fn free_udp_port() -> u16 {
-    for _ in 0..50 {
-        let Ok(u) = std::net::UdpSocket::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(port) = u.local_addr().map(|a| a.port()) else {
-            continue;
-        };
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port on 127.0.0.1")
+    ports::free_port([127, 0, 0, 1].into()).expect("a free port on 127.0.0.1")
 }
 
 fn tempdir() -> PathBuf {

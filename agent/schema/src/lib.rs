@@ -16,6 +16,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod types;
+pub mod util;
 
 pub use binding::Binding;
 pub use change::{HashOp, NodeChange, NodeImage, Table};
@@ -26,3 +27,4 @@ pub use types::{
     CallRecord, CallState, Direction, EslLink, GroupEntry, NodeRole, NodeState, NodeStatus,
     RingEntry,
 };
+pub use util::{lock, now_ms};

@@ -190,13 +190,7 @@ fn unsupported() -> StoreError {
     StoreError::Config("this store backend keeps no bindings or tenant pins".into())
 }
 
-/// Wall-clock milliseconds since the Unix epoch (heartbeat scores).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
+pub(crate) use crate::util::now_ms;
 
 /// The status as hash fields without `state`: that field belongs to the
 /// operator (`locus node drain`) and only [`Store::set_node_state`] writes it.

@@ -6,8 +6,10 @@
 //! waited for with a fixed sleep. The binary is `redis-server` from `PATH`,
 //! or `$LOCUS_REDIS_SERVER`.
 
+pub mod ports;
+
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,8 +19,6 @@ use std::time::{Duration, Instant};
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between readiness probes.
 const PROBE_EVERY: Duration = Duration::from_millis(20);
-/// Attempts with a fresh port when another process grabbed ours.
-const PORT_ATTEMPTS: usize = 5;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -69,11 +69,12 @@ fn pick_sipp(
     found
 }
 
-/// A free loopback port: bind port 0, read it, release it.
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+/// Where the servers listen.
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A start that failed because another process took the port.
+fn port_taken<T>(r: &io::Result<T>) -> bool {
+    r.as_ref().is_err_and(|e| ports::clashed(&e.to_string()))
 }
 
 /// A fresh, empty directory under the system temp dir.
@@ -178,23 +179,22 @@ impl RedisServer {
     }
 
     fn start_inner(password: Option<String>) -> io::Result<Self> {
-        let mut last = io::Error::other("no attempt");
-        for _ in 0..PORT_ATTEMPTS {
-            let mut server = Self {
-                proc: Proc {
-                    child: None,
-                    port: free_port()?,
-                    dir: temp_dir("redis")?,
-                    password: password.clone(),
-                },
-            };
-            match server.launch() {
-                Ok(()) => return Ok(server),
-                // Most likely someone took the port between probe and bind.
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+        ports::with_port(
+            LOOPBACK,
+            None,
+            |port| {
+                let mut server = Self {
+                    proc: Proc {
+                        child: None,
+                        port,
+                        dir: temp_dir("redis")?,
+                        password: password.clone(),
+                    },
+                };
+                server.launch().map(|()| server)
+            },
+            port_taken,
+        )?
     }
 
     fn launch(&mut self) -> io::Result<()> {
@@ -270,8 +270,16 @@ pub struct RedisSentinel {
 impl RedisSentinel {
     /// Starts a sentinel for `master` under the master name `name`.
     pub fn start(master: &RedisServer, name: &str) -> io::Result<Self> {
+        ports::with_port(
+            LOOPBACK,
+            None,
+            |port| Self::start_on(master, name, port),
+            port_taken,
+        )?
+    }
+
+    fn start_on(master: &RedisServer, name: &str, port: u16) -> io::Result<Self> {
         let dir = temp_dir("sentinel")?;
-        let port = free_port()?;
         let mut conf = format!(
             "port {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\n\
              sentinel monitor {name} 127.0.0.1 {} 1\n",

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use locus_schema::store::memory::MemStore;
 use locus_schema::store::redis::RedisStore;
@@ -15,15 +15,7 @@ use locus_schema::{Binding, Keys, NodeId, Store};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
+use locus_schema::now_ms;
 
 fn binding(contact: &str, expires_ms: u64) -> Binding {
     Binding {

@@ -32,10 +32,7 @@ async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
     client.get_multiplexed_async_connection().await.unwrap()
 }
 
-fn now_ms() -> u64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    d.unwrap().as_millis() as u64
-}
+use locus_schema::now_ms;
 
 #[tokio::test]
 async fn garbage_in_redis_does_not_break_readers() {

@@ -25,7 +25,7 @@
 //! connection it opened instead of a new one to its listener.
 //!
 //! A node's 401/407 pins the request's Call-ID to that node, and rules
-//! 1-5 send a pinned Call-ID there first (`crate::affinity`): the phone's
+//! 1-5 send a pinned Call-ID there first (`crate::routing::affinity`): the phone's
 //! authenticated retry must meet the box that issued the nonce.
 
 use std::borrow::Cow;
@@ -34,13 +34,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use locus_schema::NodeId;
 
-use crate::engine::Engine;
 use crate::policy::{Policy, Vouched};
 use crate::proxy::{Flow, Location, Router, Target, Verdict};
-use crate::request::Source;
-use crate::sip::{SipMessage, SipTransport, Uri};
-use crate::snapshot::FarmSnapshot;
-use crate::sync::FarmSync;
+use crate::routing::engine::Engine;
+use crate::routing::request::Source;
+use crate::routing::snapshot::FarmSnapshot;
+use crate::routing::sync::FarmSync;
+use crate::sip::{SipMessage, SipTransport, Uri, to_tag};
 
 pub mod request;
 mod rules;
@@ -169,7 +169,7 @@ impl Router for FarmRouter {
         let source = self.policy.authenticate(&snap, flow, req);
         if let Source::Node(_) = source
             && self.policy.wants_secret(flow)
-            && req.headers.get("To").and_then(request::to_tag).is_none()
+            && req.headers.get("To").and_then(to_tag).is_none()
         {
             // Out of dialog: routing asks again, without the header.
             self.vouched.insert(req, flow);

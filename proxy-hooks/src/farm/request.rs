@@ -1,10 +1,10 @@
-//! A [`RouteRequest`] borrowed from a [`SipMessage`], and the borrowed
-//! From/To readers it needs: routing reads user and host of three URIs,
-//! the Call-ID, `Replaces` and the To tag on every request, so these
-//! slice the raw header values instead of building [`crate::sip::NameAddr`]s.
+//! A [`RouteRequest`] borrowed from a [`SipMessage`]: routing reads user
+//! and host of three URIs, the Call-ID, `Replaces` and the To tag on every
+//! request, through the sip layer's borrowed readers
+//! ([`crate::sip::NameAddrParts`], [`crate::sip::UriParts`]).
 
-use crate::request::{Method, RouteRequest, Source};
-use crate::sip::SipMessage;
+use crate::routing::request::{Method, RouteRequest, Source};
+use crate::sip::{SipMessage, addr_user_host, bare_user, to_tag};
 
 /// The engine's method for a SIP method token.
 pub fn method_of(method: &str) -> Method {
@@ -13,66 +13,6 @@ pub fn method_of(method: &str) -> Method {
         "REGISTER" => Method::Register,
         _ => Method::Other,
     }
-}
-
-/// A user part without password or user parameters (`+3906;npdi` ->
-/// `+3906`).
-pub fn bare_user(user: &str) -> &str {
-    let user = user.split(':').next().unwrap_or(user);
-    user.split(';').next().unwrap_or(user)
-}
-
-/// The URI of a From/To/Contact value: inside `<>`, else up to the first
-/// `;` (header parameters of an addr-spec, RFC 3261 20.10).
-fn uri_of(value: &str) -> Option<&str> {
-    let v = value.trim();
-    match v.find('<') {
-        Some(open) => {
-            let rest = &v[open + 1..];
-            rest.find('>').map(|close| &rest[..close])
-        }
-        None => v.split(';').next(),
-    }
-}
-
-/// User (without password; `""` when none) and host (IPv6 without
-/// brackets) of a From/To value's `sip:`/`sips:` URI; for a `tel:` URI
-/// (RFC 3966), the number and an empty host.
-pub fn addr_user_host(value: &str) -> Option<(&str, &str)> {
-    let uri = uri_of(value)?.trim();
-    let (scheme, rest) = uri.split_once(':')?;
-    if scheme.eq_ignore_ascii_case("tel") {
-        return crate::sip::tel::number(rest).map(|n| (n, ""));
-    }
-    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
-        return None;
-    }
-    let rest = rest.split('?').next().unwrap_or(rest);
-    let (user, hostpart) = match rest.rfind('@') {
-        Some(i) => (bare_user(&rest[..i]), &rest[i + 1..]),
-        None => ("", rest),
-    };
-    let host = match hostpart.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => hostpart.split([':', ';']).next()?,
-    };
-    (!host.is_empty()).then_some((user, host))
-}
-
-/// The `tag` parameter of a From/To value.
-pub fn to_tag(value: &str) -> Option<&str> {
-    let v = value.trim();
-    let params = match v.find('<') {
-        Some(open) => v[open..].split_once('>')?.1,
-        None => v.split_once(';').map_or("", |(_, p)| p),
-    };
-    params.split(';').find_map(|p| {
-        let (k, val) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("tag")
-            .then(|| val.trim())
-            .filter(|t| !t.is_empty())
-    })
 }
 
 /// The routing view of request `req` from `source`; `None` for a response.
@@ -108,47 +48,6 @@ pub fn route_request<'a>(req: &'a SipMessage, source: Source<'a>) -> Option<Rout
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_user_and_host() {
-        for (v, want) in [
-            (
-                "\"A\" <sip:1001@D.example.com>;tag=x",
-                Some(("1001", "D.example.com")),
-            ),
-            (
-                "<sips:1001:pw@[2001:db8::1]:5061;transport=tls>",
-                Some(("1001", "2001:db8::1")),
-            ),
-            (
-                "<sip:+3906;npdi@10.0.0.1:5080>;tag=1",
-                Some(("+3906", "10.0.0.1")),
-            ),
-            ("<sip:d.example.com>", Some(("", "d.example.com"))),
-            ("<sip:a@h?subject=x>", Some(("a", "h"))),
-            // RFC 3261 20.10: in an addr-spec, `;` starts header parameters.
-            ("sip:1001@h;tag=1", Some(("1001", "h"))),
-            ("<tel:+123>", Some(("+123", ""))),
-            (
-                "\"Cell\" <tel:7042;phone-context=d.example.com>;tag=1",
-                Some(("7042", "")),
-            ),
-            ("<tel:7042>", None),
-            ("<sip:1001@", None),
-            ("", None),
-        ] {
-            assert_eq!(addr_user_host(v), want, "{v}");
-        }
-    }
-
-    #[test]
-    fn reads_the_tag() {
-        assert_eq!(to_tag("<sip:a@h;tag=uri-param>;TAG=abc"), Some("abc"));
-        assert_eq!(to_tag("<sip:a@h;tag=uri-param>"), None);
-        assert_eq!(to_tag("sip:a@h;x=1;tag=t2"), Some("t2"));
-        assert_eq!(to_tag("sip:a@h;tag="), None);
-        assert_eq!(to_tag("<sip:a@h"), None);
-    }
 
     #[test]
     fn builds_the_request() {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use super::request::route_request;
 use super::{FarmRouter, reply};
-use crate::affinity::Pinned;
 use crate::proxy::{Dest, Flow, Fork, Label, Target, Verdict};
-use crate::request::{Method, RouteRequest, Rule, Source};
+use crate::routing::affinity::Pinned;
+use crate::routing::request::{Method, RouteRequest, Rule, Source};
+use crate::routing::snapshot::{FarmSnapshot, Node};
 use crate::sip::{SipMessage, Uri};
-use crate::snapshot::{FarmSnapshot, Node};
 
 /// A node's `sip_uri` as a target (logged and skipped when unreadable).
 fn node_target(n: &Arc<Node>) -> Option<Target> {

@@ -210,7 +210,7 @@ impl Health {
 impl Inner {
     pub(super) fn lock(&self) -> MutexGuard<'_, Book> {
         // A panic elsewhere while holding the book leaves plain data behind.
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
+        locus_schema::lock(&self.book)
     }
 
     /// Counts a result for `node` (clearing its outstanding probe) and

@@ -7,7 +7,7 @@ use locus_schema::NodeId;
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 
-use crate::request::{Decision, Method, RouteRequest, Source};
+use crate::routing::request::{Decision, Method, RouteRequest, Source};
 
 /// Why a hook request was refused (HTTP 400).
 #[derive(Debug, thiserror::Error)]

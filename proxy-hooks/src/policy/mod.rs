@@ -15,12 +15,11 @@ use locus_schema::NodeId;
 
 use regex::Regex;
 
-use crate::farm::request::{addr_user_host, to_tag};
 use crate::proxy::Flow;
-use crate::request::Source;
+use crate::routing::request::Source;
+use crate::routing::snapshot::FarmSnapshot;
 use crate::sip::uri::split_host_port;
-use crate::sip::{NameAddr, SipMessage, Transport, Uri};
-use crate::snapshot::FarmSnapshot;
+use crate::sip::{NameAddr, SipMessage, Transport, Uri, addr_user_host, to_tag};
 
 mod auth;
 mod config;

@@ -48,6 +48,13 @@ pub struct CoreConfig {
     /// Path MTU in bytes: a request larger than this minus 200 bytes goes
     /// over TCP when its target allows it (RFC 3261 18.1.1).
     pub path_mtu: usize,
+    /// Worker threads of the `locus proxy` process, and receive queues of
+    /// the proxy core (messages are spread over them by Call-ID, so one
+    /// call's messages stay in order). `0` = the number of CPUs, at least
+    /// 4: on a host shared with FreeSWITCH or load generators, more
+    /// runnable threads get the proxy its share of the CPU, as Kamailio's
+    /// `children` do.
+    pub workers: usize,
 }
 
 impl Default for CoreConfig {
@@ -63,6 +70,7 @@ impl Default for CoreConfig {
             non_invite_timeout: Duration::from_secs(32),
             max_transactions: 65_536,
             path_mtu: 1500,
+            workers: 0,
         }
     }
 }
@@ -73,6 +81,17 @@ impl Default for CoreConfig {
 pub struct CoreConfigError(pub &'static str);
 
 impl CoreConfig {
+    /// [`CoreConfig::workers`] resolved: the configured count, or the
+    /// number of CPUs and at least 4.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism()
+            .map_or(4, std::num::NonZeroUsize::get)
+            .max(4)
+    }
+
     /// Refuses zero timers, `t2 < t1`, an empty id, an unreadable
     /// `advertise`, no transactions and an MTU below 576.
     pub fn validate(&self) -> Result<(), CoreConfigError> {

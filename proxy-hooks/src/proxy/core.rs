@@ -44,11 +44,7 @@ pub(crate) struct Core {
     pub(crate) clients: Mutex<HashMap<String, mpsc::Sender<Event>>>,
 }
 
-/// Locks a map; a poisoned lock still holds consistent data (every update
-/// is a single insert or remove).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use locus_schema::lock;
 
 impl Core {
     /// Sends `bytes` over `hop`.
@@ -98,7 +94,9 @@ impl Core {
     }
 }
 
-/// The SIP proxy core (RFC 3261 section 16).
+/// The SIP proxy core (RFC 3261 section 16). Clones share one core: run
+/// one [`Proxy::run`] per receive queue.
+#[derive(Clone)]
 pub struct Proxy {
     core: Arc<Core>,
 }

@@ -19,9 +19,10 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::addr::{Hop, Me};
-use super::core::{Core, lock};
+use super::core::Core;
 use super::txn::Event;
 use crate::sip::{Headers, NameAddr, SipMessage, StartLine, Transport, Uri};
+use locus_schema::lock;
 
 /// The ACK and the BYE for `resp`, a 2xx to `invite` (as we forwarded it).
 struct Pair {

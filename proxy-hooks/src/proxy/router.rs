@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use async_trait::async_trait;
 use locus_schema::NodeId;
 
-use crate::request::Rule;
+use crate::routing::request::Rule;
 use crate::sip::{ConnId, SipMessage, Transport, Uri};
 
 /// Where a message came from (or goes back to): the peer, the transport,

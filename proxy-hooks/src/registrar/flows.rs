@@ -31,7 +31,7 @@ fn aor(domain: &str, user: &str) -> (String, String) {
 impl OwnFlows {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned map is still a usable map.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        locus_schema::lock(&self.0)
     }
 
     pub(crate) fn save(&self, domain: &str, user: &str, b: Binding, flow: Flow, now_ms: u64) {

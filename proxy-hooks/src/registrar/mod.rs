@@ -42,12 +42,7 @@ pub struct Registrar {
     stats: Arc<RegistrarStats>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
+use locus_schema::now_ms;
 
 fn transport_word(t: Transport) -> &'static str {
     match t {

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 
 use crate::health::{Health, ProbeState};
 use crate::hook::Refresh;
-use crate::sync::FarmSync;
+use crate::routing::sync::FarmSync;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NodeLabel {

@@ -94,7 +94,7 @@ impl ConnTable {
     fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
         // A panic elsewhere while holding the lock leaves the maps consistent
         // (each update is one insert/remove), so poisoning is ignored.
-        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+        locus_schema::lock(&self.maps)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::SipError;
 use super::header::Params;
-use super::uri::{Uri, fmt_host_port, split_host_port};
+use super::uri::{Uri, UriParts, bare_user, fmt_host_port, split_host_port};
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=..;rport;received=..`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,34 +122,68 @@ impl NameAddr {
         value: &str,
         uri: fn(&str) -> Result<Uri, SipError>,
     ) -> Result<NameAddr, SipError> {
+        let parts = NameAddrParts::split(value)
+            .ok_or_else(|| SipError::Uri(value.trim().chars().take(200).collect()))?;
+        Ok(NameAddr {
+            display: parts.display.map(str::to_string),
+            uri: uri(parts.uri)?,
+            params: Params::parse(parts.params),
+        })
+    }
+
+    /// The `tag` parameter.
+    pub fn tag(&self) -> Option<&str> {
+        self.params.get("tag").flatten()
+    }
+}
+
+/// A name-addr or addr-spec value (From, To, Contact, Route) cut into
+/// borrowed parts: the one reader of these values, used by [`NameAddr`]
+/// and, without allocating, by routing and policy ([`addr_user_host`],
+/// [`to_tag`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAddrParts<'a> {
+    /// Display name, quotes removed.
+    pub display: Option<&'a str>,
+    /// The URI text, not yet checked.
+    pub uri: &'a str,
+    /// Header parameters after the URI, without the leading `;`.
+    pub params: &'a str,
+}
+
+impl<'a> NameAddrParts<'a> {
+    /// `[display] <uri> *(;param)` or `uri *(;param)`. The display name
+    /// is a token list or a quoted string (`\` escapes); quotes and angle
+    /// brackets must balance (RFC 4475 3.1.2.6), and an addr-spec has
+    /// neither (RFC 3261 20.10: a URI with `,;?` must be in `<>`).
+    pub fn split(value: &'a str) -> Option<NameAddrParts<'a>> {
         let v = value.trim();
-        let bad = || SipError::Uri(v.chars().take(200).collect());
         let (display, rest) = match v.strip_prefix('"') {
             Some(q) => {
-                let close = quoted_end(q).ok_or_else(bad)?;
+                let close = quoted_end(q)?;
                 let rest = q[close + 1..].trim_start();
                 if !rest.starts_with('<') {
-                    return Err(bad());
+                    return None;
                 }
-                (Some(q[..close].to_string()), rest)
+                (Some(&q[..close]), rest)
             }
             None => match v.find('<') {
                 Some(open) => {
                     let d = v[..open].trim();
                     if d.contains(['"', '>']) {
-                        return Err(bad());
+                        return None;
                     }
-                    ((!d.is_empty()).then(|| d.to_string()), &v[open..])
+                    ((!d.is_empty()).then_some(d), &v[open..])
                 }
                 None => (None, v),
             },
         };
-        let (uri_text, params) = match rest.strip_prefix('<') {
+        let (uri, params) = match rest.strip_prefix('<') {
             Some(inner) => {
-                let close = inner.find('>').ok_or_else(bad)?;
+                let close = inner.find('>')?;
                 let after = inner[close + 1..].trim_start();
                 if !(after.is_empty() || after.starts_with(';')) {
-                    return Err(bad());
+                    return None;
                 }
                 (&inner[..close], after)
             }
@@ -159,20 +193,44 @@ impl NameAddr {
                 None => (rest, ""),
             },
         };
-        if uri_text.contains(['<', '>', '"']) || !params_balanced(params) {
-            return Err(bad());
+        if uri.contains(['<', '>', '"']) || !params_balanced(params) {
+            return None;
         }
-        Ok(NameAddr {
+        Some(NameAddrParts {
             display,
-            uri: uri(uri_text)?,
-            params: Params::parse(params.strip_prefix(';').unwrap_or(params)),
+            uri,
+            params: params.strip_prefix(';').unwrap_or(params),
         })
     }
+}
 
-    /// The `tag` parameter.
-    pub fn tag(&self) -> Option<&str> {
-        self.params.get("tag").flatten()
+/// User (without password or user parameters; `""` when none) and host
+/// (IPv6 without brackets) of a From/To value's `sip:`/`sips:` URI; for a
+/// `tel:` URI (RFC 3966), the number and an empty host. Borrowed: routing
+/// reads these on every request.
+pub fn addr_user_host(value: &str) -> Option<(&str, &str)> {
+    let uri = NameAddrParts::split(value)?.uri.trim();
+    if let Some((scheme, rest)) = uri.split_once(':')
+        && scheme.eq_ignore_ascii_case("tel")
+    {
+        return super::tel::number(rest).map(|n| (n, ""));
     }
+    let parts = UriParts::split(uri)?;
+    Some((parts.user.map_or("", bare_user), parts.host()?))
+}
+
+/// The `tag` header parameter of a From/To value.
+pub fn to_tag(value: &str) -> Option<&str> {
+    NameAddrParts::split(value)?
+        .params
+        .split(';')
+        .find_map(|p| {
+            let (k, val) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("tag")
+                .then(|| val.trim())
+                .filter(|t| !t.is_empty())
+        })
 }
 
 impl fmt::Display for NameAddr {
@@ -248,5 +306,60 @@ impl Replaces {
             from_tag: tag("from-tag")?,
             early_only: params.get("early-only").is_some(),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_user_and_host() {
+        for (v, want) in [
+            (
+                "\"A\" <sip:1001@D.example.com>;tag=x",
+                Some(("1001", "D.example.com")),
+            ),
+            (
+                "<sips:1001:pw@[2001:db8::1]:5061;transport=tls>",
+                Some(("1001", "2001:db8::1")),
+            ),
+            (
+                "<sip:+3906;npdi@10.0.0.1:5080>;tag=1",
+                Some(("+3906", "10.0.0.1")),
+            ),
+            ("<sip:d.example.com>", Some(("", "d.example.com"))),
+            ("<sip:a@h?subject=x>", Some(("a", "h"))),
+            // RFC 3261 20.10: in an addr-spec, `;` starts header parameters.
+            ("sip:1001@h;tag=1", Some(("1001", "h"))),
+            ("<tel:+123>", Some(("+123", ""))),
+            (
+                "\"Cell\" <tel:7042;phone-context=d.example.com>;tag=1",
+                Some(("7042", "")),
+            ),
+            ("<tel:7042>", None),
+            ("<sip:1001@", None),
+            ("", None),
+        ] {
+            assert_eq!(addr_user_host(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn reads_the_tag() {
+        assert_eq!(to_tag("<sip:a@h;tag=uri-param>;TAG=abc"), Some("abc"));
+        assert_eq!(to_tag("<sip:a@h;tag=uri-param>"), None);
+        assert_eq!(to_tag("sip:a@h;x=1;tag=t2"), Some("t2"));
+        assert_eq!(to_tag("sip:a@h;tag="), None);
+        assert_eq!(to_tag("<sip:a@h"), None);
+    }
+
+    #[test]
+    fn a_quoted_display_name_may_hold_angle_brackets() {
+        let v = "\"a <b>\" <sip:1001@h;tag=uri>;tag=t1";
+        assert_eq!(addr_user_host(v), Some(("1001", "h")));
+        assert_eq!(to_tag(v), Some("t1"));
+        assert_eq!(NameAddr::parse(v).unwrap().tag(), Some("t1"));
     }
 }

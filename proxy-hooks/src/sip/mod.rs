@@ -27,11 +27,11 @@ pub mod uri;
 
 pub use codec::{KeepAlive, MAX_MESSAGE, SipCodec, SipFrame};
 pub use error::SipError;
-pub use fields::{NameAddr, Replaces, Via};
+pub use fields::{NameAddr, NameAddrParts, Replaces, Via, addr_user_host, to_tag};
 pub use header::{Header, Headers, Params};
 pub use message::{Fault, SipMessage, StartLine};
 pub use parse::{Datagram, parse_datagram};
 pub use transport::{
     ConnHook, ConnId, Inbound, SipTransport, Transport, TransportConfig, TransportStats,
 };
-pub use uri::{Scheme, Uri};
+pub use uri::{Scheme, Uri, UriParts, bare_user};

@@ -61,8 +61,14 @@ pub struct Inbound {
 pub struct TransportConfig {
     /// UDP bind addresses (port 0 in tests).
     pub udp: Vec<SocketAddr>,
-    /// TCP bind addresses.
-    pub tcp: Vec<SocketAddr>,
+    /// UDP sockets bound by the caller, used before `udp` (not from
+    /// `locus.toml`): an address handed over without a free-port race (a
+    /// test that must name the proxy's address before starting it).
+    #[serde(skip)]
+    pub udp_sockets: Vec<Arc<std::net::UdpSocket>>,
+    /// TCP bind addresses. Absent (`None`): TCP on the UDP listeners'
+    /// addresses (the same port when UDP binds port 0); `[]`: no TCP.
+    pub tcp: Option<Vec<SocketAddr>>,
     /// Inbound queue capacity; a full queue drops (and counts) messages.
     pub queue: usize,
     /// A TCP connection idle this long is closed.
@@ -82,11 +88,81 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
 }
 
+impl TransportConfig {
+    /// True when some listener is configured (UDP, or TCP given explicitly).
+    pub fn has_listener(&self) -> bool {
+        !self.udp.is_empty()
+            || !self.udp_sockets.is_empty()
+            || self.tcp.as_ref().is_some_and(|t| !t.is_empty())
+    }
+}
+
+/// A bound UDP socket and its address.
+type UdpListener = (Arc<UdpSocket>, SocketAddr);
+
+/// Attempts at binding TCP on the port UDP got when that was port 0 and
+/// another process holds the TCP side of it.
+const SAME_PORT_ATTEMPTS: usize = 8;
+
+/// Binds the UDP listeners, then the TCP ones: `cfg.tcp`, or the UDP
+/// listeners' bound addresses when it is absent. When that port came from
+/// port 0 and its TCP side is taken, the pair is bound again on a fresh
+/// port (bounded attempts).
+fn bind_all(cfg: &TransportConfig) -> Result<(Vec<UdpListener>, Vec<TcpListener>), SipError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut udp = Vec::new();
+        for handed in &cfg.udp_sockets {
+            let std = handed.try_clone()?;
+            std.set_nonblocking(true)?;
+            let sock = UdpSocket::from_std(std)?;
+            let local = sock.local_addr()?;
+            udp.push((Arc::new(sock), local));
+        }
+        for addr in &cfg.udp {
+            let sock = bind_udp(*addr)?;
+            let local = sock.local_addr()?;
+            udp.push((Arc::new(sock), local));
+        }
+        let same: Vec<SocketAddr>;
+        let tcp_addrs = match &cfg.tcp {
+            Some(t) => t,
+            None => {
+                same = udp.iter().map(|(_, a)| *a).collect();
+                &same
+            }
+        };
+        let mut tcp = Vec::new();
+        let mut clash = None;
+        for addr in tcp_addrs {
+            match bind_tcp(*addr) {
+                Ok(l) => tcp.push(l),
+                Err(SipError::Io(e))
+                    if cfg.tcp.is_none()
+                        && e.kind() == std::io::ErrorKind::AddrInUse
+                        && cfg.udp.iter().any(|a| a.port() == 0)
+                        && attempt < SAME_PORT_ATTEMPTS =>
+                {
+                    clash = Some(*addr);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match clash {
+            None => return Ok((udp, tcp)),
+            Some(addr) => tracing::debug!(%addr, "sip.tcp: port taken on TCP, binding UDP again"),
+        }
+    }
+}
+
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
             udp: Vec::new(),
-            tcp: Vec::new(),
+            udp_sockets: Vec::new(),
+            tcp: None,
             queue: 4096,
             tcp_idle: Duration::from_secs(600),
             max_connections: 4096,
@@ -121,7 +197,7 @@ pub struct SipTransport {
     /// Each UDP socket with its bound address, read once at bind: `send`
     /// picks the socket by address family on every datagram, and
     /// `local_addr()` is a syscall.
-    udp: Arc<Vec<(Arc<UdpSocket>, SocketAddr)>>,
+    udp: Arc<Vec<UdpListener>>,
     tcp_addrs: Arc<Vec<SocketAddr>>,
     pub(crate) shared: Arc<Shared>,
 }
@@ -136,7 +212,9 @@ pub(crate) struct Shared {
     pub(crate) conn_hook: std::sync::OnceLock<ConnHook>,
     pub(crate) stats: TransportStats,
     pub(crate) conns: ConnTable,
-    pub(crate) inbound: mpsc::Sender<Inbound>,
+    /// One queue per proxy worker; a message goes to the one its Call-ID
+    /// hashes to, so one call's messages keep their order.
+    pub(crate) inbound: Vec<mpsc::Sender<Inbound>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
 }
@@ -144,7 +222,17 @@ pub(crate) struct Shared {
 impl Shared {
     /// Queues a message without ever blocking a reader.
     pub(crate) fn deliver(&self, inbound: Inbound) {
-        match self.inbound.try_send(inbound) {
+        let queue = match self.inbound.as_slice() {
+            [one] => one,
+            all => {
+                let i = inbound
+                    .msg
+                    .call_id()
+                    .map_or(0, |id| shard_of(id.as_bytes(), all.len()));
+                &all[i]
+            }
+        };
+        match queue.try_send(inbound) {
             Ok(()) => {
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
             }
@@ -156,23 +244,48 @@ impl Shared {
     }
 }
 
+/// The queue (of `n`) a Call-ID goes to: FNV-1a, cheap and stable.
+fn shard_of(call_id: &[u8], n: usize) -> usize {
+    let h = call_id.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    usize::try_from(h % n.max(1) as u64).unwrap_or(0)
+}
+
 impl SipTransport {
-    /// Binds every listener and starts their loops; they stop when `cancel` fires.
+    /// Binds every listener and starts their loops; they stop when
+    /// `cancel` fires. Every inbound message arrives on the one queue.
     pub async fn bind(
         cfg: TransportConfig,
         cancel: CancellationToken,
     ) -> Result<(SipTransport, mpsc::Receiver<Inbound>), SipError> {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
-        let mut udp = Vec::new();
-        for addr in &cfg.udp {
-            let sock = bind_udp(*addr)?;
-            let local = sock.local_addr()?;
-            udp.push((Arc::new(sock), local));
-        }
-        let mut tcp = Vec::new();
-        for addr in &cfg.tcp {
-            tcp.push(bind_tcp(*addr)?);
-        }
+        Ok((Self::start(cfg, vec![tx], cancel)?, rx))
+    }
+
+    /// Like [`SipTransport::bind`], with inbound messages spread over
+    /// `workers` queues by Call-ID, and each UDP socket read by `workers`
+    /// tasks (parsing in parallel).
+    pub async fn bind_sharded(
+        cfg: TransportConfig,
+        workers: usize,
+        cancel: CancellationToken,
+    ) -> Result<(SipTransport, Vec<mpsc::Receiver<Inbound>>), SipError> {
+        let workers = workers.max(1);
+        let per_queue = (cfg.queue / workers).max(1);
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel(per_queue)).unzip();
+        Ok((Self::start(cfg, txs, cancel)?, rxs))
+    }
+
+    /// Binds the listeners and starts their loops: each UDP socket read
+    /// by one task per queue in `txs`.
+    fn start(
+        cfg: TransportConfig,
+        txs: Vec<mpsc::Sender<Inbound>>,
+        cancel: CancellationToken,
+    ) -> Result<SipTransport, SipError> {
+        let readers = txs.len();
+        let (udp, tcp) = bind_all(&cfg)?;
         let tcp_addrs = tcp
             .iter()
             .map(|l| l.local_addr())
@@ -186,26 +299,25 @@ impl SipTransport {
             cfg,
             conn_hook: std::sync::OnceLock::new(),
             stats: TransportStats::default(),
-            inbound: tx,
+            inbound: txs,
             cancel,
             tasks: TaskTracker::new(),
         });
         for (sock, local) in &udp {
-            shared
-                .tasks
-                .spawn(udp_loop(sock.clone(), *local, shared.clone()));
+            for _ in 0..readers {
+                shared
+                    .tasks
+                    .spawn(udp_loop(sock.clone(), *local, shared.clone()));
+            }
         }
         for listener in tcp {
             shared.tasks.spawn(accept_loop(listener, shared.clone()));
         }
-        Ok((
-            SipTransport {
-                udp: Arc::new(udp),
-                tcp_addrs: Arc::new(tcp_addrs),
-                shared,
-            },
-            rx,
-        ))
+        Ok(SipTransport {
+            udp: Arc::new(udp),
+            tcp_addrs: Arc::new(tcp_addrs),
+            shared,
+        })
     }
 
     /// Bound UDP addresses (real ports when configured with 0).
@@ -348,5 +460,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %peer, error = %e, "sip.tcp connection refused");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_of;
+
+    #[test]
+    fn a_call_id_always_goes_to_the_same_queue_and_calls_spread() {
+        let n = 4;
+        let mut used = [0usize; 4];
+        for i in 0..400 {
+            let id = format!("{i}-a84b4c76e66710@pc33.atlanta.example.com");
+            let q = shard_of(id.as_bytes(), n);
+            assert_eq!(q, shard_of(id.as_bytes(), n), "not stable");
+            used[q] += 1;
+        }
+        assert!(used.iter().all(|&c| c > 50), "skewed: {used:?}");
+        assert_eq!(shard_of(b"x", 1), 0);
+        assert_eq!(shard_of(b"x", 0), 0);
     }
 }

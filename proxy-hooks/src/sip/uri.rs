@@ -106,41 +106,16 @@ impl Uri {
     /// Parses a bare `sip:`/`sips:` URI (no `<>`, no display name):
     /// anything else, `tel:` included, is an error.
     pub fn parse(s: &str) -> Result<Uri, SipError> {
-        let bad = || SipError::Uri(s.chars().take(200).collect());
-        let s = s.trim();
-        let (scheme, rest) = match s.split_once(':') {
-            Some((sc, rest)) if sc.eq_ignore_ascii_case("sip") => (Scheme::Sip, rest),
-            Some((sc, rest)) if sc.eq_ignore_ascii_case("sips") => (Scheme::Sips, rest),
-            _ => return Err(bad()),
-        };
-        if !rest.chars().all(is_uri_char) || !escapes_ok(rest) {
-            return Err(bad());
-        }
-        let (rest, headers) = match rest.split_once('?') {
-            Some((r, h)) => (r, Some(h.to_string())),
-            None => (rest, None),
-        };
-        // Userinfo may contain ';' (RFC 3261 25.1 allows it in user), so the
-        // host part starts after the last '@'.
-        let (user, hostpart) = match rest.rfind('@') {
-            Some(i) => (Some(rest[..i].to_string()), &rest[i + 1..]),
-            None => (None, rest),
-        };
-        if user.as_deref() == Some("") {
-            return Err(bad());
-        }
-        let (hostport, params) = match hostpart.split_once(';') {
-            Some((hp, p)) => (hp, Params::parse(p)),
-            None => (hostpart, Params::default()),
-        };
-        let (host, port) = split_host_port(hostport).ok_or_else(bad)?;
+        let bad = || SipError::Uri(s.trim().chars().take(200).collect());
+        let p = UriParts::split(s).ok_or_else(bad)?;
+        let (host, port) = split_host_port(p.hostport).ok_or_else(bad)?;
         Ok(Uri {
-            scheme,
-            user,
+            scheme: p.scheme,
+            user: p.user.map(str::to_string),
             host,
             port,
-            params,
-            headers,
+            params: p.params.map(Params::parse).unwrap_or_default(),
+            headers: p.headers.map(str::to_string),
         })
     }
 
@@ -177,6 +152,80 @@ impl Uri {
             .as_deref()
             .map(|u| u.split(':').next().unwrap_or(u))
     }
+}
+
+/// A `sip:`/`sips:` URI cut into borrowed parts, checked as
+/// [`Uri::parse`] checks it: the one URI reader of the crate ([`Uri::parse`]
+/// owns its parts; routing reads them in place on every request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UriParts<'a> {
+    /// `sip` or `sips`.
+    pub scheme: Scheme,
+    /// Userinfo (password and user parameters included), never empty.
+    pub user: Option<&'a str>,
+    /// `host[:port]` / `[v6][:port]`, not yet checked.
+    pub hostport: &'a str,
+    /// URI parameters after the first `;` of the host part.
+    pub params: Option<&'a str>,
+    /// Headers after `?`.
+    pub headers: Option<&'a str>,
+}
+
+impl<'a> UriParts<'a> {
+    /// Cuts `s`; `None` for another scheme, characters a URI may not hold,
+    /// bad escapes or an empty user.
+    pub fn split(s: &'a str) -> Option<UriParts<'a>> {
+        let s = s.trim();
+        let (scheme, rest) = match s.split_once(':') {
+            Some((sc, rest)) if sc.eq_ignore_ascii_case("sip") => (Scheme::Sip, rest),
+            Some((sc, rest)) if sc.eq_ignore_ascii_case("sips") => (Scheme::Sips, rest),
+            _ => return None,
+        };
+        if !rest.chars().all(is_uri_char) || !escapes_ok(rest) {
+            return None;
+        }
+        let (rest, headers) = match rest.split_once('?') {
+            Some((r, h)) => (r, Some(h)),
+            None => (rest, None),
+        };
+        // Userinfo may contain ';' (RFC 3261 25.1 allows it in user), so the
+        // host part starts after the last '@'.
+        let (user, hostpart) = match rest.rfind('@') {
+            Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+            None => (None, rest),
+        };
+        if user == Some("") {
+            return None;
+        }
+        let (hostport, params) = match hostpart.split_once(';') {
+            Some((hp, p)) => (hp, Some(p)),
+            None => (hostpart, None),
+        };
+        Some(UriParts {
+            scheme,
+            user,
+            hostport,
+            params,
+            headers,
+        })
+    }
+
+    /// The host (IPv6 without brackets), borrowed; `None` when malformed.
+    pub fn host(&self) -> Option<&'a str> {
+        let hp = self.hostport.trim();
+        let host = match hp.strip_prefix('[') {
+            Some(v6) => v6.split_once(']')?.0,
+            None => hp.split(':').next()?,
+        };
+        (!host.is_empty()).then_some(host)
+    }
+}
+
+/// A user part without password or user parameters (`+3906;npdi` ->
+/// `+3906`).
+pub fn bare_user(user: &str) -> &str {
+    let user = user.split(':').next().unwrap_or(user);
+    user.split(';').next().unwrap_or(user)
 }
 
 /// Splits `host[:port]` / `[v6][:port]`; `None` when malformed.

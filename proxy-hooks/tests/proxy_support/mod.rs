@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use locus_proxy::proxy::{CoreConfig, Dest, Proxy, ProxyStats, Router, Target};
 use locus_proxy::sip::{SipMessage, SipTransport, TransportConfig, Uri};
+use locus_schema::testing::ports;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +53,7 @@ pub async fn start(ip: &str, cfg: CoreConfig, router: Arc<dyn Router>) -> Option
     let cancel = CancellationToken::new();
     let tcfg = TransportConfig {
         udp: vec![any],
-        tcp: vec![any],
+        tcp: Some(vec![any]),
         ..Default::default()
     };
     let (t, rx) = match SipTransport::bind(tcfg, cancel.clone()).await {
@@ -82,35 +83,10 @@ pub fn scenario(name: &str) -> String {
     p.to_str().unwrap().to_string()
 }
 
-/// A free UDP+TCP port on `ip`.
-pub fn free_port(ip: &str) -> u16 {
-    for _ in 0..50 {
-        let s = std::net::UdpSocket::bind((ip, 0)).unwrap();
-        let port = s.local_addr().unwrap().port();
-        if std::net::TcpListener::bind((ip, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
-
-/// Whether something listens on `port` (UDP bound, or TCP in LISTEN).
-fn bound(port: u16, tcp: bool) -> bool {
-    let files: &[&str] = if tcp {
-        &["/proc/net/tcp", "/proc/net/tcp6"]
-    } else {
-        &["/proc/net/udp", "/proc/net/udp6"]
-    };
-    let needle = format!(":{port:04X}");
-    files.iter().any(|f| {
-        std::fs::read_to_string(f).is_ok_and(|s| {
-            s.lines().skip(1).any(|l| {
-                let cols: Vec<&str> = l.split_whitespace().collect();
-                cols.get(1).is_some_and(|a| a.ends_with(&needle))
-                    && (!tcp || cols.get(3) == Some(&"0A"))
-            })
-        })
-    })
+/// A port nothing listens on right now, for a destination that must not
+/// answer; never one to hand to a process to bind (see [`uas`]).
+pub fn closed_port(ip: &str) -> u16 {
+    ports::free_port(ip.parse().unwrap()).unwrap()
 }
 
 /// A sipp UAS; killed on drop.
@@ -158,12 +134,14 @@ impl Uas {
     }
 }
 
-/// Starts a sipp UAS with `scenario` on a free port of `ip`, for `m` calls.
+/// Starts a sipp UAS with `scenario` on a free port of `ip`, for `m` calls;
+/// returns once it holds the port, on another one if it was taken
+/// (`locus_schema::testing::ports`).
 pub async fn uas(scenario_name: &str, ip: &str, tcp: bool, m: u32, extra: &[&str]) -> Uas {
     let sipp = sipp().unwrap();
-    let port = free_port(ip);
-    let child = Command::new(sipp)
-        .args([
+    let make = |port: u16| {
+        let mut cmd = Command::new(&sipp);
+        cmd.args([
             "-sf",
             &scenario(scenario_name),
             "-t",
@@ -183,17 +161,21 @@ pub async fn uas(scenario_name: &str, ip: &str, tcp: bool, m: u32, extra: &[&str
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !bound(port, tcp) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "sipp UAS never bound {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .kill_on_drop(true);
+        cmd
+    };
+    let (spawned, port) =
+        ports::spawn_bound(ip.parse().unwrap(), None, Duration::from_secs(10), make)
+            .await
+            .unwrap();
+    let child = match spawned {
+        ports::Spawned::Listening(child) => child,
+        ports::Spawned::Exited(out) => panic!(
+            "sipp UAS ended before it bound {port}: {:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    };
     Uas {
         child,
         port,
@@ -202,7 +184,8 @@ pub async fn uas(scenario_name: &str, ip: &str, tcp: bool, m: u32, extra: &[&str
     }
 }
 
-/// Runs a sipp UAC with `scenario` against `target` for `m` calls.
+/// Runs a sipp UAC with `scenario` against `target` for `m` calls (again
+/// on a fresh port if its port was taken).
 pub async fn uac(
     scenario_name: &str,
     target: SocketAddr,
@@ -212,11 +195,9 @@ pub async fn uac(
 ) -> Output {
     let sipp = sipp().unwrap();
     let ip = target.ip().to_string();
-    let port = free_port(&ip);
-    tokio::time::timeout(
-        Duration::from_secs(40),
-        Command::new(sipp)
-            .arg(target.to_string())
+    let run = |port: u16| {
+        let mut cmd = Command::new(&sipp);
+        cmd.arg(target.to_string())
             .args([
                 "-sf",
                 &scenario(scenario_name),
@@ -239,11 +220,18 @@ pub async fn uac(
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output(),
-    )
+            .kill_on_drop(true);
+        async move {
+            tokio::time::timeout(Duration::from_secs(40), cmd.output())
+                .await
+                .expect("sipp UAC did not finish")
+                .unwrap()
+        }
+    };
+    ports::with_port_async(target.ip(), None, run, |out: &Output| {
+        !out.status.success() && ports::clashed(&String::from_utf8_lossy(&out.stderr))
+    })
     .await
-    .expect("sipp UAC did not finish")
     .unwrap()
 }
 

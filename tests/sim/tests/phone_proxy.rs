@@ -24,55 +24,46 @@ struct Farm {
     token: CancellationToken,
 }
 
-/// A free loopback UDP port for the proxy (the box must know it first).
-fn free_port() -> SocketAddr {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap()
-}
-
 async fn farm() -> Farm {
     let store = locus_schema::store::open("memory://", Keys::new("locus:"), WAIT)
         .await
         .unwrap();
-    // The box is started knowing the proxy; another process may take the
-    // reserved port in between, so try a few.
-    for _ in 0..5 {
-        let proxy_at = free_port();
-        let sim = Sim::start(SimConfig {
-            heartbeat: None,
-            // Apart from the phones (127.0.0.1): the proxy knows a box
-            // by its IP, any port.
-            sip_addr: Some(SocketAddr::from(([127, 0, 0, 3], 0))),
-            proxy: Some(proxy_at),
-            ..SimConfig::default()
-        })
+    // The box is started knowing the proxy: its socket is bound here and
+    // handed over.
+    let proxy_sock = std::sync::Arc::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+    let proxy_at = proxy_sock.local_addr().unwrap();
+    let sim = Sim::start(SimConfig {
+        heartbeat: None,
+        // Apart from the phones (127.0.0.1): the proxy knows a box by its
+        // IP, any port.
+        sip_addr: Some(SocketAddr::from(([127, 0, 0, 3], 0))),
+        proxy: Some(proxy_at),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut cfg = ProxyConfig::default();
+    cfg.sip.udp_sockets = vec![proxy_sock];
+    cfg.sip.tcp = Some(Vec::new());
+    cfg.core.id = "p1".into();
+    cfg.health.interval = Duration::from_millis(100);
+    cfg.health.up_after = 1;
+    cfg.policy.domains = vec![SimConfig::default().domain];
+    cfg.routing.static_nodes = vec![locus_proxy::routing::config::StaticNode {
+        id: "fs1".parse().unwrap(),
+        sip_uri: format!("sip:{}", sim.sip_addr().unwrap()),
+        weight: 1,
+    }];
+    let token = CancellationToken::new();
+    let proxy = locus_proxy::server::start(cfg, store.clone(), token.clone())
         .await
         .unwrap();
-        let mut cfg = ProxyConfig::default();
-        cfg.sip.udp = vec![proxy_at];
-        cfg.core.id = "p1".into();
-        cfg.health.interval = Duration::from_millis(100);
-        cfg.health.up_after = 1;
-        cfg.policy.domains = vec![SimConfig::default().domain];
-        cfg.routing.static_nodes = vec![locus_proxy::config::StaticNode {
-            id: "fs1".parse().unwrap(),
-            sip_uri: format!("sip:{}", sim.sip_addr().unwrap()),
-            weight: 1,
-        }];
-        let token = CancellationToken::new();
-        match locus_proxy::server::start(cfg, store.clone(), token.clone()).await {
-            Ok(proxy) => {
-                return Farm {
-                    sim,
-                    proxy,
-                    store,
-                    token,
-                };
-            }
-            Err(_) => sim.stop().await,
-        }
+    Farm {
+        sim,
+        proxy,
+        store,
+        token,
     }
-    panic!("no free port for the proxy");
 }
 
 impl Farm {

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use locus_schema::testing::ports;
 use locus_sim::{Directory, Sim, SimConfig, SimHandle, User};
 use sip_support::{Peer, ack, in_dialog, invite, until};
 
@@ -19,11 +20,7 @@ fn sipp() -> Option<PathBuf> {
     locus_schema::testing::sipp()
 }
 
-fn free_port() -> u16 {
-    // sipp needs a concrete local port; let the OS pick one.
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// A box whose directory also knows `sipp` (the From user of sipp's
 /// built-in scenarios), trusting its callers: the built-in `uac` cannot
@@ -49,20 +46,36 @@ async fn sim(proxy: Option<SocketAddr>) -> SimHandle {
     .unwrap()
 }
 
+/// `sipp ARGS -p PORT ...` on 127.0.0.1, to its end (bounded); again on
+/// a fresh port if sipp found its port taken.
 async fn run(sipp: PathBuf, args: Vec<String>) -> Output {
-    tokio::time::timeout(
-        Duration::from_secs(40),
-        tokio::process::Command::new(sipp)
-            .args(args)
-            .args(["-i", "127.0.0.1", "-timeout", "20s", "-timeout_error"])
-            .args(["-nostdin", "-trace_err", "-error_file", "/dev/stderr"])
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
+    let once = |port: u16| {
+        let mut cmd = command(&sipp, &args, port);
+        async move {
+            tokio::time::timeout(Duration::from_secs(40), cmd.output())
+                .await
+                .expect("sipp did not finish")
+                .unwrap()
+        }
+    };
+    ports::with_port_async(LOOPBACK, None, once, |out: &Output| {
+        !out.status.success() && ports::clashed(&String::from_utf8_lossy(&out.stderr))
+    })
     .await
-    .expect("sipp did not finish")
     .unwrap()
+}
+
+fn command(sipp: &PathBuf, args: &[String], port: u16) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(sipp);
+    cmd.args(args)
+        .args(["-p", &port.to_string()])
+        .args(["-i", "127.0.0.1", "-timeout", "20s", "-timeout_error"])
+        .args(["-nostdin", "-trace_err", "-error_file", "/dev/stderr"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
 }
 
 fn assert_ok(out: &Output) {
@@ -79,10 +92,10 @@ async fn sipp_phones_join_a_conference() {
     let Some(sipp) = sipp() else { return };
     let sim = sim(None).await;
     let to = sim.sip_addr().unwrap();
-    let args = ["-sn", "uac", "-s", "3000", "-m", "3", "-r", "10", "-p"]
+    let args = ["-sn", "uac", "-s", "3000", "-m", "3", "-r", "10"]
         .into_iter()
         .map(str::to_owned)
-        .chain([free_port().to_string(), to.to_string()])
+        .chain([to.to_string()])
         .collect();
     let out = run(sipp, args).await;
     assert_ok(&out);
@@ -95,17 +108,24 @@ async fn sipp_phones_join_a_conference() {
 #[tokio::test]
 async fn sipp_answers_the_bridged_call() {
     let Some(sipp) = sipp() else { return };
-    let port = free_port();
-    let proxy = SocketAddr::from(([127, 0, 0, 1], port));
-    let sim = sim(Some(proxy)).await;
+    // sipp first, holding its port; then the box, told where it is.
+    let args: Vec<String> = ["-sn", "uas", "-m", "1"].map(str::to_owned).into();
+    let (spawned, port) = ports::spawn_bound(LOOPBACK, None, Duration::from_secs(10), |p| {
+        command(&sipp, &args, p)
+    })
+    .await
+    .unwrap();
+    let ports::Spawned::Listening(child) = spawned else {
+        panic!("sipp ended before binding: {spawned:?}")
+    };
+    let callee = tokio::spawn(async move {
+        tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+            .await
+            .expect("sipp did not finish")
+            .unwrap()
+    });
+    let sim = sim(Some(SocketAddr::from(([127, 0, 0, 1], port)))).await;
     let to = sim.sip_addr().unwrap();
-    let args = ["-sn", "uas", "-m", "1", "-p"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain([port.to_string()])
-        .collect();
-    let callee = tokio::spawn(run(sipp, args));
-    // sipp may not listen yet: the box retransmits its INVITE (timer A).
     let phone = Peer::bind().await;
     let inv = invite("sip:1001@127.0.0.1", "1000", phone.addr, "to-sipp");
     phone.send(&inv, to).await;

@@ -106,7 +106,7 @@ impl MemStore {
     /// Locks the farm after applying expiries. A poisoned lock only means
     /// another caller panicked mid-write; the maps are still usable.
     fn lock(&self) -> MutexGuard<'_, Farm> {
-        let mut farm = self.farm.lock().unwrap_or_else(|p| p.into_inner());
+        let mut farm = crate::util::lock(&self.farm);
         farm.expire(Instant::now());
         farm
     }

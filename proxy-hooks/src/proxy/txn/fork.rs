@@ -7,10 +7,10 @@ use super::Txn;
 use crate::proxy::addr::{Hop, may_upgrade, relay_key, resolve};
 use crate::proxy::branch::Branch;
 use crate::proxy::build::set_ruri;
-use crate::proxy::core::lock;
 use crate::proxy::ids::{Outcome, best};
 use crate::proxy::router::{Fork, Target};
 use crate::sip::{SipMessage, StartLine, Transport};
+use locus_schema::lock;
 
 impl Txn {
     /// Starts the next branch(es) or, when nothing is pending and nothing

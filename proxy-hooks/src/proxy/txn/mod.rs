@@ -23,10 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::addr::{Hop, response_hop};
 use super::branch::Branch;
-use super::core::{Core, lock};
+use super::core::Core;
 use super::ids::Outcome;
 use super::router::{Flow, Fork, Label, Target, Verdict};
 use crate::sip::{SipMessage, Transport};
+use locus_schema::lock;
 
 mod fork;
 mod response;

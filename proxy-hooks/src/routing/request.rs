@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use locus_schema::NodeId;
 
-use crate::snapshot::Node;
+use crate::routing::snapshot::Node;
 
 /// The SIP methods the engine tells apart; the rest route alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

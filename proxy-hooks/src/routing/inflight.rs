@@ -12,7 +12,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use locus_schema::NodeId;
 
-use crate::snapshot::FarmSnapshot;
+use crate::routing::snapshot::FarmSnapshot;
 
 #[derive(Debug, Default)]
 struct Slot {

@@ -22,10 +22,10 @@
 
 use std::sync::Arc;
 
-use crate::engine::{Engine, fresh, ranked, up};
-use crate::features::Feature;
-use crate::request::{Decision, RouteRequest, Rule};
-use crate::snapshot::{Count, FarmSnapshot, Node, key};
+use crate::routing::engine::{Engine, fresh, ranked, up};
+use crate::routing::features::Feature;
+use crate::routing::request::{Decision, RouteRequest, Rule};
+use crate::routing::snapshot::{Count, FarmSnapshot, Node, key};
 
 impl Engine {
     pub(crate) fn locality(

@@ -14,7 +14,7 @@
 //! dies during a Redis outage stops taking calls.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use locus_schema::{FarmView, Notice, Store};
@@ -22,11 +22,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::affinity::Affinity;
-use crate::config::RoutingConfig;
 use crate::health::{Health, targets_of};
-use crate::inflight::InFlight;
-use crate::snapshot::FarmSnapshot;
+use crate::routing::affinity::Affinity;
+use crate::routing::config::RoutingConfig;
+use crate::routing::inflight::InFlight;
+use crate::routing::snapshot::FarmSnapshot;
 
 /// The current farm snapshot and the task that keeps it fresh.
 #[derive(Debug)]
@@ -47,12 +47,7 @@ pub struct FarmSync {
     last: Mutex<Option<(Arc<FarmView>, u64)>>,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
+use locus_schema::now_ms;
 
 async fn probe_flip(health: Option<&Health>) {
     match health {
@@ -202,8 +197,7 @@ impl FarmSync {
             Ok(view) => {
                 let at = now_ms();
                 self.install(&view, at);
-                *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some((Arc::new(view), at));
+                *locus_schema::lock(&self.last) = Some((Arc::new(view), at));
                 self.stale.store(false, Ordering::Relaxed);
                 true
             }
@@ -211,11 +205,7 @@ impl FarmSync {
                 tracing::debug!(error = %e, "farm read failed");
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 self.stale.store(true, Ordering::Relaxed);
-                let last = self
-                    .last
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
+                let last = locus_schema::lock(&self.last).clone();
                 // Leases are judged at the time of the read (the agents may
                 // be fine and only Redis away); only probe results are new.
                 if let (Some(_), Some((view, at))) = (&self.health, last) {

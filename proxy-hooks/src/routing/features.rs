@@ -7,7 +7,7 @@
 
 use regex::{Regex, RegexSet};
 
-use crate::config::{ConfigError, FeatureConfig};
+use crate::routing::config::{ConfigError, FeatureConfig};
 
 /// What a dialled feature code asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,7 +150,7 @@ impl Features {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
-    use crate::config::QueueCode;
+    use crate::routing::config::QueueCode;
 
     fn vanilla() -> Features {
         Features::compile(&FeatureConfig::default()).unwrap()

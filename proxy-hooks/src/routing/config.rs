@@ -10,8 +10,8 @@ use std::time::Duration;
 use locus_schema::NodeId;
 use serde::Deserialize;
 
-use crate::affinity::AffinityConfig;
-use crate::features::Features;
+use crate::routing::affinity::AffinityConfig;
+use crate::routing::features::Features;
 
 mod codes;
 
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn readme_sample_is_the_default() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let start = readme.find("```toml\n").unwrap() + 8;
         let len = readme[start..].find("```").unwrap();
         let doc: toml::Table = toml::from_str(&readme[start..start + len]).unwrap();

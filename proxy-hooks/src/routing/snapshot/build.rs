@@ -10,8 +10,8 @@ use std::sync::Arc;
 use locus_schema::{EslLink, FarmView, GroupEntry, NodeId, NodeRole, RingEntry, Table};
 
 use super::{Count, FarmSnapshot, GroupCall, Node, NodeIx, Ring, key};
-use crate::config::RoutingConfig;
-use crate::rendezvous;
+use crate::routing::config::RoutingConfig;
+use crate::routing::rendezvous;
 use crate::sip::Uri;
 
 impl FarmSnapshot {
@@ -226,8 +226,8 @@ fn norm(field: &str, slashes: usize) -> Option<String> {
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::norm;
-    use crate::config::RoutingConfig;
-    use crate::snapshot::FarmSnapshot;
+    use crate::routing::config::RoutingConfig;
+    use crate::routing::snapshot::FarmSnapshot;
     use locus_schema::{EslLink, FarmView, NodeId, NodeView};
 
     fn view(uris: &[(&str, &str)]) -> FarmView {

@@ -30,13 +30,13 @@ use std::sync::atomic::AtomicUsize;
 
 use locus_schema::NodeId;
 
-use crate::affinity::{Affinity, Pinned, Turn};
-use crate::config::{Algorithm, ConfigError, RoutingConfig};
-use crate::features::Features;
-use crate::inflight::InFlight;
-use crate::rendezvous;
-use crate::request::{Decision, Method, RouteRequest, Rule};
-use crate::snapshot::{FarmSnapshot, Node, NodeIx};
+use crate::routing::affinity::{Affinity, Pinned, Turn};
+use crate::routing::config::{Algorithm, ConfigError, RoutingConfig};
+use crate::routing::features::Features;
+use crate::routing::inflight::InFlight;
+use crate::routing::rendezvous;
+use crate::routing::request::{Decision, Method, RouteRequest, Rule};
+use crate::routing::snapshot::{FarmSnapshot, Node, NodeIx};
 
 /// The routing engine for one configuration.
 #[derive(Debug)]

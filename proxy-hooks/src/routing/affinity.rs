@@ -29,9 +29,9 @@ use locus_schema::NodeId;
 use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 
-use crate::proxy::core::lock;
-use crate::request::{Decision, RouteRequest};
-use crate::snapshot::{FarmSnapshot, Node};
+use crate::routing::request::{Decision, RouteRequest};
+use crate::routing::snapshot::{FarmSnapshot, Node};
+use locus_schema::lock;
 
 /// `[proxy.routing.affinity]`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -221,8 +221,8 @@ mod tests {
     use locus_schema::{EslLink, FarmView, NodeView};
 
     use super::*;
-    use crate::config::RoutingConfig;
-    use crate::request::Rule;
+    use crate::routing::config::RoutingConfig;
+    use crate::routing::request::Rule;
 
     fn id(s: &str) -> NodeId {
         NodeId::new(s).unwrap()

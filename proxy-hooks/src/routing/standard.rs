@@ -13,13 +13,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::affinity::Turn;
-use crate::config::Algorithm;
-use crate::engine::{Engine, fresh, ranked_ix};
-use crate::inflight::InFlight;
-use crate::rendezvous;
-use crate::request::{Decision, RouteRequest, Rule};
-use crate::snapshot::{FarmSnapshot, Node, NodeIx};
+use crate::routing::affinity::Turn;
+use crate::routing::config::Algorithm;
+use crate::routing::engine::{Engine, fresh, ranked_ix};
+use crate::routing::inflight::InFlight;
+use crate::routing::rendezvous;
+use crate::routing::request::{Decision, RouteRequest, Rule};
+use crate::routing::snapshot::{FarmSnapshot, Node, NodeIx};
 
 impl Engine {
     pub(crate) fn standard(
