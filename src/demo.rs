@@ -76,7 +76,9 @@ async fn start(cfg: &Config, args: &DemoArgs) -> anyhow::Result<Farm> {
             hostname: name.into(),
             domain: DOMAIN.into(),
             heartbeat: Some(Duration::from_secs(2)),
-            sip_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            // Apart from the phones (127.0.0.1): the proxy knows a farm
+            // node by its IP, any port.
+            sip_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 2], 0))),
             proxy: proxy_udp,
             ..SimConfig::default()
         })

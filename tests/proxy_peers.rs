@@ -22,14 +22,14 @@ async fn a_call_through_one_proxy_reaches_a_phone_registered_through_another() {
     // Proxy 1 must know proxy 2's address first: bound here, handed over.
     let p2_sock = std::sync::Arc::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
     let p2_addr = p2_sock.local_addr().unwrap();
-    let farm = start_sip_farm(2, |cfg| cfg.policy.peers = vec![p2_addr]).await;
+    let farm = start_sip_farm(2, |cfg| cfg.policy.peers = vec![p2_addr.to_string()]).await;
     let mut cfg2 = proxy_config();
     cfg2.core.id = "proxy2".into();
     cfg2.sip.udp = vec![];
     cfg2.sip.udp_sockets = vec![p2_sock];
     cfg2.sip.tcp = Some(vec![]);
     cfg2.http = None;
-    cfg2.policy.peers = vec![farm.proxy_udp()];
+    cfg2.policy.peers = vec![farm.proxy_udp().to_string()];
     let token2 = CancellationToken::new();
     let p2 = locus_proxy::server::start(cfg2, farm.store.clone(), token2.clone())
         .await

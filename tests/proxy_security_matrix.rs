@@ -251,7 +251,7 @@ impl Rig {
                 name: "carrier".into(),
                 sources: vec!["127.0.0.50".into()],
             }];
-            cfg.policy.peers = vec![peer_addr];
+            cfg.policy.peers = vec![peer_addr.to_string()];
             cfg.routing.static_nodes = vec![StaticNode {
                 id: NodeId::new("gatenode").unwrap(),
                 sip_uri: format!("sip:{node_addr}"),

@@ -40,6 +40,10 @@ _cfg="$PROXY_RUNTIME_DIR/locus.toml"
 	# Probe every 5 s like the Kamailio profile's dispatcher (new nodes are
 	# probed at once, so the functional check finds them up).
 	echo "interval = \"${LOCUS_PROBE_INTERVAL:-5s}\""
+	echo "[proxy.policy]"
+	# run.sh puts the sipp UAC and the backends on 127.0.0.1: match nodes
+	# by exact ip:port, or the UAC would count as a farm node.
+	echo "node_match = \"address\""
 	echo "[proxy.routing]"
 	echo "algorithm = \"$LOCUS_ALGORITHM\""
 	_i=1

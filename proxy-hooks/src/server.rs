@@ -191,7 +191,8 @@ pub async fn start(
             sync.clone(),
             Some(registrar.clone()),
         )
-        .with_preloaded_route(cfg.security.preloaded_route),
+        .with_preloaded_route(cfg.security.preloaded_route)
+        .with_transport(&transport),
     );
     let proxy = Proxy::new(cfg.core.clone(), transport.clone(), router)
         .with_keys(keys)

@@ -363,3 +363,43 @@ async fn no_node_up_answers_503() {
         .await;
     assert_eq!(status(&v), Some(503));
 }
+
+#[tokio::test]
+async fn a_box_connection_serves_the_node_its_via_names() {
+    // a 10.0.0.1:5080, b 10.0.0.1:5082, c 10.0.0.3:5080.
+    let r = plain().await;
+    let snap = r.sync.snapshot();
+    let with_via = |sent_by: &str| {
+        let m = invite("sip:2000@d.example.com", "conn");
+        let text = String::from_utf8(m.to_bytes().to_vec())
+            .unwrap()
+            .replace("SIP/2.0/UDP 10.9.9.9", &format!("SIP/2.0/TCP {sent_by}"));
+        locus_proxy::sip::SipMessage::parse(text.as_bytes()).unwrap()
+    };
+    let at = |sent_by: &str, peer: &str| {
+        locus_proxy::farm::node_listener(&snap, &with_via(sent_by), peer.parse().unwrap())
+            .map(|a| a.to_string())
+    };
+    // Two boxes on one IP: the Via's sent-by port says which.
+    assert_eq!(
+        at("10.0.0.1:5082", "10.0.0.1:40000").as_deref(),
+        Some("10.0.0.1:5082")
+    );
+    assert_eq!(
+        at("10.0.0.1:5080", "10.0.0.1:40001").as_deref(),
+        Some("10.0.0.1:5080")
+    );
+    assert_eq!(at("10.0.0.1", "10.0.0.1:40002"), None, "5060 is neither");
+    assert_eq!(
+        at("10.0.0.7:5082", "10.0.0.1:40003"),
+        None,
+        "sent-by elsewhere"
+    );
+    // One box on its IP: that one, whatever the Via says.
+    assert_eq!(
+        at("box.local", "10.0.0.3:40004").as_deref(),
+        Some("10.0.0.3:5080")
+    );
+    // Not a node's IP.
+    assert_eq!(at("10.0.0.9:5080", "10.0.0.9:40005"), None);
+}

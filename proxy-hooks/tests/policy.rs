@@ -73,12 +73,14 @@ fn classifies_nodes_by_ip_and_port_trunks_by_cidr_else_phones() {
     let cfg = RoutingConfig::default();
     let snap = farm().snapshot(&cfg);
     let (a, b) = (id("a"), id("b"));
-    let cases: [(&str, Source<'_>); 9] = [
+    let cases: [(&str, Source<'_>); 10] = [
         ("10.0.0.1:5080", Source::Node(&a)),
         ("10.0.0.1:5082", Source::Node(&b)),
         ("[::ffff:10.0.0.1]:5080", Source::Node(&a)),
-        // Same host, another port: a phone on the box's host, not the box.
-        ("10.0.0.1:5060", Source::Phone),
+        // Same host, another port (a box over TCP from an ephemeral port):
+        // a node, the first by id of those on that IP.
+        ("10.0.0.1:5060", Source::Node(&a)),
+        ("[::ffff:10.0.0.1]:41234", Source::Node(&a)),
         ("192.0.2.44:5060", Source::Trunk("carrier4")),
         ("[::ffff:192.0.2.44]:5060", Source::Trunk("carrier4")),
         ("[2001:db8:c:1::9]:5060", Source::Trunk("carrier6")),
@@ -92,6 +94,152 @@ fn classifies_nodes_by_ip_and_port_trunks_by_cidr_else_phones() {
     let c_addr: SocketAddr = "10.0.0.3:5060".parse().unwrap();
     assert!(snap.node_at(c_addr).is_none());
     assert_eq!(p.classify(&snap, &flow("10.0.0.3:5060")), Source::Phone);
+    let mut tcp = flow("10.0.0.1:40001");
+    tcp.transport = Transport::Tcp;
+    assert_eq!(p.classify(&snap, &tcp), Source::Node(&a), "TCP, any port");
+}
+
+fn policy_with(extra: &str) -> Policy {
+    let cfg: PolicyConfig =
+        toml::from_str(&format!("domains = [\"d.example.com\"]\n{extra}")).unwrap();
+    Policy::new(&cfg, vec![]).unwrap()
+}
+
+#[test]
+fn node_match_address_keeps_to_the_exact_sip_uri() {
+    let p = policy_with(r#"node_match = "address""#);
+    let snap = farm().snapshot(&RoutingConfig::default());
+    assert_eq!(
+        p.classify(&snap, &flow("10.0.0.1:5082")),
+        Source::Node(&id("b"))
+    );
+    assert_eq!(p.classify(&snap, &flow("10.0.0.1:5060")), Source::Phone);
+}
+
+#[test]
+fn node_networks_make_nodes_of_a_whole_block() {
+    let p = policy_with(r#"node_networks = ["10.0.5.0/24", "10.0.9.9"]"#);
+    let snap = farm().snapshot(&RoutingConfig::default());
+    let net = id(locus_proxy::policy::NETWORK_NODE);
+    assert_eq!(
+        p.classify(&snap, &flow("10.0.5.77:35000")),
+        Source::Node(&net)
+    );
+    assert_eq!(
+        p.classify(&snap, &flow("10.0.9.9:5060")),
+        Source::Node(&net)
+    );
+    assert_eq!(p.classify(&snap, &flow("10.0.6.1:5060")), Source::Phone);
+    assert_eq!(p.classify(&snap, &flow("10.0.9.10:5060")), Source::Phone);
+    // A node's own IP still names the node.
+    assert_eq!(
+        p.classify(&snap, &flow("10.0.0.1:5082")),
+        Source::Node(&id("b"))
+    );
+    let cfg: PolicyConfig = toml::from_str(r#"node_networks = ["10.0.5.1/24"]"#).unwrap();
+    assert!(cfg.validate().is_err(), "host bits set");
+}
+
+#[test]
+fn peers_by_address_ip_or_cidr() {
+    let p = policy_with(r#"peers = ["10.0.7.1:5070", "10.0.8.1", "10.1.0.0/16"]"#);
+    let (m, to) = ("sip:2000@evil.example.org", "<sip:2000@d.example.com>");
+    for (src, peer) in [
+        ("10.0.7.1:5070", true),
+        ("[::ffff:10.0.7.1]:5070", true),
+        ("10.0.7.1:5071", false),
+        ("10.0.8.1:40000", true),
+        ("10.1.200.3:5060", true),
+        ("10.2.0.1:5060", false),
+    ] {
+        assert_eq!(p.is_peer(src.parse().unwrap()), peer, "{src}");
+        // A peer relays anything; anyone else is not a relay to a foreign host.
+        let mut req = msg("INVITE", m, to, "");
+        let snap = farm().snapshot(&RoutingConfig::default());
+        let verdict = p.admit(p.classify(&snap, &flow(src)), &mut req, &flow(src));
+        assert_eq!(verdict.is_ok(), peer, "{src}");
+    }
+}
+
+#[test]
+fn a_node_secret_is_needed_over_udp_and_never_forwarded() {
+    let p = policy_with(
+        r#"node_secret = "farm-secret-0123456789"
+        node_networks = ["10.0.5.0/24"]
+        [node_secrets]
+        b = "b-own-secret-0123456789""#,
+    );
+    let snap = farm().snapshot(&RoutingConfig::default());
+    let (a, b) = (id("a"), id("b"));
+    let net = id(locus_proxy::policy::NETWORK_NODE);
+    let auth = |v: &str| format!("X-Locus-Auth: {v}\r\n");
+    let to = "<sip:2000@d.example.com>";
+    let cases: [(&str, Transport, Option<&str>, Source<'_>); 10] = [
+        (
+            "10.0.0.1:5080",
+            Transport::Udp,
+            Some("farm-secret-0123456789"),
+            Source::Node(&a),
+        ),
+        // b's own secret names b, whatever port it came from.
+        (
+            "10.0.0.1:5080",
+            Transport::Udp,
+            Some("b-own-secret-0123456789"),
+            Source::Node(&b),
+        ),
+        (
+            "10.0.0.1:5082",
+            Transport::Udp,
+            Some("farm-secret-0123456789"),
+            Source::Node(&a),
+        ),
+        ("10.0.0.1:5080", Transport::Udp, None, Source::Phone),
+        (
+            "10.0.0.1:5080",
+            Transport::Udp,
+            Some("farm-secret-0123456780"),
+            Source::Phone,
+        ),
+        ("10.0.0.1:5080", Transport::Udp, Some(""), Source::Phone),
+        // The handshake proves a TCP source: no header needed.
+        ("10.0.0.1:40000", Transport::Tcp, None, Source::Node(&a)),
+        (
+            "10.0.5.3:5060",
+            Transport::Udp,
+            Some("farm-secret-0123456789"),
+            Source::Node(&net),
+        ),
+        (
+            "10.0.5.3:5060",
+            Transport::Udp,
+            Some("b-own-secret-0123456789"),
+            Source::Phone,
+        ),
+        // Not a node address: the header proves nothing.
+        (
+            "198.51.100.20:5060",
+            Transport::Udp,
+            Some("farm-secret-0123456789"),
+            Source::Phone,
+        ),
+    ];
+    for (src, transport, secret, want) in cases {
+        let mut f = flow(src);
+        f.transport = transport;
+        let mut req = msg(
+            "INVITE",
+            "sip:2000@d.example.com",
+            to,
+            &(secret.map(auth).unwrap_or_default() + "X-Locus-Node: fs2\r\n"),
+        );
+        let got = p.authenticate(&snap, &f, &mut req);
+        assert_eq!(got, want, "{src} {transport:?} {secret:?}");
+        assert_eq!(req.headers.get("X-Locus-Auth"), None, "always removed");
+        p.admit(got, &mut req, &f).unwrap();
+        let kept = req.headers.get("X-Locus-Node").is_some();
+        assert_eq!(kept, matches!(want, Source::Node(_)), "{src} {secret:?}");
+    }
 }
 
 #[test]

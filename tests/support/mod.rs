@@ -27,6 +27,11 @@ pub use poll::*;
 
 /// The SIP domain every simulated box serves.
 pub const DOMAIN: &str = "farm.test";
+
+/// The loopback address the simulated boxes listen and send on. The proxy
+/// knows a farm node by its IP (any port), so phones and sipp stay on
+/// 127.0.0.1 and boxes live apart, as on a real farm.
+pub const BOX_IP: &str = "127.0.0.3";
 /// Default bound for "the store shows it": generous for a loaded 2-core box.
 pub const WAIT: Duration = Duration::from_secs(15);
 /// Poll interval of [`wait_for`].

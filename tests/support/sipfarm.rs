@@ -1,7 +1,8 @@
 //! A whole farm on loopback for the SIP tests: Redis, `locus proxy` (the
 //! same `locus_proxy::server::start` the CLI runs), and simulated boxes
-//! `fs1..fsN` answering SIP on their own ports, each with its agent
-//! publishing `sip_uri` = that port. Timers are shortened so probes,
+//! `fs1..fsN` answering SIP on their own ports of [`BOX_IP`] (phones stay
+//! on 127.0.0.1: the proxy knows a node by its IP), each with its agent
+//! publishing `sip_uri` = that address. Timers are shortened so probes,
 //! failover and sync happen in test time. The boxes challenge INVITEs as
 //! vanilla does (`auth-calls`), so phones answer a 407 on every call.
 
@@ -15,7 +16,9 @@ use locus_schema::{NodeId, Store};
 use locus_sim::{Directory, SimConfig, SimHandle, SipSeen};
 use tokio_util::sync::CancellationToken;
 
-use super::{AgentOpts, DOMAIN, Node, WAIT, init_tracing, open_store, spawn_agent, start_redis};
+use super::{
+    AgentOpts, BOX_IP, DOMAIN, Node, WAIT, init_tracing, open_store, spawn_agent, start_redis,
+};
 
 /// Test defaults: loopback listeners on port 0, probes every 200 ms (down
 /// after 2 misses, up after 1 answer), fast sync, 1 s failover timer,
@@ -67,7 +70,7 @@ pub async fn start_sip_farm_dir(
             hostname: name.clone(),
             domain: DOMAIN.into(),
             heartbeat: None,
-            sip_addr: Some("127.0.0.1:0".parse().expect("literal")),
+            sip_addr: Some(format!("{BOX_IP}:0").parse().expect("literal")),
             proxy: Some(proxy_udp),
             directory: directory.clone(),
             ..SimConfig::default()

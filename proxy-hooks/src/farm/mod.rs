@@ -19,6 +19,11 @@
 //! `OPTIONS` to the proxy's own address without a user is answered here
 //! (200): carriers and phones ping the proxy itself.
 //!
+//! A box over TCP is known by its IP whatever its source port (see
+//! `Policy::classify`); its connection is remembered as the way to that
+//! node's `sip_uri` (`SipTransport::alias`), so requests to it reuse the
+//! connection it opened instead of a new one to its listener.
+//!
 //! A node's 401/407 pins the request's Call-ID to that node, and rules
 //! 1-5 send a pinned Call-ID there first (`crate::routing::affinity`): the phone's
 //! authenticated retry must meet the box that issued the nonce.
@@ -29,12 +34,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use locus_schema::NodeId;
 
-use crate::policy::Policy;
+use crate::policy::{Policy, Vouched};
 use crate::proxy::{Flow, Location, NextHop, Pass, PreloadedRoute, Router, Target, Verdict};
 use crate::routing::engine::Engine;
 use crate::routing::request::Source;
+use crate::routing::snapshot::FarmSnapshot;
 use crate::routing::sync::FarmSync;
-use crate::sip::{SipMessage, Uri};
+use crate::sip::{SipMessage, SipTransport, Uri};
 
 pub mod request;
 mod rules;
@@ -49,6 +55,8 @@ pub struct FarmRouter {
     sync: Arc<FarmSync>,
     location: Option<Arc<dyn Location>>,
     preloaded: PreloadedRoute,
+    /// Requests that proved a node secret at admission, for routing.
+    vouched: Vouched,
 }
 
 impl std::fmt::Debug for FarmRouter {
@@ -83,6 +91,7 @@ impl FarmRouter {
             sync,
             location,
             preloaded: PreloadedRoute::default(),
+            vouched: Vouched::default(),
         }
     }
 
@@ -96,6 +105,33 @@ impl FarmRouter {
     /// The trust and routing tables.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Has `transport` remember boxes' inbound TCP connections (see
+    /// [`node_listener`]), so requests to a node reuse the connection it
+    /// opened.
+    pub fn with_transport(self, transport: &SipTransport) -> Self {
+        let sync = self.sync.clone();
+        transport.remember_conns(Box::new(move |req, peer| {
+            node_listener(&sync.snapshot(), req, peer)
+        }));
+        self
+    }
+
+    /// The source of a request being routed: by address, a UDP node's
+    /// only if admission vouched for its secret.
+    pub(crate) fn source<'a>(
+        &'a self,
+        snap: &'a FarmSnapshot,
+        req: &SipMessage,
+        flow: &Flow,
+    ) -> Source<'a> {
+        match self.policy.classify(snap, flow) {
+            Source::Node(_) if self.policy.wants_secret(flow) && !self.vouched.take(req, flow) => {
+                self.policy.stranger(flow)
+            }
+            s => s,
+        }
     }
 
     /// A node's 401/407 (digest challenge, its own nonce): pin the Call-ID
@@ -144,18 +180,25 @@ impl FarmRouter {
 impl Router for FarmRouter {
     fn admit(&self, req: &mut SipMessage, flow: &Flow) -> Result<(), (u16, &'static str)> {
         let snap = self.sync.snapshot();
-        let source = self.policy.classify(&snap, flow);
+        let source = self.policy.authenticate(&snap, flow, req);
+        if let Source::Node(_) = source
+            && self.policy.wants_secret(flow)
+        {
+            // Routing (out of dialog) or the gate (a hop from the request's
+            // own headers) asks again, without the header.
+            self.vouched.insert(req, flow);
+        }
         self.policy.admit(source, req, flow)
     }
 
     fn approve(
         &self,
-        _req: &SipMessage,
+        req: &SipMessage,
         flow: &Flow,
         hop: &NextHop<'_>,
     ) -> Result<Pass, (u16, &'static str)> {
         let snap = self.sync.snapshot();
-        let source = self.policy.classify(&snap, flow);
+        let source = self.source(&snap, req, flow);
         self.policy
             .approve(&snap, source, flow, hop, self.preloaded)
     }
@@ -169,7 +212,10 @@ impl Router for FarmRouter {
             // A phone's own Path would be stored with the binding and
             // replayed as Route towards it: only a peer's (an edge proxy
             // of ours) is kept, under ours.
-            let trusted = matches!(self.policy.classify(&snap, flow), Source::Node(_))
+            // (A node over UDP that must prove a secret is not trusted here:
+            // boxes do not register through the proxy.)
+            let trusted = (matches!(self.policy.classify(&snap, flow), Source::Node(_))
+                && !self.policy.wants_secret(flow))
                 || self.policy.is_peer(flow.source);
             if !trusted {
                 let dropped = req.headers.remove_all("Path");
@@ -209,4 +255,40 @@ impl Router for FarmRouter {
             }
         }
     }
+}
+
+/// The `sip_uri` address of the node a request on a TCP connection from
+/// `peer` comes from, for the transport to reuse that connection toward
+/// it: of the nodes on `peer`'s IP, the one whose `sip_uri` port is the
+/// top Via's sent-by port (a box writes its listener there), else the only
+/// one; with several and no match, none. Every request is asked, the ones
+/// the core answers itself (OPTIONS pings) included.
+pub fn node_listener(
+    snap: &FarmSnapshot,
+    req: &SipMessage,
+    peer: std::net::SocketAddr,
+) -> Option<std::net::SocketAddr> {
+    let ip = peer.ip().to_canonical();
+    let on_ip = snap.nodes_on(ip);
+    if on_ip.is_empty() {
+        return None;
+    }
+    let sent_by = req.top_via().ok().and_then(|v| {
+        let host = v.host.parse::<std::net::IpAddr>().ok()?;
+        (host.to_canonical() == ip).then_some(v.port.unwrap_or(5060))
+    });
+    let addrs: Vec<std::net::SocketAddr> = on_ip
+        .iter()
+        .filter_map(|&i| snap.node(i))
+        .filter_map(|n| {
+            let uri = Uri::parse(&n.sip_uri).ok()?;
+            let port = uri.port.unwrap_or(uri.scheme.default_port());
+            Some(std::net::SocketAddr::new(ip, port))
+        })
+        .collect();
+    addrs
+        .iter()
+        .find(|a| Some(a.port()) == sent_by)
+        .or_else(|| addrs.first().filter(|_| addrs.len() == 1))
+        .copied()
 }

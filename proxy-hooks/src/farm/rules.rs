@@ -30,7 +30,7 @@ impl FarmRouter {
         req: &SipMessage,
         flow: &Flow,
     ) -> Verdict {
-        let source = self.policy.classify(snap, flow);
+        let source = self.source(snap, req, flow);
         let (Some(rr), Some(ruri)) = (route_request(req, source), req.request_uri()) else {
             return reply(400, "Bad Request");
         };

@@ -28,10 +28,39 @@ pub struct PolicyConfig {
     pub gateways: Vec<String>,
     /// A number a farm node dials that leaves the farm (to the gateways).
     pub outside: String,
-    /// Sibling proxies of the farm (`ip:port` they send from): trusted
-    /// like farm nodes, so one proxy can deliver a call to a phone
-    /// registered through another (rule 7 through the owning proxy's flow).
-    pub peers: Vec<std::net::SocketAddr>,
+    /// Sibling proxies of the farm: trusted like farm nodes, so one proxy
+    /// can deliver a call to a phone registered through another (rule 7
+    /// through the owning proxy's flow). Each an `ip:port` (that source
+    /// only), an IP (any port, UDP or TCP) or a CIDR block.
+    pub peers: Vec<String>,
+    /// How a source is matched to a node's `sip_uri`: `ip` (default: any
+    /// port, UDP or TCP, of its IP) or `address` (its exact ip:port only:
+    /// for a lab where phones share a box's IP, e.g. one host's loopback;
+    /// a box's TCP requests are then a stranger's).
+    pub node_match: NodeMatch,
+    /// Networks whose every address is a farm node (any port, UDP or
+    /// TCP), beside the IPs of the nodes' `sip_uri`s: boxes known by host
+    /// name, or sending from a second address. CIDRs or addresses.
+    pub node_networks: Vec<String>,
+    /// When set, a UDP request from a node address is a node's only if it
+    /// carries `X-Locus-Auth: <secret>` (UDP sources can be forged where
+    /// the network does not filter them, BCP 38); else it is a stranger's.
+    /// The header is always removed before anything is forwarded.
+    pub node_secret: Option<String>,
+    /// Per-node secrets (node id -> secret), overriding `node_secret` for
+    /// those nodes (and requiring the header from them even without it).
+    pub node_secrets: BTreeMap<String, String>,
+}
+
+/// [`PolicyConfig::node_match`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeMatch {
+    /// The IP of a node's `sip_uri`, any port.
+    #[default]
+    Ip,
+    /// The exact ip:port of a node's `sip_uri`.
+    Address,
 }
 
 /// `[[proxy.policy.trunks]]`: one carrier.
@@ -57,6 +86,10 @@ impl Default for PolicyConfig {
             gateways: Vec::new(),
             outside: DEFAULT_OUTSIDE.into(),
             peers: Vec::new(),
+            node_match: NodeMatch::Ip,
+            node_networks: Vec::new(),
+            node_secret: None,
+            node_secrets: BTreeMap::new(),
         }
     }
 }
@@ -94,6 +127,37 @@ pub(crate) struct Compiled {
     pub trunks: Vec<(String, Vec<Cidr>)>,
     pub gateways: Vec<Uri>,
     pub outside: Regex,
+    pub peers: Vec<Peer>,
+    pub node_networks: Vec<Cidr>,
+}
+
+/// A sibling proxy: one source address, or every port of a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// `ip:port` (canonical IP).
+    Addr(std::net::SocketAddr),
+    /// An IP or a CIDR block: any port.
+    Net(Cidr),
+}
+
+impl Peer {
+    fn parse(s: &str) -> Result<Peer, String> {
+        match s.trim().parse::<std::net::SocketAddr>() {
+            Ok(a) => Ok(Peer::Addr(std::net::SocketAddr::new(
+                a.ip().to_canonical(),
+                a.port(),
+            ))),
+            Err(_) => Cidr::parse(s).map(Peer::Net),
+        }
+    }
+
+    /// Whether a packet from `addr` comes from this peer.
+    pub(crate) fn matches(&self, addr: std::net::SocketAddr) -> bool {
+        match self {
+            Peer::Addr(a) => a.ip() == addr.ip().to_canonical() && a.port() == addr.port(),
+            Peer::Net(c) => c.contains(addr.ip()),
+        }
+    }
 }
 
 impl PolicyConfig {
@@ -144,10 +208,37 @@ impl PolicyConfig {
             pattern: self.outside.clone(),
             source: Box::new(e),
         })?;
+        let peers = self
+            .peers
+            .iter()
+            .map(|p| Peer::parse(p).map_err(|e| bad(format!("peers: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let node_networks = self
+            .node_networks
+            .iter()
+            .map(|n| Cidr::parse(n).map_err(|e| bad(format!("node_networks: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let secrets = self.node_secret.iter().map(|s| ("node_secret", s));
+        let per_node = self.node_secrets.values().map(|s| ("node_secrets", s));
+        for (key, s) in secrets.chain(per_node) {
+            // Sent as a header value: printable, no spaces or commas.
+            if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+                return Err(bad(format!(
+                    "{key}: at least 16 printable characters, no spaces or commas"
+                )));
+            }
+        }
+        for id in self.node_secrets.keys() {
+            if locus_schema::NodeId::new(id.as_str()).is_err() {
+                return Err(bad(format!("node_secrets: {id:?} is not a node id")));
+            }
+        }
         Ok(Compiled {
             trunks,
             gateways,
             outside,
+            peers,
+            node_networks,
         })
     }
 }
@@ -183,6 +274,7 @@ mod tests {
         .unwrap();
         let c = cfg.compile().unwrap();
         assert_eq!(c.trunks[0].1.len(), 3);
+        assert!(c.peers.is_empty() && c.node_networks.is_empty());
         assert_eq!(c.gateways[1].port, None);
         assert!(c.outside.is_match("123456"));
     }
@@ -206,11 +298,14 @@ mod tests {
             (2, 2, 3)
         );
         assert_eq!(c.gateways.len(), 2);
+        assert_eq!((c.node_networks.len(), c.peers.len()), (1, 2));
+        assert!(cfg.node_secret.is_some() && cfg.node_secrets.len() == 1);
     }
 
     #[test]
     fn refuses_unknown_keys_and_bad_values() {
         assert!(toml::from_str::<PolicyConfig>("domain = []").is_err());
+        assert!(toml::from_str::<PolicyConfig>("node_match = \"port\"").is_err());
         assert!(toml::from_str::<PolicyConfig>("[[trunks]]\nname = \"a\"\nsource = []").is_err());
         for bad in [
             "domains = [\"a b\"]",
@@ -225,6 +320,13 @@ mod tests {
             "[[trunks]]\nname = \"a\"\nsources = []",
             "[[trunks]]\nname = \"\"\nsources = [\"10.0.0.1\"]",
             "[[trunks]]\nname = \"a\"\nsources = [\"10.0.0.1\"]\n[[trunks]]\nname = \"a\"\nsources = [\"10.0.0.2\"]",
+            "peers = [\"proxy2.example.com\"]",
+            "peers = [\"10.0.0.1/8\"]",
+            "node_networks = [\"10.0.0.0/33\"]",
+            "node_secret = \"short\"",
+            "node_secret = \"has a space in it, sixteen+\"",
+            "node_secrets = { \"bad id\" = \"0123456789abcdef\" }",
+            "node_secrets = { fs1 = \"short\" }",
         ] {
             let cfg: PolicyConfig = toml::from_str(bad).unwrap();
             let e = cfg.validate().unwrap_err();

@@ -47,13 +47,9 @@ fn ip_of(uri: &Uri) -> Option<IpAddr> {
 }
 
 impl Policy {
-    /// Whether `addr` is a configured sibling proxy.
-    pub fn is_peer(&self, addr: std::net::SocketAddr) -> bool {
-        self.peers.contains(&super::canonical(addr))
-    }
-
     /// Whether `uri` names a place inside the farm: a node (its `sip_uri`
-    /// host, any port), a gateway's host, a trunk's source address, a peer.
+    /// host, any port, or `node_networks`), a gateway's host, a trunk's
+    /// source address, a peer.
     pub fn inside_farm(&self, snap: &FarmSnapshot, uri: &Uri) -> bool {
         let ip = ip_of(uri);
         let same_host = |other: &Uri| match (ip, ip_of(other)) {
@@ -66,6 +62,7 @@ impl Policy {
             .filter_map(|n| Uri::parse(&n.sip_uri).ok())
             .any(|n| same_host(&n));
         let gateway = self.gateways.iter().any(same_host);
+        let network = ip.is_some_and(|ip| self.node_networks.iter().any(|c| c.contains(ip)));
         let trunk = ip.is_some_and(|ip| {
             self.trunks
                 .iter()
@@ -75,7 +72,7 @@ impl Policy {
             let port = uri.port.unwrap_or(uri.scheme.default_port());
             self.is_peer(std::net::SocketAddr::new(ip, port))
         });
-        node || gateway || trunk || peer
+        node || network || gateway || trunk || peer
     }
 
     /// The gate: whether a request from `source` (`flow`) may go to `hop`.

@@ -1,13 +1,17 @@
 //! Trust and the proxy's own routing tables (DESIGN.md "Failure model",
 //! "Trust"; rule 6): [`Policy`] tells farm nodes, carrier trunks and phones
-//! apart by source address, refuses to relay for foreign domains, strips
+//! apart by source address (a node by the IP of its `sip_uri`, any port
+//! and transport, or by `node_networks`; over UDP with `node_secret`, by
+//! its `X-Locus-Auth` header too), refuses to relay for foreign domains, strips
 //! `X-Locus-*` headers that did not come from a farm node, and holds the
 //! DID table, the gateways and the `outside` pattern for `FarmRouter`.
 //!
 //! Configured by [`PolicyConfig`] (`[proxy.policy]`).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use locus_schema::NodeId;
 
 use regex::Regex;
 
@@ -15,15 +19,22 @@ use crate::proxy::Flow;
 use crate::routing::request::Source;
 use crate::routing::snapshot::FarmSnapshot;
 use crate::sip::uri::split_host_port;
-use crate::sip::{NameAddr, SipMessage, Uri, addr_user_host, to_tag};
+use crate::sip::{NameAddr, SipMessage, Transport, Uri, addr_user_host, to_tag};
 
+mod auth;
 mod config;
 mod gate;
 mod net;
 
-pub use config::{DEFAULT_OUTSIDE, PolicyConfig, PolicyError, Trunk};
+pub use auth::{AUTH_HEADER, Vouched};
+use config::Peer;
+pub use config::{DEFAULT_OUTSIDE, NodeMatch, PolicyConfig, PolicyError, Trunk};
 pub use gate::{NOT_OUR_DIALOG, OUTSIDE_FARM, PRELOADED_ROUTE, UNKNOWN_DIALOG};
 pub use net::Cidr;
+
+/// The node id a request from `node_networks` carries when its IP is no
+/// node's (`Source::Node`; logs only).
+pub const NETWORK_NODE: &str = "node-network";
 
 /// The header prefix only farm nodes may send (a box's 302 target, ...).
 pub const LOCUS_PREFIX: &str = "X-Locus-";
@@ -44,8 +55,14 @@ pub struct Policy {
     dids: BTreeMap<String, String>,
     gateways: Vec<Uri>,
     outside: Regex,
-    /// Sibling proxies (canonical addresses).
-    peers: Vec<std::net::SocketAddr>,
+    /// Sibling proxies.
+    peers: Vec<Peer>,
+    node_match: NodeMatch,
+    node_networks: Vec<Cidr>,
+    node_secret: Option<String>,
+    node_secrets: BTreeMap<NodeId, String>,
+    /// [`NETWORK_NODE`].
+    network_node: NodeId,
 }
 
 impl Policy {
@@ -81,23 +98,128 @@ impl Policy {
                 .collect(),
             gateways: c.gateways,
             outside: c.outside,
-            peers: cfg.peers.iter().map(|p| canonical(*p)).collect(),
+            peers: c.peers,
+            node_match: cfg.node_match,
+            node_networks: c.node_networks,
+            node_secret: cfg.node_secret.clone(),
+            node_secrets: cfg
+                .node_secrets
+                .iter()
+                .filter_map(|(id, s)| NodeId::new(id.as_str()).ok().map(|id| (id, s.clone())))
+                .collect(),
+            network_node: NodeId::new(NETWORK_NODE)
+                .map_err(|e| PolicyError::Invalid(e.to_string()))?,
         })
     }
 
-    /// Where a packet from `flow` comes from: a farm node when its source
-    /// ip:port is a node's `sip_uri` (boxes on one host differ by port;
-    /// nodes with a host name are not matched), else a trunk whose sources
-    /// hold its ip, else a phone.
+    /// Where a packet from `flow` comes from, by address alone: a farm
+    /// node when its IP is a node's (any port, UDP or TCP: a box sends
+    /// over TCP from ephemeral ports; of several boxes on one IP, the one
+    /// whose `sip_uri` port matches, else the first by id) or lies in
+    /// `node_networks`, else a trunk whose sources hold it, else a phone.
+    /// Phones must therefore never share an IP with a box. With a node
+    /// secret, a UDP request is a node's only if [`Policy::authenticate`]
+    /// vouched for it.
     pub fn classify<'a>(&'a self, snap: &'a FarmSnapshot, flow: &Flow) -> Source<'a> {
-        if let Some(n) = snap.node_at(flow.source) {
-            return Source::Node(&n.id);
+        match self.node_by_addr(snap, flow.source) {
+            Some(id) => Source::Node(id),
+            None => self.stranger(flow),
         }
+    }
+
+    /// A source that is not a node: a trunk whose sources hold its IP, or a
+    /// phone.
+    pub fn stranger<'a>(&'a self, flow: &Flow) -> Source<'a> {
         let ip = flow.source.ip();
         self.trunks
             .iter()
             .find(|(_, cidrs)| cidrs.iter().any(|c| c.contains(ip)))
             .map_or(Source::Phone, |(name, _)| Source::Trunk(name))
+    }
+
+    /// The farm node at `addr` by address (see [`Policy::classify`]).
+    pub fn node_by_addr<'a>(
+        &'a self,
+        snap: &'a FarmSnapshot,
+        addr: SocketAddr,
+    ) -> Option<&'a NodeId> {
+        let node = match self.node_match {
+            NodeMatch::Ip => snap.node_from(addr),
+            NodeMatch::Address => snap.node_at(addr),
+        };
+        if let Some(n) = node {
+            return Some(&n.id);
+        }
+        self.node_networks
+            .iter()
+            .any(|c| c.contains(addr.ip()))
+            .then_some(&self.network_node)
+    }
+
+    /// The secret node `id` must send, if any.
+    fn secret_of(&self, id: &NodeId) -> Option<&str> {
+        self.node_secrets
+            .get(id)
+            .or(self.node_secret.as_ref())
+            .map(String::as_str)
+    }
+
+    /// Whether a request on `flow` from a node address must prove itself
+    /// with `X-Locus-Auth`: over UDP, when any node secret is configured.
+    /// A TCP source address is proven by the handshake (an off-path
+    /// forger cannot complete it).
+    pub fn wants_secret(&self, flow: &Flow) -> bool {
+        flow.transport == Transport::Udp
+            && (self.node_secret.is_some() || !self.node_secrets.is_empty())
+    }
+
+    /// Admission's view of a request: [`Policy::classify`], then, when the
+    /// source is a node by address and [`Policy::wants_secret`], its
+    /// `X-Locus-Auth` must equal the secret of a node on that IP (the
+    /// node named is then that one; a `node_networks` source at no node's
+    /// IP needs `node_secret`). A node on an IP whose nodes have no secret
+    /// passes without. Otherwise the source is a stranger. The header is
+    /// removed in every case: it never leaves the proxy.
+    pub fn authenticate<'a>(
+        &'a self,
+        snap: &'a FarmSnapshot,
+        flow: &Flow,
+        req: &mut SipMessage,
+    ) -> Source<'a> {
+        let got = req.headers.get(AUTH_HEADER).map(str::to_owned);
+        req.headers.remove_all(AUTH_HEADER);
+        let source = self.classify(snap, flow);
+        let Source::Node(by_addr) = source else {
+            return source;
+        };
+        if !self.wants_secret(flow) {
+            return source;
+        }
+        let ip = flow.source.ip();
+        let mut ids: Vec<&NodeId> = vec![by_addr];
+        ids.extend(
+            snap.nodes_on(ip)
+                .iter()
+                .filter_map(|&i| snap.node(i))
+                .map(|n| &n.id)
+                .filter(|id| *id != by_addr),
+        );
+        let wanted: Vec<(&NodeId, &str)> = ids
+            .into_iter()
+            .filter_map(|id| self.secret_of(id).map(|s| (id, s)))
+            .collect();
+        if wanted.is_empty() {
+            return source;
+        }
+        let got = got.as_deref().map(str::trim).unwrap_or_default();
+        match wanted.iter().find(|(_, s)| auth::same_secret(got, s)) {
+            Some((id, _)) => Source::Node(id),
+            None => {
+                tracing::info!(peer = %flow.source, header = !got.is_empty(),
+                    "request from a node address without a valid X-Locus-Auth: a stranger's");
+                self.stranger(flow)
+            }
+        }
     }
 
     /// Trust for a request from `source`: farm nodes pass untouched;
@@ -160,6 +282,11 @@ impl Policy {
         }
     }
 
+    /// Whether a packet from `addr` comes from a sibling proxy (`peers`).
+    pub fn is_peer(&self, addr: SocketAddr) -> bool {
+        self.peers.iter().any(|p| p.matches(addr))
+    }
+
     /// Whether `uri` is for us: one of our domains or our own address.
     pub fn serves(&self, uri: &Uri, flow: &Flow) -> bool {
         let port = uri.port.unwrap_or(uri.scheme.default_port());
@@ -216,9 +343,4 @@ impl Policy {
     pub fn trunks(&self) -> impl Iterator<Item = &str> {
         self.trunks.iter().map(|(n, _)| n.as_str())
     }
-}
-
-/// `addr` with an IPv4-mapped IPv6 address as IPv4.
-fn canonical(addr: std::net::SocketAddr) -> std::net::SocketAddr {
-    std::net::SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }

@@ -4,15 +4,15 @@
 //! the agents leave to readers: by `{domain}/{ext}` ringing, by
 //! `{domain}/{group}`, by lot and slot, by room, by queue, by SIP Call-ID,
 //! plus pickup-group membership, `tenant:` pins from the store, and the
-//! nodes by SIP address (IP literal `sip_uri`s) for telling farm nodes
-//! from phones.
+//! nodes by SIP address and by IP (IP literal `sip_uri`s) for telling farm
+//! nodes from phones.
 //!
 //! Index keys carry the domain lower-cased (SIP host names are
 //! case-insensitive, RFC 3261 19.1.4); the rest of a key is kept as
 //! published. Built by [`FarmSnapshot::build`] (see `snapshot/build.rs`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use locus_schema::{NodeId, RegClaim};
@@ -114,6 +114,8 @@ pub struct FarmSnapshot {
     pub(crate) tenants: HashMap<String, NodeId>,
     /// A node's SIP address (from an IP-literal `sip_uri`) -> the node.
     pub(crate) addrs: HashMap<SocketAddr, NodeIx>,
+    /// The IP of a node's `sip_uri` -> the nodes there, by id.
+    pub(crate) ips: HashMap<IpAddr, Vec<NodeIx>>,
     pub(crate) built_ms: u64,
     pub(crate) skipped: usize,
 }
@@ -210,6 +212,26 @@ impl FarmSnapshot {
     pub fn node_at(&self, addr: SocketAddr) -> Option<&Arc<Node>> {
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         self.addrs.get(&addr).and_then(|&i| self.nodes.get(i))
+    }
+
+    /// The node a packet from `addr` comes from, by IP (any port, any
+    /// transport: a box sends over TCP from ephemeral ports): of the nodes
+    /// whose `sip_uri` has that IP, the one whose port matches, else the
+    /// first by id. IPv4-mapped IPv6 addresses match their IPv4 form.
+    pub fn node_from(&self, addr: SocketAddr) -> Option<&Arc<Node>> {
+        self.node_at(addr).or_else(|| {
+            self.nodes_on(addr.ip())
+                .first()
+                .and_then(|&i| self.nodes.get(i))
+        })
+    }
+
+    /// The nodes whose `sip_uri` has IP `ip`, by id.
+    pub fn nodes_on(&self, ip: IpAddr) -> &[NodeIx] {
+        self.ips
+            .get(&ip.to_canonical())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// When the snapshot was built (ms since epoch, the caller's clock).

@@ -50,6 +50,9 @@ struct Maps {
     outbound: usize,
     /// Inbound connections per source IP (entries removed at zero).
     per_ip: HashMap<IpAddr, usize>,
+    /// Another address an accepted connection serves (a box's listener,
+    /// `SipTransport::alias`); removed with the connection.
+    aliases: HashMap<SocketAddr, u64>,
 }
 
 /// The connection caps (`[proxy.sip]`).
@@ -135,6 +138,9 @@ impl ConnTable {
         if m.by_peer.get(&e.peer) == Some(&id.0) {
             m.by_peer.remove(&e.peer);
         }
+        if !m.aliases.is_empty() {
+            m.aliases.retain(|_, c| *c != id.0);
+        }
         if !e.inbound {
             m.outbound = m.outbound.saturating_sub(1);
             return;
@@ -154,6 +160,24 @@ impl ConnTable {
         (m.inbound, m.outbound)
     }
 
+    /// Makes accepted connection `conn` serve `addr` too, when its peer
+    /// has `addr`'s IP.
+    pub(crate) fn alias(&self, addr: SocketAddr, conn: ConnId) -> bool {
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let mut m = self.lock();
+        if m.aliases.get(&addr) == Some(&conn.0) {
+            return true;
+        }
+        let ok = m
+            .by_id
+            .get(&conn.0)
+            .is_some_and(|e| e.inbound && e.peer.ip().to_canonical() == addr.ip());
+        if ok {
+            m.aliases.insert(addr, conn.0);
+        }
+        ok
+    }
+
     fn sender(&self, conn: Option<ConnId>, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
         let m = self.lock();
         // A connection serves only its own peer: a connection id (from a
@@ -162,7 +186,14 @@ impl ConnTable {
             .and_then(|c| m.by_id.get(&c.0))
             .filter(|e| e.peer == peer);
         let by_peer = || m.by_peer.get(&peer).and_then(|id| m.by_id.get(id));
-        by_conn.or_else(by_peer).map(|e| e.tx.clone())
+        let by_alias = || {
+            let canon = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+            m.aliases.get(&canon).and_then(|id| m.by_id.get(id))
+        };
+        by_conn
+            .or_else(by_peer)
+            .or_else(by_alias)
+            .map(|e| e.tx.clone())
     }
 }
 
@@ -262,6 +293,12 @@ async fn on_frame(
     match frame {
         None => false,
         Some(Ok(SipFrame::Message(msg))) => {
+            if msg.method().is_some()
+                && let Some(addr) = shared.conn_hook.get().and_then(|h| h(&msg, peer))
+                && shared.conns.alias(addr, id)
+            {
+                tracing::debug!(peer = %peer, conn = id.0, %addr, "sip.tcp connection serves a node");
+            }
             let transport = Transport::Tcp;
             shared.deliver(Inbound {
                 msg,

@@ -31,5 +31,7 @@ pub use fields::{NameAddr, NameAddrParts, Replaces, Via, addr_user_host, to_tag}
 pub use header::{Header, Headers, Params};
 pub use message::{Fault, SipMessage, StartLine};
 pub use parse::{Datagram, parse_datagram};
-pub use transport::{ConnId, Inbound, SipTransport, Transport, TransportConfig, TransportStats};
+pub use transport::{
+    ConnHook, ConnId, Inbound, SipTransport, Transport, TransportConfig, TransportStats,
+};
 pub use uri::{Scheme, Uri, UriParts, bare_user};

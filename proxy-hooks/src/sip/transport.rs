@@ -3,8 +3,10 @@
 //!
 //! UDP replies leave from the listening socket, so the NAT pinhole a phone
 //! opened towards it stays the one in use (RFC 3581). TCP sends reuse the
-//! connection a peer came in on, or one already open to it, before opening a
-//! new one (RFC 3261 18.2.2). A bad message never ends a loop: it is counted
+//! connection a peer came in on, or one already open to it, or an accepted
+//! connection remembered as serving that address (a box's own connection
+//! from an ephemeral port, [`SipTransport::remember_conns`]), before opening
+//! a new one (RFC 3261 18.2.2, RFC 5923). A bad message never ends a loop: it is counted
 //! and logged.
 
 use std::net::SocketAddr;
@@ -200,8 +202,14 @@ pub struct SipTransport {
     pub(crate) shared: Arc<Shared>,
 }
 
+/// What [`SipTransport::remember_conns`] asks: the address a request on a
+/// connection from the peer shows that connection may serve.
+pub type ConnHook =
+    Box<dyn Fn(&SipMessage, SocketAddr) -> Option<SocketAddr> + Send + Sync + 'static>;
+
 pub(crate) struct Shared {
     pub(crate) cfg: TransportConfig,
+    pub(crate) conn_hook: std::sync::OnceLock<ConnHook>,
     pub(crate) stats: TransportStats,
     pub(crate) conns: ConnTable,
     /// One queue per proxy worker; a message goes to the one its Call-ID
@@ -289,6 +297,7 @@ impl SipTransport {
                 outbound: cfg.max_outbound_connections,
             }),
             cfg,
+            conn_hook: std::sync::OnceLock::new(),
             stats: TransportStats::default(),
             inbound: txs,
             cancel,
@@ -334,6 +343,25 @@ impl SipTransport {
     /// Open TCP connections by side: (accepted, opened by us).
     pub fn connection_counts(&self) -> (usize, usize) {
         self.shared.conns.counts()
+    }
+
+    /// Remembers open connection `conn` as the way to `addr` too (a box's
+    /// listener, when the box connected from an ephemeral port: RFC 5923's
+    /// connection reuse, decided by the caller): TCP sends to `addr`
+    /// without a connection of their own use it while it is open. Only an
+    /// accepted connection from `addr`'s IP qualifies; `false` otherwise.
+    pub fn alias(&self, addr: SocketAddr, conn: ConnId) -> bool {
+        self.shared.conns.alias(addr, conn)
+    }
+
+    /// Asks `which` about every request read on an accepted TCP connection
+    /// (with the peer's address): the address it names, if any, is served
+    /// by that connection from then on ([`SipTransport::alias`]). Set once;
+    /// later calls are ignored.
+    pub fn remember_conns(&self, which: ConnHook) {
+        if self.shared.conn_hook.set(which).is_err() {
+            tracing::warn!("sip.tcp connection hook already set; ignored");
+        }
     }
 
     /// Waits until every loop and connection task has ended (after cancel).

@@ -34,7 +34,9 @@ async fn farm() -> Farm {
     let proxy_at = proxy_sock.local_addr().unwrap();
     let sim = Sim::start(SimConfig {
         heartbeat: None,
-        sip_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        // Apart from the phones (127.0.0.1): the proxy knows a box by its
+        // IP, any port.
+        sip_addr: Some(SocketAddr::from(([127, 0, 0, 3], 0))),
         proxy: Some(proxy_at),
         ..SimConfig::default()
     })

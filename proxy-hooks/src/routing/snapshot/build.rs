@@ -94,9 +94,9 @@ impl FarmSnapshot {
         snap
     }
 
-    /// Nodes by the socket address of their `sip_uri`. A host name is
-    /// skipped: resolving it here would put DNS on the build path, and
-    /// nodes sharing a host differ only by port anyway.
+    /// Nodes by the socket address of their `sip_uri`, and by its IP. A
+    /// host name is skipped: resolving it here would put DNS on the build
+    /// path (`node_networks` covers nodes known by name).
     fn index_addrs(&mut self) {
         for (ix, n) in self.nodes.iter().enumerate() {
             let Ok(uri) = Uri::parse(&n.sip_uri) else {
@@ -107,6 +107,8 @@ impl FarmSnapshot {
             };
             let port = uri.port.unwrap_or(uri.scheme.default_port());
             let addr = SocketAddr::new(ip.to_canonical(), port);
+            // Nodes are sorted by id, so each list is too.
+            self.ips.entry(addr.ip()).or_default().push(ix);
             if let Some(&other) = self.addrs.get(&addr) {
                 tracing::debug!(node.id = %n.id, other = %self.nodes[other].id, %addr,
                     "two nodes share a SIP address; the first by id is kept");
@@ -268,6 +270,13 @@ mod tests {
         assert_eq!(at("10.0.0.6:5080"), Some("c"));
         assert_eq!(at("[::ffff:10.0.0.6]:5080"), Some("c"));
         assert_eq!(s.addrs.len(), 3, "names and garbage are not indexed");
+        let from = |a: &str| s.node_from(a.parse().unwrap()).map(|n| n.id.as_str());
+        assert_eq!(from("10.0.0.5:40312"), Some("a"), "any port of its IP");
+        assert_eq!(from("10.0.0.6:5080"), Some("c"));
+        assert_eq!(from("10.0.0.6:41000"), Some("c"), "first by id");
+        assert_eq!(from("[::ffff:10.0.0.6]:41000"), Some("c"));
+        assert_eq!(from("10.0.0.7:5080"), None);
+        assert_eq!(s.nodes_on("10.0.0.6".parse().unwrap()).len(), 2);
         assert_eq!(s.tenant("t1.example.com").map(NodeId::as_str), Some("b"));
         assert_eq!(s.tenant("T1.Example.COM"), None, "callers lower-case");
     }
