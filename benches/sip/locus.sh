@@ -8,7 +8,7 @@
 # RUNTIME (a mktemp template) and an absolute RESULTS_DIR work around two
 # quirks of run.sh (docs/performance.md, "SIP proxy"). Knobs: LOCUS_BIN,
 # LOCUS_ALGORITHM, LOCUS_HTTP (move it with the SIP ports), REDIS_PORT,
-# LOCUS_PROBE_INTERVAL. The routing decision time of every step lands in
+# LOCUS_PROBE_INTERVAL, LOCUS_WORKERS (proxy.core.workers). The routing decision time of every step lands in
 # <results>/locus/route-decision.tsv.
 #
 # The proxy runs as in production: the routing engine (default
@@ -34,8 +34,11 @@ _cfg="$PROXY_RUNTIME_DIR/locus.toml"
 	echo "http = \"$LOCUS_HTTP\""
 	echo "[proxy.sip]"
 	echo "udp = [\"$PROXY_ADDR\"]"
-	# the embedded defaults listen on TCP 0.0.0.0:5060: loopback UDP only here
+	# UDP only (absent, TCP would listen where UDP does)
 	echo "tcp = []"
+	echo "[proxy.core]"
+	# 0 = one thread and receive queue per CPU
+	echo "workers = ${LOCUS_WORKERS:-0}"
 	echo "[proxy.health]"
 	# Probe every 5 s like the Kamailio profile's dispatcher (new nodes are
 	# probed at once, so the functional check finds them up).

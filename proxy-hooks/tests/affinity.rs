@@ -6,16 +6,16 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod farm_rig;
+mod support;
 
 use std::time::Duration;
 
-use farm_rig::*;
 use locus_proxy::proxy::{Label, Router, Target, Verdict};
 use locus_proxy::routing::config::Algorithm;
 use locus_proxy::sip::SipMessage;
 use locus_proxy::{RoutingConfig, Rule};
 use locus_schema::{EslLink, NodeState, NodeStatus, Store};
+use support::rig::*;
 
 async fn with(algorithm: Algorithm) -> Rig {
     let routing = RoutingConfig {

@@ -4,17 +4,17 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod farm_rig;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use farm_rig::*;
 use locus_proxy::policy::Policy;
 use locus_proxy::proxy::{Dest, Fork, Label, Router, Target, Verdict};
 use locus_proxy::sip::Uri;
 use locus_proxy::{Engine, FarmRouter, FarmSync, RoutingConfig, Rule, routing::rendezvous};
 use locus_schema::{EslLink, NodeStatus, Store};
+use support::rig::*;
 
 #[tokio::test]
 async fn register_gets_path_and_goes_to_the_aors_node() {

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod proxy_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use locus_proxy::proxy::StaticRouter;
 use locus_proxy::sip::{NameAddr, SipCodec, SipFrame, SipMessage};
-use proxy_support::raw::{Peer, invite};
-use proxy_support::{fast, ok, sipp, start, uac, uas};
+use support::proxy::raw::{Peer, invite};
+use support::proxy::{fast, ok, sipp, start, uac, uas};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod proxy_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use locus_proxy::proxy::{Dest, Flow, Router, StaticRouter, Target, Verdict};
 use locus_proxy::sip::{SipMessage, Uri};
-use proxy_support::{fast, ok, sipp, start, uac, uas, until};
+use support::proxy::{fast, ok, sipp, start, uac, uas, until};
 
 #[tokio::test]
 async fn a_503_fails_over_to_the_next_target_and_the_caller_sees_200() {
@@ -74,7 +74,7 @@ async fn a_dead_tcp_target_fails_over_at_once() {
     if sipp().is_none() {
         return;
     }
-    let closed = proxy_support::closed_port("127.0.0.1");
+    let closed = support::proxy::closed_port("127.0.0.1");
     let dead = Target {
         dest: Dest::Uri(Uri::parse(&format!("sip:127.0.0.1:{closed};transport=tcp")).unwrap()),
         ruri: None,
@@ -101,7 +101,7 @@ async fn a_dead_tcp_target_fails_over_at_once() {
 
 #[tokio::test]
 async fn nothing_reachable_gives_503_only_silence_gives_408() {
-    let closed = proxy_support::closed_port("127.0.0.1");
+    let closed = support::proxy::closed_port("127.0.0.1");
     let dead = Target {
         dest: Dest::Uri(Uri::parse(&format!("sip:127.0.0.1:{closed};transport=tcp")).unwrap()),
         ruri: None,
@@ -111,7 +111,7 @@ async fn nothing_reachable_gives_503_only_silence_gives_408() {
     let p = start("127.0.0.1", fast(), Arc::new(StaticRouter::new(vec![dead])))
         .await
         .unwrap();
-    let r = proxy_support::raw_udp(p.udp, &invite("1000")).await;
+    let r = support::proxy::raw_udp(p.udp, &invite("1000")).await;
     // First the 100 Trying; the 503 follows.
     assert_eq!(r.unwrap().status(), Some(100));
     assert!(until(|| p.stats.replies(503) == 1).await, "no 503");
@@ -129,7 +129,7 @@ async fn nothing_reachable_gives_503_only_silence_gives_408() {
     let p = start("127.0.0.1", cfg, Arc::new(StaticRouter::new(vec![silent])))
         .await
         .unwrap();
-    proxy_support::raw_udp(p.udp, &invite("1001"))
+    support::proxy::raw_udp(p.udp, &invite("1001"))
         .await
         .unwrap();
     assert!(until(|| p.stats.replies(408) == 1).await, "no 408");

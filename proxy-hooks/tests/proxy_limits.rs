@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod proxy_support;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +19,8 @@ use locus_proxy::proxy::{Dest, Flow, Fork, Label, Proxy, Router, StaticRouter, T
 use locus_proxy::sip::{
     SipCodec, SipFrame, SipMessage, SipTransport, Transport, TransportConfig, Uri,
 };
-use proxy_support::raw::{Peer, invite, to_tag};
-use proxy_support::{fast, start, until};
+use support::proxy::raw::{Peer, invite, to_tag};
+use support::proxy::{fast, start, until};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;

@@ -8,8 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod proxy_support;
-mod torture;
+mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -19,11 +18,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use locus_proxy::proxy::{Dest, DropReason, StaticRouter, Target};
 use locus_proxy::sip::{MAX_MESSAGE, SipCodec, SipFrame, SipMessage, Uri};
-use proxy_support::{Running, fast, start, until};
+use support::proxy::{Running, fast, start, until};
+use support::torture::Want;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_util::codec::FramedRead;
-use torture::Want;
 
 /// A proxy whose every new request goes to `capture`.
 async fn proxy_to_capture() -> (Running, UdpSocket) {
@@ -89,7 +88,7 @@ async fn valid_but_weird_requests_are_forwarded() {
     let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = sender.local_addr().unwrap().to_string();
     let mut seen = HashSet::new();
-    for c in torture::valid() {
+    for c in support::torture::valid() {
         assert_eq!(c.want, Want::Accept);
         let text = c.text.replace("LOCAL", &local);
         sender.send_to(text.as_bytes(), p.udp).await.unwrap();
@@ -122,7 +121,7 @@ async fn valid_but_weird_requests_are_forwarded() {
 async fn invalid_requests_are_answered_by_the_book_and_never_forwarded() {
     let (p, capture) = proxy_to_capture().await;
     let mut names = HashSet::new();
-    for c in torture::invalid() {
+    for c in support::torture::invalid() {
         let Want::Answer { status, .. } = c.want else {
             unreachable!()
         };
@@ -139,7 +138,8 @@ async fn invalid_requests_are_answered_by_the_book_and_never_forwarded() {
     }
     // A valid request sent after them is the first one forwarded: the
     // proxy reads in order, so none of the invalid ones went through.
-    let sentinel = torture::request("sentinel", "OPTIONS", "sip:ringo@farm.example.com", "", "");
+    let sentinel =
+        support::torture::request("sentinel", "OPTIONS", "sip:ringo@farm.example.com", "", "");
     let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let text = sentinel.replace("LOCAL", &sender.local_addr().unwrap().to_string());
     sender.send_to(text.as_bytes(), p.udp).await.unwrap();
@@ -155,7 +155,7 @@ async fn invalid_requests_are_answered_by_the_book_and_never_forwarded() {
 async fn faulty_responses_are_dropped_and_counted_as_malformed() {
     let (p, _capture) = proxy_to_capture().await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let responses = torture::faulty_responses();
+    let responses = support::torture::faulty_responses();
     for (_, text) in &responses {
         sock.send_to(text.as_bytes(), p.udp).await.unwrap();
     }
@@ -222,7 +222,7 @@ impl Conn {
 
 /// A request over TCP to the proxy itself (answered 200 by the proxy).
 fn options_to(proxy: SocketAddr, name: &str, from: SocketAddr) -> String {
-    torture::request(
+    support::torture::request(
         name,
         "OPTIONS",
         &format!("sip:{proxy};transport=tcp"),
@@ -236,7 +236,7 @@ fn options_to(proxy: SocketAddr, name: &str, from: SocketAddr) -> String {
 async fn an_unreadable_length_over_tcp_gets_400_then_the_connection_closes() {
     let (p, _capture) = proxy_to_capture().await;
     let mut c = Conn::open(p.tcp).await;
-    let bad = torture::request(
+    let bad = support::torture::request(
         "tcpbad",
         "MESSAGE",
         "sip:ringo@farm.example.com",
@@ -261,7 +261,7 @@ async fn over_tcp_a_message_too_large_or_faulty_is_answered_and_the_next_is_read
     let (p, _capture) = proxy_to_capture().await;
     let mut c = Conn::open(p.tcp).await;
     let big_body = "b".repeat(MAX_MESSAGE + 1);
-    let big = torture::request(
+    let big = support::torture::request(
         "tcpbig",
         "MESSAGE",
         "sip:ringo@farm.example.com",

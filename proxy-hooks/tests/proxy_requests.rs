@@ -5,13 +5,13 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod proxy_support;
+mod support;
 
 use std::sync::Arc;
 
 use locus_proxy::proxy::{Dest, StaticRouter, Target};
 use locus_proxy::sip::Uri;
-use proxy_support::{fast, final_status, raw_udp, raw_udp_all, start, until};
+use support::proxy::{fast, final_status, raw_udp, raw_udp_all, start, until};
 
 fn request(method: &str, ruri: &str, extra: &str, drop: &str) -> String {
     let lines = [

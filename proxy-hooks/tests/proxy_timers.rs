@@ -7,15 +7,15 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod proxy_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use locus_proxy::proxy::{CoreConfig, StaticRouter};
 use locus_proxy::sip::SipMessage;
-use proxy_support::raw::{Peer, invite, to_tag};
-use proxy_support::{fast, ok, sipp, start, uac, uas};
+use support::proxy::raw::{Peer, invite, to_tag};
+use support::proxy::{fast, ok, sipp, start, uac, uas};
 
 const WAIT: Duration = Duration::from_secs(5);
 

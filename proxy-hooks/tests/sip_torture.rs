@@ -6,17 +6,17 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-mod torture;
+mod support;
 
 use locus_proxy::sip::{Scheme, SipMessage, Via};
-use torture::Want;
+use support::torture::Want;
 
 fn parse(text: &str) -> SipMessage {
     SipMessage::parse(text.replace("LOCAL", "192.0.2.10:5060").as_bytes()).unwrap()
 }
 
 fn case(name: &str) -> SipMessage {
-    let c = torture::valid()
+    let c = support::torture::valid()
         .into_iter()
         .find(|c| c.name == name)
         .unwrap();
@@ -25,7 +25,7 @@ fn case(name: &str) -> SipMessage {
 
 #[test]
 fn valid_but_weird_messages_parse_without_fault() {
-    for c in torture::valid() {
+    for c in support::torture::valid() {
         let m = parse(&c.text);
         assert_eq!(m.fault(), None, "{}", c.name);
         assert!(m.request_uri().is_some(), "{}", c.name);
@@ -135,7 +135,7 @@ fn datagram_framing_by_content_length() {
 
 #[test]
 fn invalid_messages_carry_their_answer_or_fail_the_reader() {
-    for c in torture::invalid() {
+    for c in support::torture::invalid() {
         let m = parse(&c.text);
         let Want::Answer { status, by_parser } = c.want else {
             unreachable!()
@@ -170,7 +170,7 @@ fn invalid_messages_carry_their_answer_or_fail_the_reader() {
 
 #[test]
 fn faulty_responses_have_no_status_to_act_on() {
-    for (name, text) in torture::faulty_responses() {
+    for (name, text) in support::torture::faulty_responses() {
         let m = SipMessage::parse(text.as_bytes()).unwrap();
         assert!(m.fault().is_some(), "{name}");
         assert_eq!((m.status(), m.is_request()), (None, false), "{name}");

@@ -50,10 +50,9 @@ pub struct CoreConfig {
     pub path_mtu: usize,
     /// Worker threads of the `locus proxy` process, and receive queues of
     /// the proxy core (messages are spread over them by Call-ID, so one
-    /// call's messages stay in order). `0` = the number of CPUs, at least
-    /// 4: on a host shared with FreeSWITCH or load generators, more
-    /// runnable threads get the proxy its share of the CPU, as Kamailio's
-    /// `children` do.
+    /// call's messages stay in order; each UDP socket is read by as many
+    /// tasks). `0` = one per CPU. More than the CPUs buys nothing on a
+    /// quiet host and costs CPU per call (docs/performance.md).
     pub workers: usize,
 }
 
@@ -82,14 +81,12 @@ pub struct CoreConfigError(pub &'static str);
 
 impl CoreConfig {
     /// [`CoreConfig::workers`] resolved: the configured count, or the
-    /// number of CPUs and at least 4.
+    /// number of CPUs.
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {
             return self.workers;
         }
-        std::thread::available_parallelism()
-            .map_or(4, std::num::NonZeroUsize::get)
-            .max(4)
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
     }
 
     /// Refuses zero timers, `t2 < t1`, an empty id, an unreadable

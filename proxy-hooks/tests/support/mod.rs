@@ -1,8 +1,15 @@
-//! Hand-built farm views for the engine and snapshot tests: nodes with a
-//! status and tables filled the way the agent publishes them.
+//! The test support of `locus-proxy`, in one place: hand-built farm views
+//! for the engine and snapshot tests (here: nodes with a status and tables
+//! filled the way the agent publishes them), the proxy core harness
+//! ([`proxy`]: a proxy on port 0, sipp, raw UDP), the `FarmRouter` rig
+//! ([`rig`]) and the RFC 4475-style message corpus ([`torture`]).
 
 #![allow(dead_code)] // each test binary uses part of it
 #![allow(clippy::unwrap_used)] // test helpers may unwrap
+
+pub mod proxy;
+pub mod rig;
+pub mod torture;
 
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! `LOCAL` stands for the sender's address; every request has its own
 //! Call-ID, the case name.
 
-#![allow(dead_code)] // each test binary uses part of it
+#![allow(dead_code, unused_imports)] // each test binary uses part of it
 
 mod invalid;
 mod valid;
