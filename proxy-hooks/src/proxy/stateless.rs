@@ -80,7 +80,7 @@ pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
         return;
     };
     if let Some(tx) = sender(&core.clients, branch) {
-        if tx.try_send(Event::Response(msg)).is_err() {
+        if tx.try_send(Event::Response(Box::new(msg))).is_err() {
             core.stats.drop_one(DropReason::Overload);
         }
         return;
