@@ -67,6 +67,7 @@ pub async fn run_with_metrics(
     let publisher = tracker.spawn(publisher::run(
         pub_cfg,
         store.clone(),
+        store.clone(),
         rx,
         metrics.clone(),
         pub_token.clone(),

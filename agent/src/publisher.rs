@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use locus_schema::{HashOp, MemberEntry, NodeChange, NodeId, NodeImage, RegClaim, Store, Table};
+use locus_schema::{
+    FarmAdmin, HashOp, MemberEntry, NodeChange, NodeId, NodeImage, NodeStore, RegClaim, Table,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -64,10 +66,13 @@ pub struct PublisherConfig {
     pub reap_after: Duration,
 }
 
-/// Runs the publisher until cancelled or every sender is gone.
+/// Runs the publisher until cancelled or every sender is gone. It writes
+/// this node to `store` and, every tenth lease refresh, reaps expired nodes
+/// through `janitor` (usually the same store).
 pub async fn run(
     cfg: PublisherConfig,
-    store: Arc<dyn Store>,
+    store: Arc<dyn NodeStore>,
+    janitor: Arc<dyn FarmAdmin>,
     mut rx: mpsc::Receiver<Publish>,
     metrics: Arc<Metrics>,
     token: CancellationToken,
@@ -75,6 +80,7 @@ pub async fn run(
     let mut p = Publisher {
         cfg,
         store,
+        janitor,
         mirror: NodeImage::default(),
         pending: NodeChange::default(),
         origins: Vec::new(),
@@ -126,7 +132,9 @@ pub async fn run(
 
 struct Publisher {
     cfg: PublisherConfig,
-    store: Arc<dyn Store>,
+    store: Arc<dyn NodeStore>,
+    /// Where expired nodes are reaped.
+    janitor: Arc<dyn FarmAdmin>,
     /// Everything this node has published or must publish.
     mirror: NodeImage,
     /// Ops absorbed but not yet written.
@@ -280,7 +288,7 @@ impl Publisher {
     }
 
     async fn reap(&mut self) {
-        match self.store.reap_expired(self.cfg.reap_after).await {
+        match self.janitor.reap_expired(self.cfg.reap_after).await {
             Ok(gone) => {
                 for id in gone {
                     info!(node.id = %id, "janitor removed expired node");

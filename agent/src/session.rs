@@ -7,7 +7,7 @@ use std::sync::Arc;
 use locus_esl::{
     Backoff, DisconnectReason, EslClient, EslConfig, EslError, EslHandle, EslItem, EventStream,
 };
-use locus_schema::{EslLink, NodeStatus, RegClaim, Store};
+use locus_schema::{EslLink, NodeStatus, NodeStore, RegClaim};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -69,7 +69,7 @@ enum End {
 /// Runs sessions until cancelled: connect, snapshot, follow, repeat.
 pub async fn run(
     cfg: AgentConfig,
-    store: Arc<dyn Store>,
+    store: Arc<dyn NodeStore>,
     tx: mpsc::Sender<Publish>,
     metrics: Arc<Metrics>,
     token: CancellationToken,
@@ -175,7 +175,7 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn follow(
     cfg: &AgentConfig,
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn NodeStore>,
     handle: &EslHandle,
     events: &mut EventStream,
     model: &mut Model,

@@ -6,7 +6,7 @@
 //! FreeSWITCH then fires `sofia::expire`, which drops the claim.
 
 use locus_esl::EslHandle;
-use locus_schema::{NodeId, Store, UnregRequest};
+use locus_schema::{NodeId, NodeStore, UnregRequest};
 use tracing::{debug, info, warn};
 
 /// Requests taken per pass.
@@ -35,7 +35,7 @@ pub fn command(req: &UnregRequest) -> Option<String> {
 }
 
 /// Takes this node's queued requests and runs them on the box.
-pub async fn drain(store: &dyn Store, node: &NodeId, handle: &EslHandle) {
+pub async fn drain(store: &dyn NodeStore, node: &NodeId, handle: &EslHandle) {
     let reqs = match store.take_unregisters(node, BATCH).await {
         Ok(r) => r,
         Err(e) => {

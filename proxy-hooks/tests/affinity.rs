@@ -14,7 +14,7 @@ use locus_proxy::proxy::{Label, Router, Target, Verdict};
 use locus_proxy::routing::config::Algorithm;
 use locus_proxy::sip::SipMessage;
 use locus_proxy::{RoutingConfig, Rule};
-use locus_schema::{EslLink, NodeState, NodeStatus, Store};
+use locus_schema::{EslLink, FarmAdmin, NodeState, NodeStatus, NodeStore};
 use support::rig::*;
 
 async fn with(algorithm: Algorithm) -> Rig {

@@ -13,7 +13,7 @@ use locus_proxy::policy::Policy;
 use locus_proxy::proxy::{Dest, Fork, Label, Router, Target, Verdict};
 use locus_proxy::sip::Uri;
 use locus_proxy::{Engine, FarmRouter, FarmSync, RoutingConfig, Rule, routing::rendezvous};
-use locus_schema::{EslLink, NodeStatus, Store};
+use locus_schema::{EslLink, NodeStatus, NodeStore};
 use support::rig::*;
 
 #[tokio::test]

@@ -443,7 +443,7 @@ async fn sipp_uas_is_probed_up_and_down_once_it_exits() {
 async fn farm_sync_routes_only_to_nodes_whose_probe_is_up() {
     use locus_proxy::FarmSync;
     use locus_schema::store::memory::MemStore;
-    use locus_schema::{EslLink, Keys, NodeStatus, Store};
+    use locus_schema::{EslLink, FarmRead, Keys, NodeStatus, NodeStore};
 
     let b = responder(200).await;
     let p = proxy(fast()).await;
@@ -461,7 +461,11 @@ async fn farm_sync_routes_only_to_nodes_whose_probe_is_up() {
     cfg.sync.refresh = Duration::from_secs(30);
     let sync = Arc::new(FarmSync::new(Arc::new(cfg)).with_health(p.health.clone()));
     let token = CancellationToken::new();
-    let (s, st, t) = (sync.clone(), store.clone() as Arc<dyn Store>, token.clone());
+    let (s, st, t) = (
+        sync.clone(),
+        store.clone() as Arc<dyn FarmRead>,
+        token.clone(),
+    );
     tokio::spawn(async move { s.run(st, t).await });
     let up = |sync: &FarmSync| {
         let snap = sync.snapshot();

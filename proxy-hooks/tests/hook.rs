@@ -13,7 +13,7 @@ use locus_proxy::{Engine, FarmSync, RoutingConfig};
 use locus_schema::store::memory::MemStore;
 use locus_schema::{
     CallState, EslLink, GroupEntry, HashOp, Keys, MemberEntry, NodeChange, NodeId, NodeStatus,
-    Store, Table,
+    NodeStore, Table,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

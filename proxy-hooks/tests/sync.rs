@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use locus_proxy::{FarmSync, RoutingConfig};
 use locus_schema::store::memory::MemStore;
 use locus_schema::{
-    EslLink, FarmView, HashOp, Keys, NodeChange, NodeId, NodeImage, NodeState, NodeStatus,
-    RingEntry, Store, StoreError, Table,
+    EslLink, FarmRead, FarmView, HashOp, Keys, NodeChange, NodeId, NodeImage, NodeStatus,
+    NodeStore, RingEntry, StoreError, Table,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -84,46 +84,13 @@ impl Flaky {
     }
 }
 
+/// The farm-read role only: the proxy's sync reads; the tests write
+/// through `inner`, which never fails.
 #[async_trait]
-impl Store for Flaky {
-    async fn apply(&self, n: &NodeId, c: &NodeChange) -> Result<(), StoreError> {
-        self.inner.apply(n, c).await
-    }
-    async fn replace(&self, n: &NodeId, i: &NodeImage) -> Result<(), StoreError> {
-        self.inner.replace(n, i).await
-    }
-    async fn lease(&self, n: &NodeId, s: &NodeStatus, t: Duration) -> Result<bool, StoreError> {
-        self.inner.lease(n, s, t).await
-    }
-    async fn set_node_state(&self, n: &NodeId, s: NodeState) -> Result<(), StoreError> {
-        self.inner.set_node_state(n, s).await
-    }
-    async fn node_state(&self, n: &NodeId) -> Result<NodeState, StoreError> {
-        self.inner.node_state(n).await
-    }
-    async fn request_unregister(
-        &self,
-        n: &NodeId,
-        r: &locus_schema::UnregRequest,
-    ) -> Result<(), StoreError> {
-        self.inner.request_unregister(n, r).await
-    }
-    async fn take_unregisters(
-        &self,
-        n: &NodeId,
-        max: usize,
-    ) -> Result<Vec<locus_schema::UnregRequest>, StoreError> {
-        self.inner.take_unregisters(n, max).await
-    }
+impl FarmRead for Flaky {
     async fn read_farm(&self) -> Result<FarmView, StoreError> {
         self.check()?;
         self.inner.read_farm().await
-    }
-    async fn delete_node(&self, n: &NodeId) -> Result<bool, StoreError> {
-        self.inner.delete_node(n).await
-    }
-    async fn reap_expired(&self, g: Duration) -> Result<Vec<NodeId>, StoreError> {
-        self.inner.reap_expired(g).await
     }
     async fn subscribe(&self) -> Result<mpsc::Receiver<String>, StoreError> {
         self.check()?;
@@ -168,11 +135,19 @@ struct Running {
 
 async fn start() -> Running {
     let store = Flaky::new();
-    store.lease(&id("fs1"), &status(1), LEASE).await.unwrap();
+    store
+        .inner
+        .lease(&id("fs1"), &status(1), LEASE)
+        .await
+        .unwrap();
     let sync = Arc::new(FarmSync::new(Arc::new(RoutingConfig::default())));
     assert!(sync.is_stale() && sync.snapshot().nodes().is_empty());
     let token = CancellationToken::new();
-    let (s, st, t) = (sync.clone(), store.clone() as Arc<dyn Store>, token.clone());
+    let (s, st, t) = (
+        sync.clone(),
+        store.clone() as Arc<dyn FarmRead>,
+        token.clone(),
+    );
     let task = tokio::spawn(async move { s.run(st, t).await });
     wait_for(Duration::from_secs(1), "first read", || {
         !sync.snapshot().nodes().is_empty()
@@ -195,7 +170,7 @@ fn ringing(sync: &FarmSync, ext: &str) -> bool {
 async fn notices_rebuild_quickly_and_coalesce() {
     let r = start().await;
     let fs1 = id("fs1");
-    r.store.apply(&fs1, &ring("1001", 5)).await.unwrap();
+    r.store.inner.apply(&fs1, &ring("1001", 5)).await.unwrap();
     let took = wait_for(Duration::from_secs(1), "notice", || {
         ringing(&r.sync, "1001")
     })
@@ -209,6 +184,7 @@ async fn notices_rebuild_quickly_and_coalesce() {
     let before = r.sync.rebuilds();
     for i in 0..100 {
         r.store
+            .inner
             .apply(&fs1, &ring(&format!("2{i:03}"), 5))
             .await
             .unwrap();
@@ -232,7 +208,11 @@ async fn notices_rebuild_quickly_and_coalesce() {
 async fn periodic_refresh_picks_up_changes_without_notices() {
     let r = start().await;
     // A lease writes load figures without publishing a notice.
-    r.store.lease(&id("fs1"), &status(7), LEASE).await.unwrap();
+    r.store
+        .inner
+        .lease(&id("fs1"), &status(7), LEASE)
+        .await
+        .unwrap();
     let calls = || r.sync.snapshot().nodes()[0].calls;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(calls(), 1, "no notice, no rebuild yet");
@@ -244,7 +224,11 @@ async fn periodic_refresh_picks_up_changes_without_notices() {
 async fn store_outage_keeps_the_last_view_and_recovers() {
     let r = start().await;
     r.store.set_down(true);
-    r.store.apply(&id("fs1"), &ring("1001", 5)).await.unwrap();
+    r.store
+        .inner
+        .apply(&id("fs1"), &ring("1001", 5))
+        .await
+        .unwrap();
     wait_for(Duration::from_secs(5), "stale", || r.sync.is_stale()).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert!(r.sync.is_stale() && r.sync.failures() >= 4);
@@ -256,7 +240,11 @@ async fn store_outage_keeps_the_last_view_and_recovers() {
     wait_for(Duration::from_secs(3), "recovery", || !r.sync.is_stale()).await;
     assert!(ringing(&r.sync, "1001"));
     // Resubscribed: the next change comes by notice again.
-    r.store.apply(&id("fs1"), &ring("1002", 5)).await.unwrap();
+    r.store
+        .inner
+        .apply(&id("fs1"), &ring("1002", 5))
+        .await
+        .unwrap();
     let took = wait_for(Duration::from_secs(3), "notice", || {
         ringing(&r.sync, "1002")
     })
@@ -274,6 +262,7 @@ async fn inflight_follows_agent_updates() {
     let mut s = status(3);
     s.updated_ms = 99;
     r.store
+        .inner
         .replace(
             &fs1,
             &NodeImage {

@@ -6,7 +6,8 @@
 //! * [`types`]: node status, call records and index entries (JSON values).
 //! * [`change`]: one atomic change of one node's keys ([`NodeChange`]) and
 //!   a node's full published content ([`NodeImage`]).
-//! * [`store`]: the [`Store`] trait with a Redis and an in-memory backend.
+//! * [`store`]: the store traits, one per role ([`Store`] is all of them),
+//!   with a Redis and an in-memory backend.
 //! * `testing` (feature `testing`): a throwaway `redis-server` for tests.
 
 pub mod binding;
@@ -22,7 +23,9 @@ pub use binding::Binding;
 pub use change::{HashOp, NodeChange, NodeImage, Table};
 pub use keys::{Keys, NodeId, NodeIdError};
 pub use store::notice::{Notice, NoticeKind};
-pub use store::{FarmView, NodeView, Store, StoreError};
+pub use store::{
+    FarmAdmin, FarmRead, FarmView, LocationStore, NodeStore, NodeView, Store, StoreError,
+};
 pub use types::{
     CallRecord, CallState, Direction, EslLink, GroupEntry, MemberEntry, NodeRole, NodeState,
     NodeStatus, RegClaim, RingEntry, UnregRequest,

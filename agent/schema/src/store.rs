@@ -1,5 +1,6 @@
-//! The [`Store`]: where agents write their node and readers read the farm.
-//! Backends: [`redis::RedisStore`] (Redis, Sentinel, TLS) and
+//! The store: where agents write their node and readers read the farm, by
+//! role ([`NodeStore`], [`LocationStore`], [`FarmRead`], [`FarmAdmin`];
+//! [`Store`] is all four). Backends: [`redis::RedisStore`] (Redis, Sentinel, TLS) and
 //! [`memory::MemStore`] (in-process, for the demo and unit tests); [`open`]
 //! picks one from a URL. Change notices are [`notice::Notice`]s.
 
@@ -101,13 +102,14 @@ impl FarmView {
     }
 }
 
-/// Backend of the published farm state (see `docs/redis-schema.md`).
+/// What an agent writes and reads of its own node: its tables, status and
+/// lease, its operator-set state and its queue of unregister requests.
 ///
 /// Status writes never touch the `state` field of `{id}:node` (active or
 /// draining): it belongs to the operator (`locus node drain`), and only
-/// [`Store::set_node_state`] writes it.
+/// [`FarmAdmin::set_node_state`] writes it.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait NodeStore: Send + Sync + 'static {
     /// Applies one change to one node's keys atomically (one MULTI/EXEC in
     /// the node's slot) and publishes a notice on `events`.
     async fn apply(&self, node: &NodeId, change: &NodeChange) -> Result<(), StoreError>;
@@ -128,25 +130,28 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<bool, StoreError>;
 
-    /// Sets a node's administrative state (drain / undrain).
-    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError>;
-
     /// Reads the operator-set state of a node (default active).
     async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError>;
 
-    /// Queues a request for `node`'s agent to drop registrations
-    /// (`{id}:unreg`, at most [`MAX_UNREG`] kept, gone after [`UNREG_TTL`]
-    /// without a new one).
-    async fn request_unregister(&self, node: &NodeId, req: &UnregRequest)
-    -> Result<(), StoreError>;
-
-    /// Takes up to `max` of `node`'s queued requests, oldest first.
-    /// Unreadable entries are logged and dropped.
+    /// Takes up to `max` of `node`'s queued requests (see
+    /// [`LocationStore::request_unregister`]), oldest first. Unreadable
+    /// entries are logged and dropped.
     async fn take_unregisters(
         &self,
         node: &NodeId,
         max: usize,
     ) -> Result<Vec<UnregRequest>, StoreError>;
+}
+
+/// What a proxy's registrar keeps: the location service (`reg:`) and the
+/// requests it queues for other boxes' agents.
+#[async_trait]
+pub trait LocationStore: Send + Sync + 'static {
+    /// Queues a request for `node`'s agent to drop registrations
+    /// (`{id}:unreg`, at most [`MAX_UNREG`] kept, gone after [`UNREG_TTL`]
+    /// without a new one).
+    async fn request_unregister(&self, node: &NodeId, req: &UnregRequest)
+    -> Result<(), StoreError>;
 
     /// Upserts one binding into `reg:{domain}:{user}` (field = its
     /// contact), drops fields already expired and sets the key to expire
@@ -156,10 +161,7 @@ pub trait Store: Send + Sync + 'static {
         domain: &str,
         user: &str,
         binding: &Binding,
-    ) -> Result<(), StoreError> {
-        let _ = (domain, user, binding);
-        Err(unsupported())
-    }
+    ) -> Result<(), StoreError>;
 
     /// Removes one contact of a user (a REGISTER with `expires=0`).
     async fn remove_binding(
@@ -167,40 +169,21 @@ pub trait Store: Send + Sync + 'static {
         domain: &str,
         user: &str,
         contact: &str,
-    ) -> Result<(), StoreError> {
-        let _ = (domain, user, contact);
-        Err(unsupported())
-    }
+    ) -> Result<(), StoreError>;
 
     /// Removes every contact of a user (`Contact: *`, `Expires: 0`).
-    async fn remove_bindings(&self, domain: &str, user: &str) -> Result<(), StoreError> {
-        let _ = (domain, user);
-        Err(unsupported())
-    }
+    async fn remove_bindings(&self, domain: &str, user: &str) -> Result<(), StoreError>;
 
     /// The unexpired bindings of a user, by contact. Unreadable fields are
     /// logged and skipped, never an error.
-    async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError> {
-        let _ = (domain, user);
-        Err(unsupported())
-    }
+    async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError>;
+}
 
-    /// Pins a domain to a node (`tenant:{domain}`), or unpins it (`None`).
-    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
-        let _ = (domain, node);
-        Err(unsupported())
-    }
-
+/// What readers of the farm (proxies, hooks, `locus inspect`) use.
+#[async_trait]
+pub trait FarmRead: Send + Sync + 'static {
     /// Reads every node (live or not), every membership and every tenant pin.
     async fn read_farm(&self) -> Result<FarmView, StoreError>;
-
-    /// Deletes every key of a node and its `nodes` entry (the janitor's
-    /// job for nodes whose lease has expired). Returns true when there was
-    /// something to delete.
-    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError>;
-
-    /// Deletes nodes whose lease expired more than `grace` ago; returns them.
-    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError>;
 
     /// Subscribes to change notices (JSON strings from `events`). The
     /// receiver closes when the subscription breaks.
@@ -209,6 +192,34 @@ pub trait Store: Send + Sync + 'static {
     /// Checks the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
+
+/// The operator's and the janitor's writes: drain, tenant pins, removal of
+/// dead nodes.
+#[async_trait]
+pub trait FarmAdmin: Send + Sync + 'static {
+    /// Sets a node's administrative state (drain / undrain).
+    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError>;
+
+    /// Pins a domain to a node (`tenant:{domain}`), or unpins it (`None`).
+    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError>;
+
+    /// Deletes every key of a node and its `nodes` entry (the janitor's
+    /// job for nodes whose lease has expired). Returns true when there was
+    /// something to delete.
+    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError>;
+
+    /// Deletes nodes whose lease expired more than `grace` ago; returns them.
+    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError>;
+}
+
+/// Backend of the published farm state (see `docs/redis-schema.md`): every
+/// role at once, for a process that needs them all (`locus` itself, the
+/// demo, tests). A component that needs one role takes that role (`Arc<dyn
+/// Store>` upcasts to `Arc<dyn NodeStore>` and the others), so a test
+/// double implements only the role it stands in for.
+pub trait Store: NodeStore + LocationStore + FarmRead + FarmAdmin {}
+
+impl<T: NodeStore + LocationStore + FarmRead + FarmAdmin + ?Sized> Store for T {}
 
 /// Opens a store from a URL: `redis://`, `rediss://` (TLS),
 /// `redis+sentinel://[[user]:pass@]host:port[,host:port]/master[/db]`,
@@ -224,12 +235,6 @@ pub async fn open(
     Ok(std::sync::Arc::new(
         self::redis::RedisStore::connect(url, keys, timeout).await?,
     ))
-}
-
-/// What the location and tenant methods answer on a backend without them
-/// (test doubles written before they existed; both real backends have them).
-fn unsupported() -> StoreError {
-    StoreError::Config("this store backend keeps no bindings or tenant pins".into())
 }
 
 /// Most requests kept in one `{id}:unreg` list (the oldest go first).
@@ -256,7 +261,7 @@ pub(crate) fn parse_unregs(node: &NodeId, raw: Vec<Vec<u8>>) -> Vec<UnregRequest
 pub(crate) use crate::util::now_ms;
 
 /// The status as hash fields without `state`: that field belongs to the
-/// operator (`locus node drain`) and only [`Store::set_node_state`] writes it.
+/// operator (`locus node drain`) and only [`FarmAdmin::set_node_state`] writes it.
 pub(crate) fn status_fields(status: &NodeStatus) -> Vec<(&'static str, String)> {
     status
         .to_fields()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use locus_schema::store::memory::MemStore;
 use locus_schema::store::notice::NOTICE_BUFFER;
-use locus_schema::{Keys, Store, StoreError};
+use locus_schema::{FarmRead, Keys, NodeStore, Store, StoreError};
 
 async fn mem() -> ((), Arc<dyn Store>) {
     ((), Arc::new(MemStore::new(Keys::default())))

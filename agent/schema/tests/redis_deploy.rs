@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use locus_schema::store::redis::RedisStore;
 use locus_schema::testing::{RedisSentinel, RedisServer};
-use locus_schema::{HashOp, Keys, MemberEntry, NodeChange, NodeState, Store, Table, UnregRequest};
+use locus_schema::{
+    FarmRead, HashOp, Keys, MemberEntry, NodeChange, NodeState, NodeStore, Store, Table,
+    UnregRequest,
+};
 use redis::AsyncCommands;
 use suite::{LONG_TTL, id, ops, set, status};
 

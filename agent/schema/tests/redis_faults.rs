@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use locus_schema::store::notice::NOTICE_BUFFER;
 use locus_schema::store::redis::RedisStore;
 use locus_schema::testing::RedisServer;
-use locus_schema::{Keys, NodeState, Store, StoreError, Table};
+use locus_schema::{FarmAdmin, FarmRead, Keys, NodeState, NodeStore, StoreError, Table};
 use redis::AsyncCommands;
 use suite::{LONG_TTL, PATIENCE, del, eventually, id, ops, set, status};
 

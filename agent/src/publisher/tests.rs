@@ -1,7 +1,8 @@
 //! Publisher tests: batching, mirror, lease loss and renewal, with the
 //! in-memory store and a slow store.
+use locus_schema::FarmRead;
+use locus_schema::store::StoreError;
 use locus_schema::store::memory::MemStore;
-use locus_schema::store::{FarmView, StoreError};
 use locus_schema::{HashOp, Keys, MemberEntry, NodeState, NodeStatus, RegClaim, Table};
 
 use super::*;
@@ -42,7 +43,15 @@ async fn acknowledged_writes_record_event_age() {
     .await
     .unwrap();
     drop(tx);
-    run(cfg, store, rx, metrics.clone(), CancellationToken::new()).await;
+    run(
+        cfg,
+        store.clone(),
+        store,
+        rx,
+        metrics.clone(),
+        CancellationToken::new(),
+    )
+    .await;
     let samples = metrics.take_latency_samples();
     assert_eq!(samples.len(), 1, "{samples:?}");
     assert!((7_000..60_000_000).contains(&samples[0]), "{samples:?}");
@@ -59,13 +68,13 @@ async fn acknowledged_writes_record_event_age() {
 /// A store whose node writes take `delay` (Redis under load) and that
 /// counts leases.
 struct SlowStore {
-    inner: MemStore,
+    inner: Arc<MemStore>,
     delay: Duration,
     leases: std::sync::atomic::AtomicU32,
 }
 
 #[async_trait::async_trait]
-impl Store for SlowStore {
+impl NodeStore for SlowStore {
     async fn apply(&self, node: &NodeId, change: &NodeChange) -> Result<(), StoreError> {
         tokio::time::sleep(self.delay).await;
         self.inner.apply(node, change).await
@@ -84,18 +93,8 @@ impl Store for SlowStore {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.lease(node, status, ttl).await
     }
-    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {
-        self.inner.set_node_state(node, state).await
-    }
     async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError> {
         self.inner.node_state(node).await
-    }
-    async fn request_unregister(
-        &self,
-        node: &NodeId,
-        req: &locus_schema::UnregRequest,
-    ) -> Result<(), StoreError> {
-        self.inner.request_unregister(node, req).await
     }
     async fn take_unregisters(
         &self,
@@ -104,21 +103,6 @@ impl Store for SlowStore {
     ) -> Result<Vec<locus_schema::UnregRequest>, StoreError> {
         self.inner.take_unregisters(node, max).await
     }
-    async fn read_farm(&self) -> Result<FarmView, StoreError> {
-        self.inner.read_farm().await
-    }
-    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError> {
-        self.inner.delete_node(node).await
-    }
-    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError> {
-        self.inner.reap_expired(grace).await
-    }
-    async fn subscribe(&self) -> Result<mpsc::Receiver<String>, StoreError> {
-        self.inner.subscribe().await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
 }
 
 /// Paused time: the store's 30 ms writes and the 400 ms window are
@@ -126,7 +110,7 @@ impl Store for SlowStore {
 #[tokio::test(start_paused = true)]
 async fn lease_is_renewed_while_events_never_stop() {
     let store = Arc::new(SlowStore {
-        inner: MemStore::new(Keys::new("t:")),
+        inner: Arc::new(MemStore::new(Keys::new("t:"))),
         delay: Duration::from_millis(30),
         leases: Default::default(),
     });
@@ -159,7 +143,14 @@ async fn lease_is_renewed_while_events_never_stop() {
         reap_after: Duration::from_secs(60),
     };
     let token = CancellationToken::new();
-    let publisher = tokio::spawn(run(cfg, store.clone(), rx, Metrics::new(), token.clone()));
+    let publisher = tokio::spawn(run(
+        cfg,
+        store.clone(),
+        store.inner.clone(),
+        rx,
+        Metrics::new(),
+        token.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(400)).await;
     token.cancel();
     publisher.await.unwrap();
@@ -303,6 +294,7 @@ async fn claims_survive_a_resyncs_replace() {
     drop(tx);
     run(
         cfg,
+        store.clone(),
         store.clone(),
         rx,
         Metrics::new(),

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use locus_schema::{Binding, Store};
+use locus_schema::{Binding, LocationStore};
 
 use crate::proxy::keys::unverified_flow;
 use crate::proxy::{Dest, Flow, FlowKeys, Location, Target};
@@ -38,7 +38,7 @@ use flows::OwnFlows;
 
 /// Mirrors REGISTERs into the store and answers rule 7 lookups.
 pub struct Registrar {
-    store: Arc<dyn Store>,
+    store: Arc<dyn LocationStore>,
     cfg: RegistrarConfig,
     id: String,
     own: OwnAddr,
@@ -79,7 +79,12 @@ fn support_path(req: &mut SipMessage) {
 
 impl Registrar {
     /// A registrar writing through `store` as proxy `id`.
-    pub fn new(store: Arc<dyn Store>, cfg: RegistrarConfig, id: String, own: OwnAddr) -> Self {
+    pub fn new(
+        store: Arc<dyn LocationStore>,
+        cfg: RegistrarConfig,
+        id: String,
+        own: OwnAddr,
+    ) -> Self {
         Registrar {
             store,
             cfg,

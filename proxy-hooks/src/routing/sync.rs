@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use locus_schema::{FarmView, Notice, Store};
+use locus_schema::{FarmRead, FarmView, Notice};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -120,7 +120,7 @@ impl FarmSync {
     }
 
     /// Keeps the snapshot current until `token` is cancelled.
-    pub async fn run(&self, store: Arc<dyn Store>, token: CancellationToken) {
+    pub async fn run(&self, store: Arc<dyn FarmRead>, token: CancellationToken) {
         let coalesce = self.cfg.sync.coalesce;
         let mut tick = tokio::time::interval(self.cfg.sync.refresh);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -192,7 +192,7 @@ impl FarmSync {
 
     /// Reads the farm and swaps in a new snapshot; false when the store
     /// failed (then probes are folded into the last view read).
-    pub async fn refresh(&self, store: &dyn Store) -> bool {
+    pub async fn refresh(&self, store: &dyn FarmRead) -> bool {
         match store.read_farm().await {
             Ok(view) => {
                 let at = now_ms();

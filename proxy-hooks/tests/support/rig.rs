@@ -14,7 +14,7 @@ use locus_proxy::proxy::{Dest, Flow, Fork, Label, Location, Target, Verdict};
 use locus_proxy::sip::{SipMessage, Transport, Uri};
 use locus_proxy::{Engine, FarmRouter, FarmSync, RoutingConfig};
 use locus_schema::store::memory::MemStore;
-use locus_schema::{EslLink, Keys, NodeId, NodeImage, NodeStatus, Store, Table};
+use locus_schema::{EslLink, Keys, NodeId, NodeImage, NodeStatus, NodeStore, Table};
 
 pub const D: &str = "d.example.com";
 pub const PHONE: &str = "198.51.100.20:5060";

@@ -16,7 +16,8 @@ mod location;
 
 use super::notice::{NOTICE_BUFFER, Notice, NoticeKind};
 use super::{
-    FarmView, MAX_UNREG, NodeView, Store, StoreError, UNREG_TTL, lease_ttl, now_ms, status_fields,
+    FarmAdmin, FarmRead, FarmView, LocationStore, MAX_UNREG, NodeStore, NodeView, StoreError,
+    UNREG_TTL, lease_ttl, now_ms, status_fields,
 };
 use crate::Keys;
 use crate::binding::Binding;
@@ -128,7 +129,7 @@ fn write_status(node: &mut MemNode, status: &NodeStatus) {
 }
 
 #[async_trait]
-impl Store for MemStore {
+impl NodeStore for MemStore {
     async fn apply(&self, node: &NodeId, change: &NodeChange) -> Result<(), StoreError> {
         if change.is_empty() {
             return Ok(());
@@ -153,7 +154,6 @@ impl Store for MemStore {
         self.publish(&Notice::change(node, change));
         Ok(())
     }
-
     async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError> {
         {
             let mut farm = self.lock();
@@ -169,7 +169,6 @@ impl Store for MemStore {
         self.publish(&Notice::whole(node, NoticeKind::Replace));
         Ok(())
     }
-
     async fn lease(
         &self,
         node: &NodeId,
@@ -186,23 +185,31 @@ impl Store for MemStore {
         farm.heartbeats.insert(node.clone(), now_ms);
         Ok(existed)
     }
-
-    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {
-        {
-            let mut farm = self.lock();
-            let n = farm.nodes.entry(node.clone()).or_default();
-            n.status.insert("state".into(), state.as_str().into());
-        }
-        self.publish(&Notice::state(node));
-        Ok(())
-    }
-
     async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError> {
         let farm = self.lock();
         let word = farm.nodes.get(node).and_then(|n| n.status.get("state"));
         Ok(word.and_then(|w| NodeState::parse(w)).unwrap_or_default())
     }
+    async fn take_unregisters(
+        &self,
+        node: &NodeId,
+        max: usize,
+    ) -> Result<Vec<UnregRequest>, StoreError> {
+        let mut farm = self.lock();
+        let Some((list, _)) = farm.unregs.get_mut(node) else {
+            return Ok(Vec::new());
+        };
+        let n = max.min(list.len());
+        let taken: Vec<UnregRequest> = list.drain(..n).collect();
+        if list.is_empty() {
+            farm.unregs.remove(node);
+        }
+        Ok(taken)
+    }
+}
 
+#[async_trait]
+impl LocationStore for MemStore {
     async fn request_unregister(
         &self,
         node: &NodeId,
@@ -220,24 +227,6 @@ impl Store for MemStore {
         *at = Instant::now() + UNREG_TTL;
         Ok(())
     }
-
-    async fn take_unregisters(
-        &self,
-        node: &NodeId,
-        max: usize,
-    ) -> Result<Vec<UnregRequest>, StoreError> {
-        let mut farm = self.lock();
-        let Some((list, _)) = farm.unregs.get_mut(node) else {
-            return Ok(Vec::new());
-        };
-        let n = max.min(list.len());
-        let taken: Vec<UnregRequest> = list.drain(..n).collect();
-        if list.is_empty() {
-            farm.unregs.remove(node);
-        }
-        Ok(taken)
-    }
-
     async fn put_binding(
         &self,
         domain: &str,
@@ -248,7 +237,6 @@ impl Store for MemStore {
         self.lock().regs.put(key, binding, now);
         Ok(())
     }
-
     async fn remove_binding(
         &self,
         domain: &str,
@@ -259,27 +247,18 @@ impl Store for MemStore {
         self.lock().regs.remove(&key, contact, now);
         Ok(())
     }
-
     async fn remove_bindings(&self, domain: &str, user: &str) -> Result<(), StoreError> {
         self.lock().regs.remove_all(&self.keys.reg(domain, user));
         Ok(())
     }
-
     async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError> {
         let (key, now) = (self.keys.reg(domain, user), self.now_ms());
         Ok(self.lock().regs.get(&key, now))
     }
+}
 
-    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
-        let domain = domain.to_lowercase();
-        let mut farm = self.lock();
-        match node {
-            Some(n) => farm.tenants.insert(domain, n.clone()),
-            None => farm.tenants.remove(&domain),
-        };
-        Ok(())
-    }
-
+#[async_trait]
+impl FarmRead for MemStore {
     async fn read_farm(&self) -> Result<FarmView, StoreError> {
         let farm = self.lock();
         let mut view = FarmView::default();
@@ -301,43 +280,6 @@ impl Store for MemStore {
         view.tenants = farm.tenants.clone();
         Ok(view)
     }
-
-    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError> {
-        let existed = {
-            let mut farm = self.lock();
-            let keys = farm.nodes.remove(node).is_some();
-            let unregs = farm.unregs.remove(node).is_some();
-            farm.heartbeats.remove(node).is_some() || keys || unregs
-        };
-        self.publish(&Notice::whole(node, NoticeKind::Delete));
-        Ok(existed)
-    }
-
-    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError> {
-        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        let cutoff = self.now_ms().saturating_sub(grace_ms);
-        let reaped: Vec<NodeId> = {
-            let mut farm = self.lock();
-            let dead: Vec<NodeId> = farm
-                .heartbeats
-                .iter()
-                .filter(|(id, hb)| **hb < cutoff && !farm.live(id))
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &dead {
-                farm.nodes.remove(id);
-                farm.unregs.remove(id);
-                farm.heartbeats.remove(id);
-            }
-            dead
-        };
-        for id in &reaped {
-            tracing::info!(node.id = %id, "reaped expired node");
-            self.publish(&Notice::whole(id, NoticeKind::Delete));
-        }
-        Ok(reaped)
-    }
-
     async fn subscribe(&self) -> Result<mpsc::Receiver<String>, StoreError> {
         let mut from = self.events.subscribe();
         let (tx, rx) = mpsc::channel(NOTICE_BUFFER);
@@ -363,8 +305,63 @@ impl Store for MemStore {
         });
         Ok(rx)
     }
-
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl FarmAdmin for MemStore {
+    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {
+        {
+            let mut farm = self.lock();
+            let n = farm.nodes.entry(node.clone()).or_default();
+            n.status.insert("state".into(), state.as_str().into());
+        }
+        self.publish(&Notice::state(node));
+        Ok(())
+    }
+    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
+        let domain = domain.to_lowercase();
+        let mut farm = self.lock();
+        match node {
+            Some(n) => farm.tenants.insert(domain, n.clone()),
+            None => farm.tenants.remove(&domain),
+        };
+        Ok(())
+    }
+    async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError> {
+        let existed = {
+            let mut farm = self.lock();
+            let keys = farm.nodes.remove(node).is_some();
+            let unregs = farm.unregs.remove(node).is_some();
+            farm.heartbeats.remove(node).is_some() || keys || unregs
+        };
+        self.publish(&Notice::whole(node, NoticeKind::Delete));
+        Ok(existed)
+    }
+    async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError> {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = self.now_ms().saturating_sub(grace_ms);
+        let reaped: Vec<NodeId> = {
+            let mut farm = self.lock();
+            let dead: Vec<NodeId> = farm
+                .heartbeats
+                .iter()
+                .filter(|(id, hb)| **hb < cutoff && !farm.live(id))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &dead {
+                farm.nodes.remove(id);
+                farm.unregs.remove(id);
+                farm.heartbeats.remove(id);
+            }
+            dead
+        };
+        for id in &reaped {
+            tracing::info!(node.id = %id, "reaped expired node");
+            self.publish(&Notice::whole(id, NoticeKind::Delete));
+        }
+        Ok(reaped)
     }
 }

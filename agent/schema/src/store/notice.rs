@@ -9,7 +9,7 @@ use crate::keys::NodeId;
 /// The pseudo-table name a notice uses for `{id}:node` (the status hash).
 pub const STATUS_TABLE: &str = "node";
 
-/// Capacity of the channel [`crate::Store::subscribe`] returns; notices that
+/// Capacity of the channel [`crate::FarmRead::subscribe`] returns; notices that
 /// do not fit are dropped and counted (a reader that falls behind re-reads
 /// the farm anyway).
 pub const NOTICE_BUFFER: usize = 1024;
@@ -18,13 +18,13 @@ pub const NOTICE_BUFFER: usize = 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
-    /// [`crate::Store::apply`]: the listed tables changed.
+    /// [`crate::NodeStore::apply`]: the listed tables changed.
     Change,
-    /// [`crate::Store::replace`]: the node's whole content was rewritten.
+    /// [`crate::NodeStore::replace`]: the node's whole content was rewritten.
     Replace,
-    /// [`crate::Store::set_node_state`]: drain or undrain.
+    /// [`crate::FarmAdmin::set_node_state`]: drain or undrain.
     State,
-    /// [`crate::Store::delete_node`] (or the janitor): the node is gone.
+    /// [`crate::FarmAdmin::delete_node`] (or the janitor): the node is gone.
     Delete,
 }
 
@@ -42,7 +42,7 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The notice for an [`crate::Store::apply`] of `change`: its tables in
+    /// The notice for an [`crate::NodeStore::apply`] of `change`: its tables in
     /// first-touched order, then `node` if the status changed.
     pub fn change(node: &NodeId, change: &NodeChange) -> Self {
         let mut tables: Vec<String> = Vec::new();

@@ -11,7 +11,10 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::link::Link;
-use super::{FarmView, MAX_UNREG, Store, StoreError, UNREG_TTL, lease_ttl, now_ms, parse_unregs};
+use super::{
+    FarmAdmin, FarmRead, FarmView, LocationStore, MAX_UNREG, NodeStore, StoreError, UNREG_TTL,
+    lease_ttl, now_ms, parse_unregs,
+};
 use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::{Keys, NodeId};
@@ -65,18 +68,16 @@ impl RedisStore {
 }
 
 #[async_trait]
-impl Store for RedisStore {
+impl NodeStore for RedisStore {
     async fn apply(&self, node: &NodeId, change: &NodeChange) -> Result<(), StoreError> {
         if change.is_empty() {
             return Ok(());
         }
         self.exec(write::apply(&self.keys, node, change)).await
     }
-
     async fn replace(&self, node: &NodeId, image: &NodeImage) -> Result<(), StoreError> {
         self.exec(write::replace(&self.keys, node, image)).await
     }
-
     async fn lease(
         &self,
         node: &NodeId,
@@ -100,11 +101,6 @@ impl Store for RedisStore {
             })
             .await
     }
-
-    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {
-        self.exec(write::set_state(&self.keys, node, state)).await
-    }
-
     async fn node_state(&self, node: &NodeId) -> Result<NodeState, StoreError> {
         let key = self.keys.node(node);
         let raw: Option<String> = self
@@ -125,35 +121,6 @@ impl Store for RedisStore {
             }),
         })
     }
-
-    async fn request_unregister(
-        &self,
-        node: &NodeId,
-        req: &UnregRequest,
-    ) -> Result<(), StoreError> {
-        let key = self.keys.unreg(node);
-        let json = serde_json::to_string(req)
-            .map_err(|e| StoreError::Config(format!("unregister request: {e}")))?;
-        let keep = i64::try_from(MAX_UNREG).unwrap_or(i64::MAX);
-        let ttl = u64::try_from(UNREG_TTL.as_millis()).unwrap_or(u64::MAX);
-        let mut p = redis::pipe();
-        p.atomic()
-            .cmd("RPUSH")
-            .arg(&key)
-            .arg(json)
-            .ignore()
-            .cmd("LTRIM")
-            .arg(&key)
-            .arg(-keep)
-            .arg(-1)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&key)
-            .arg(ttl)
-            .ignore();
-        self.exec(p).await
-    }
-
     async fn take_unregisters(
         &self,
         node: &NodeId,
@@ -181,7 +148,37 @@ impl Store for RedisStore {
             .await?;
         Ok(parse_unregs(node, raw))
     }
+}
 
+#[async_trait]
+impl LocationStore for RedisStore {
+    async fn request_unregister(
+        &self,
+        node: &NodeId,
+        req: &UnregRequest,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.unreg(node);
+        let json = serde_json::to_string(req)
+            .map_err(|e| StoreError::Config(format!("unregister request: {e}")))?;
+        let keep = i64::try_from(MAX_UNREG).unwrap_or(i64::MAX);
+        let ttl = u64::try_from(UNREG_TTL.as_millis()).unwrap_or(u64::MAX);
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("RPUSH")
+            .arg(&key)
+            .arg(json)
+            .ignore()
+            .cmd("LTRIM")
+            .arg(&key)
+            .arg(-keep)
+            .arg(-1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl)
+            .ignore();
+        self.exec(p).await
+    }
     async fn put_binding(
         &self,
         domain: &str,
@@ -190,7 +187,6 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         location::put(&self.link, &self.keys, domain, user, binding).await
     }
-
     async fn remove_binding(
         &self,
         domain: &str,
@@ -199,23 +195,37 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         location::remove(&self.link, &self.keys, domain, user, contact).await
     }
-
     async fn remove_bindings(&self, domain: &str, user: &str) -> Result<(), StoreError> {
         location::remove_all(&self.link, &self.keys, domain, user).await
     }
-
     async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError> {
         location::get(&self.link, &self.keys, domain, user).await
     }
+}
 
-    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
-        location::set_tenant(&self.link, &self.keys, domain, node).await
-    }
-
+#[async_trait]
+impl FarmRead for RedisStore {
     async fn read_farm(&self) -> Result<FarmView, StoreError> {
         read::farm(&self.link, &self.keys).await
     }
+    async fn subscribe(&self) -> Result<mpsc::Receiver<String>, StoreError> {
+        events::subscribe(&self.link, &self.keys, self.dropped.clone()).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.link
+            .run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
+    }
+}
 
+#[async_trait]
+impl FarmAdmin for RedisStore {
+    async fn set_node_state(&self, node: &NodeId, state: NodeState) -> Result<(), StoreError> {
+        self.exec(write::set_state(&self.keys, node, state)).await
+    }
+    async fn set_tenant(&self, domain: &str, node: Option<&NodeId>) -> Result<(), StoreError> {
+        location::set_tenant(&self.link, &self.keys, domain, node).await
+    }
     async fn delete_node(&self, node: &NodeId) -> Result<bool, StoreError> {
         let pipe = write::delete(&self.keys, node);
         let nodes = self.keys.nodes();
@@ -237,18 +247,7 @@ impl Store for RedisStore {
         }
         Ok(deleted > 0 || removed > 0)
     }
-
     async fn reap_expired(&self, grace: Duration) -> Result<Vec<NodeId>, StoreError> {
         janitor::reap(&self.link, &self.keys, grace).await
-    }
-
-    async fn subscribe(&self) -> Result<mpsc::Receiver<String>, StoreError> {
-        events::subscribe(&self.link, &self.keys, self.dropped.clone()).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.link
-            .run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
-            .await
     }
 }
