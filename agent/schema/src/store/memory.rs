@@ -1,4 +1,4 @@
-//! [`MemStore`]: the [`Store`] in process, with Redis' semantics (a lease
+//! [`MemStore`]: the [`crate::Store`] in process, with Redis' semantics (a lease
 //! that expires the status hash, empty hashes that vanish, `state` kept by
 //! status writes). Used by the demo when no redis-server is installed and
 //! by unit tests. Time is tokio's, so `tokio::time::pause()` drives leases.

@@ -1,4 +1,4 @@
-//! [`RedisStore`]: the [`Store`] on Redis, Redis over TLS or Redis behind
+//! [`RedisStore`]: the [`crate::Store`] on Redis, Redis over TLS or Redis behind
 //! Sentinel. Writes are built in `write`, reads in `read`, the janitor
 //! sweep in `janitor` and subscriptions in `events`; the connection
 //! (reconnect, timeouts, Sentinel lookup) lives in `store::link`.
