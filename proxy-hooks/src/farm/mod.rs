@@ -205,18 +205,15 @@ impl Router for FarmRouter {
 
     async fn route(&self, req: &mut SipMessage, flow: &Flow) -> Verdict {
         let snap = self.sync.snapshot();
-        let verdict = self.decide(&snap, req, flow).await;
+        let source = self.source(&snap, req, flow);
+        let verdict = self.decide(&snap, req, flow, source).await;
         if req.method() == Some("REGISTER")
             && let (Verdict::Forward { .. }, Some(loc)) = (&verdict, &self.location)
         {
             // A phone's own Path would be stored with the binding and
-            // replayed as Route towards it: only a peer's (an edge proxy
-            // of ours) is kept, under ours.
-            // (A node over UDP that must prove a secret is not trusted here:
-            // boxes do not register through the proxy.)
-            let trusted = (matches!(self.policy.classify(&snap, flow), Source::Node(_))
-                && !self.policy.wants_secret(flow))
-                || self.policy.is_peer(flow.source);
+            // replayed as Route towards it: only a node's or a peer's (an
+            // edge proxy of ours) is kept, under ours.
+            let trusted = matches!(source, Source::Node(_)) || self.policy.is_peer(flow.source);
             if !trusted {
                 let dropped = req.headers.remove_all("Path");
                 if dropped > 0 {

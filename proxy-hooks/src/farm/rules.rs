@@ -29,8 +29,8 @@ impl FarmRouter {
         snap: &FarmSnapshot,
         req: &SipMessage,
         flow: &Flow,
+        source: Source<'_>,
     ) -> Verdict {
-        let source = self.source(snap, req, flow);
         let (Some(rr), Some(ruri)) = (route_request(req, source), req.request_uri()) else {
             return reply(400, "Bad Request");
         };
