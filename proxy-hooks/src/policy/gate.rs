@@ -24,7 +24,7 @@ use super::Policy;
 use crate::proxy::{Dest, Flow, NextHop, Pass, PreloadedRoute, RouteMark};
 use crate::routing::request::Source;
 use crate::routing::snapshot::FarmSnapshot;
-use crate::sip::Uri;
+use crate::sip::{Uri, UriParts};
 
 /// 403 for an in-dialog request along a route this proxy did not record.
 pub const NOT_OUR_DIALOG: (u16, &str) = (403, "Not Our Dialog");
@@ -56,11 +56,16 @@ impl Policy {
             (Some(a), Some(b)) => same_ip(a, b),
             _ => other.host.eq_ignore_ascii_case(&uri.host),
         };
-        let node = snap
-            .nodes()
-            .iter()
-            .filter_map(|n| Uri::parse(&n.sip_uri).ok())
-            .any(|n| same_host(&n));
+        // By IP through the snapshot's index; a host name against the
+        // nodes' `sip_uri` hosts.
+        let node = match ip {
+            Some(ip) => !snap.nodes_on(ip).is_empty(),
+            None => snap.nodes().iter().any(|n| {
+                UriParts::split(&n.sip_uri)
+                    .and_then(|p| p.host())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&uri.host))
+            }),
+        };
         let gateway = self.gateways.iter().any(same_host);
         let network = ip.is_some_and(|ip| self.node_networks.iter().any(|c| c.contains(ip)));
         let trunk = ip.is_some_and(|ip| {
