@@ -711,7 +711,17 @@ async fn a_phones_bye_along_our_signed_record_route_reaches_the_box() {
     let call_id = header("Call-ID");
     let rr = header("Record-Route");
     let sig = rig.keys.record_route_sig(&call_id);
-    assert_eq!(rr, format!("<sip:{proxy};lr;lsig={sig}>"));
+    // The phone's side carries its own flow (issue 8: a NATed phone's
+    // dialog is reached through it); the phone's BYE, coming from that
+    // flow, goes on to the box.
+    let own = Flow {
+        source: phone.local,
+        transport: Transport::Udp,
+        conn: None,
+        local: proxy,
+    };
+    let token = rig.keys.token(&own);
+    assert_eq!(rr, format!("<sip:{proxy};lr;flow={token};lsig={sig}>"));
     let contact = header("Contact");
     let target = contact.trim_start_matches('<').split('>').next().unwrap();
     let bye = |route: &str, branch: &str| {
@@ -727,7 +737,7 @@ async fn a_phones_bye_along_our_signed_record_route_reaches_the_box() {
         )
     };
     let other = rig.keys.record_route_sig("another dialog");
-    let stolen = format!("<sip:{proxy};lr;lsig={other}>");
+    let stolen = format!("<sip:{proxy};lr;flow={token};lsig={other}>");
     let (s, text) = phone
         .final_response(proxy, &bye(&stolen, "byestolen"), support::WAIT)
         .await

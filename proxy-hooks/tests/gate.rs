@@ -1,6 +1,7 @@
 //! The gate (`Policy::approve`): which next hop taken from a request's own
 //! headers may be used, by source; preloaded Routes refused or stripped;
-//! nothing outside the farm for a phone. The core side (signatures,
+//! nothing outside the farm for a phone; no private address outside the
+//! farm for anyone (a phone's Contact behind NAT). The core side (signatures,
 //! forged tokens) is in `proxy_security_matrix` at the root.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
@@ -9,7 +10,8 @@ mod support;
 
 use locus_proxy::RoutingConfig;
 use locus_proxy::policy::{
-    NOT_OUR_DIALOG, OUTSIDE_FARM, PRELOADED_ROUTE, Policy, PolicyConfig, UNKNOWN_DIALOG,
+    NOT_OUR_DIALOG, OUTSIDE_FARM, PRELOADED_ROUTE, PRIVATE_ADDRESS, Policy, PolicyConfig,
+    UNKNOWN_DIALOG,
 };
 use locus_proxy::proxy::{Dest, Flow, NextHop, Pass, PreloadedRoute, RouteMark};
 use locus_proxy::sip::{Transport, Uri};
@@ -170,4 +172,49 @@ fn nodes_trunks_and_peers_are_followed_anywhere() {
         p.approve(&snap, s, &fl, &h, PreloadedRoute::Refuse),
         Err(NOT_OUR_DIALOG)
     );
+}
+
+#[test]
+fn private_addresses_outside_the_farm_are_never_dialled_whoever_asks() {
+    let p = policy();
+    let mut f = Farm::with_nodes(&["a"]);
+    f.node("a").image.status.sip_uri = "sip:10.0.0.1:5080".into();
+    let snap = f.snapshot(&RoutingConfig::default());
+    // A box, a trunk, a peer sending in-dialog to a NATed phone's Contact.
+    for src in ["10.0.0.1:5080", "192.0.2.7:5060", "10.0.0.200:5060"] {
+        let fl = flow(src);
+        let s = p.classify(&snap, &fl);
+        for private in [
+            "sip:1001@192.168.1.2:5060",
+            "sip:1001@10.9.9.9",
+            "sip:1001@100.64.3.4:5062",
+            "sip:1001@[fd00::2]:5060",
+            "sip:1001@169.254.0.7",
+        ] {
+            let d = uri(private);
+            let h = hop(&d, RouteMark::Signed, true, false);
+            assert_eq!(
+                p.approve(&snap, s, &fl, &h, PreloadedRoute::Refuse),
+                Err(PRIVATE_ADDRESS),
+                "{src} -> {private}"
+            );
+        }
+        // Private addresses of the farm itself stay reachable: a node (any
+        // port), the peer; and a flow is never an address.
+        for inside in ["sip:10.0.0.1:5090", "sip:10.0.0.200:5060"] {
+            let d = uri(inside);
+            let h = hop(&d, RouteMark::Signed, true, false);
+            assert_eq!(
+                p.approve(&snap, s, &fl, &h, PreloadedRoute::Refuse),
+                Ok(Pass::Go),
+                "{src} -> {inside}"
+            );
+        }
+        let d = Dest::Flow(flow("198.51.100.77:40000"));
+        let h = hop(&d, RouteMark::Signed, true, false);
+        assert_eq!(
+            p.approve(&snap, s, &fl, &h, PreloadedRoute::Refuse),
+            Ok(Pass::Go)
+        );
+    }
 }

@@ -107,7 +107,18 @@ async fn sends_toward_a_flow_leave_from_the_listener_it_came_in_on() {
     );
     let rr = inv.headers.get_all("Record-Route");
     let sig = keys.record_route_sig(inv.call_id().unwrap());
-    assert_eq!(rr, vec![format!("<sip:{second};lr;lsig={sig}>")]);
+    // The phone's side of the dialog carries the (signed) flow toward it,
+    // so in-dialog requests from the caller follow the same socket.
+    let toward = keys.token(&Flow {
+        source: phone.addr,
+        transport: Transport::Udp,
+        conn: None,
+        local: second,
+    });
+    assert_eq!(
+        rr,
+        vec![format!("<sip:{second};lr;flow={toward};lsig={sig}>")]
+    );
     phone.answer(&inv, from, 180, "Ringing", "ph").await;
     phone.answer(&inv, from, 200, "OK", "ph").await;
     // Responses to the caller leave from it too: 100 (ours), 180, 200 (relayed).

@@ -47,6 +47,11 @@ pub struct Binding {
     /// The farm node that accepted the REGISTER.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<NodeId>,
+    /// The phone is behind a NAT (its Via or Contact names another address
+    /// than the one its REGISTER came from, or a private one): it is
+    /// reached only through its flow, never at its Contact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nat: bool,
     /// Call-ID of the REGISTER (RFC 3261 10.3: a re-REGISTER with the same
     /// Call-ID and a lower CSeq is stale).
     pub call_id: String,
@@ -92,11 +97,15 @@ mod tests {
             expires_ms: 10,
             user_agent: None,
             node: None,
+            nat: false,
             call_id: "c".into(),
             cseq: 1,
         };
         let json = serde_json::to_string(&b).unwrap();
-        assert!(!json.contains("path") && !json.contains("node"), "{json}");
+        assert!(
+            !json.contains("path") && !json.contains("node") && !json.contains("nat"),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<Binding>(&json).unwrap(), b);
         assert!(b.live_at(9) && !b.live_at(10));
         assert!(Binding::parse_stored("k", "f", "{\"contact\":1}").is_none());

@@ -203,6 +203,14 @@ impl Router for FarmRouter {
             .approve(&snap, source, flow, hop, self.preloaded)
     }
 
+    fn caller_flow(&self, _req: &SipMessage, flow: &Flow) -> bool {
+        // By address only: a node's UDP request without its secret is
+        // routed as a stranger's but needs no flow (it is at its Contact).
+        let snap = self.sync.snapshot();
+        matches!(self.policy.classify(&snap, flow), Source::Phone)
+            && !self.policy.is_peer(flow.source)
+    }
+
     async fn route(&self, req: &mut SipMessage, flow: &Flow) -> Verdict {
         let snap = self.sync.snapshot();
         let source = self.source(&snap, req, flow);

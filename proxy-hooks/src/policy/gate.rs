@@ -8,7 +8,12 @@
 //!   here knows that dialog; no DNS lookup of our own domain). A domain
 //!   that is an IP literal is judged as an address, like any host.
 //! * A farm node, a trunk or a configured peer: followed (their dialogs
-//!   are routed by rules 6 and 7, their Routes are theirs).
+//!   are routed by rules 6 and 7, their Routes are theirs), except to a
+//!   private, carrier-grade-NAT, link-local or unique-local address
+//!   outside the farm ([`super::is_private`]): 480, never dialled. That is
+//!   a phone's own address behind its NAT (the phone is reached through
+//!   its flow, which our Path and Record-Route carry), and the same
+//!   address may be another host on the proxy's own network.
 //! * Anyone else (a phone, an unknown host):
 //!   * in a dialog, only along a Record-Route this proxy wrote for that
 //!     dialog (`lsig=` on top, [`crate::proxy::keys`]), else 403;
@@ -33,6 +38,8 @@ pub const PRELOADED_ROUTE: (u16, &str) = (403, "Preloaded Route Refused");
 /// 481 for an in-dialog request addressed to one of our domains: a
 /// dialog's requests go to a Contact, never to a domain.
 pub const UNKNOWN_DIALOG: (u16, &str) = (481, "Call/Transaction Does Not Exist");
+/// 480 for a private address outside the farm (a Contact behind NAT).
+pub const PRIVATE_ADDRESS: (u16, &str) = (480, "Private Address Not Dialled");
 /// 403 for a next hop outside the farm.
 pub const OUTSIDE_FARM: (u16, &str) = (403, "Destination Outside Farm");
 
@@ -99,6 +106,13 @@ impl Policy {
             return Err(UNKNOWN_DIALOG);
         }
         if matches!(source, Source::Node(_) | Source::Trunk(_)) || self.is_peer(flow.source) {
+            if let Dest::Uri(u) = hop.dest
+                && ip_of(u).is_some_and(super::is_private)
+                && !self.inside_farm(snap, u)
+            {
+                tracing::info!(peer = %flow.source, dest = %u, "private address outside the farm not dialled (a phone behind NAT is reached by its flow)");
+                return Err(PRIVATE_ADDRESS);
+            }
             return Ok(Pass::Go);
         }
         if hop.in_dialog && hop.route != RouteMark::Signed {

@@ -29,8 +29,8 @@ mod net;
 pub use auth::{AUTH_HEADER, Vouched};
 use config::Peer;
 pub use config::{DEFAULT_OUTSIDE, NodeMatch, PolicyConfig, PolicyError, Trunk};
-pub use gate::{NOT_OUR_DIALOG, OUTSIDE_FARM, PRELOADED_ROUTE, UNKNOWN_DIALOG};
-pub use net::Cidr;
+pub use gate::{NOT_OUR_DIALOG, OUTSIDE_FARM, PRELOADED_ROUTE, PRIVATE_ADDRESS, UNKNOWN_DIALOG};
+pub use net::{Cidr, is_private};
 
 /// The node id a request from `node_networks` carries when its IP is no
 /// node's (`Source::Node`; logs only).

@@ -66,6 +66,24 @@ impl Cidr {
     }
 }
 
+/// Whether `ip` belongs to a network that does not route on the Internet
+/// and so, seen in a phone's Contact or Via, means a NAT between it and us:
+/// RFC 1918 (10/8, 172.16/12, 192.168/16), RFC 6598 shared address space
+/// (carrier-grade NAT, 100.64/10), link-local (169.254/16, fe80::/10) and
+/// RFC 4193 unique-local IPv6 (fc00::/7). IPv4-mapped IPv6 is folded.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let [o1, o2, ..] = a.octets();
+            a.is_private() || a.is_link_local() || (o1 == 100 && (o2 & 0xc0) == 64)
+        }
+        IpAddr::V6(a) => {
+            let s0 = a.segments()[0];
+            (s0 & 0xfe00) == 0xfc00 || (s0 & 0xffc0) == 0xfe80
+        }
+    }
+}
+
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.net, self.len)
@@ -106,6 +124,37 @@ mod tests {
                 .unwrap()
                 .contains(ip("2001:db8::7"))
         );
+    }
+
+    #[test]
+    fn private_cgnat_link_local_and_unique_local_addresses() {
+        for p in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.2",
+            "100.64.0.1",
+            "100.127.255.254",
+            "169.254.1.1",
+            "fd00::1",
+            "fc12::1",
+            "fe80::1",
+            "::ffff:192.168.0.9",
+        ] {
+            assert!(is_private(ip(p)), "{p}");
+        }
+        for p in [
+            "198.18.0.1",
+            "100.128.0.1",
+            "100.63.255.255",
+            "172.32.0.1",
+            "8.8.8.8",
+            "127.0.0.1",
+            "2001:db8::1",
+            "::1",
+        ] {
+            assert!(!is_private(ip(p)), "{p}");
+        }
     }
 
     #[test]

@@ -162,27 +162,49 @@ impl Me {
         hop.udp_local().filter(|l| self.udp.contains(l))
     }
 
-    /// `<sip:HOST:PORT[;transport=tcp];lr[;r2=on][;lsig=SIG]>` for one
-    /// side (`r2`: one of a double Record-Route, RFC 5658; `lsig`: our
-    /// signature, [`super::keys::FlowKeys::record_route_sig`]).
-    pub fn record_route(
+    /// Our address on one side of a Record-Route: for `transport` towards
+    /// `peer` (`local`: the listener it uses, when known).
+    pub fn record_side(
         &self,
         transport: Transport,
         peer: SocketAddr,
         local: Option<SocketAddr>,
+    ) -> RecordSide {
+        RecordSide {
+            host_port: self.host_port(transport, peer, local),
+            transport,
+        }
+    }
+
+    /// `<sip:HOST:PORT[;transport=tcp];lr[;r2=on][;flow=TOKEN];lsig=SIG>`
+    /// for one side (`r2`: one of a double Record-Route, RFC 5658; `flow`:
+    /// the signed token of the phone on that side, whose dialog requests
+    /// follow it; `lsig`: our signature,
+    /// [`super::keys::FlowKeys::record_route_sig`]).
+    pub fn record_route(
+        &self,
+        side: &RecordSide,
         r2: bool,
-        lsig: Option<&str>,
+        lsig: &str,
+        flow: Option<&str>,
     ) -> String {
-        let hp = self.host_port(transport, peer, local);
-        let t = if transport == Transport::Tcp {
+        let t = if side.transport == Transport::Tcp {
             ";transport=tcp"
         } else {
             ""
         };
         let r2 = if r2 { ";r2=on" } else { "" };
-        let sig = lsig.map(|s| format!(";lsig={s}")).unwrap_or_default();
-        format!("<sip:{hp}{t};lr{r2}{sig}>")
+        let flow = flow.map(|f| format!(";flow={f}")).unwrap_or_default();
+        format!("<sip:{}{t};lr{r2}{flow};lsig={lsig}>", side.host_port)
     }
+}
+
+/// Where one side of a dialog reaches us: what its Record-Route entry
+/// names. Two equal sides share one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSide {
+    host_port: String,
+    transport: Transport,
 }
 
 /// Why a destination could not be reached.
@@ -313,15 +335,14 @@ mod tests {
         assert!(!me.is_ours("10.0.0.1", Some(5071)));
         assert!(me.is_ours("PROXY.example.com", None));
         assert!(!me.is_ours("proxy.example.com", Some(5070)));
+        let side = me.record_side(Transport::Tcp, "10.0.0.1:5060".parse().unwrap(), None);
         assert_eq!(
-            me.record_route(
-                Transport::Tcp,
-                "10.0.0.1:5060".parse().unwrap(),
-                None,
-                false,
-                Some("ab12")
-            ),
+            me.record_route(&side, false, "ab12", None),
             "<sip:proxy.example.com;transport=tcp;lr;lsig=ab12>"
+        );
+        assert_eq!(
+            me.record_route(&side, true, "ab12", Some("t~192.0.2.1:4000~7~99")),
+            "<sip:proxy.example.com;transport=tcp;lr;r2=on;flow=t~192.0.2.1:4000~7~99;lsig=ab12>"
         );
     }
 

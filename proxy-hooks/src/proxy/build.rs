@@ -59,12 +59,18 @@ pub struct Routed {
 /// RFC 3261 16.4 on a received request: a strict router before us put our
 /// URI in the R-URI (take the last Route as R-URI instead); then pop every
 /// top Route that is ours, checking the signatures it carries (`keys`).
+///
+/// A flow token naming the request's own sender (`from`: same address and
+/// transport) is the sender's side of our Record-Route: the request goes
+/// away from that flow, by its R-URI (RFC 5626 5.3), so the token is not
+/// followed (nor its signature computed).
 pub fn loose_route(
     req: &mut SipMessage,
     me: &Me,
     keys: &FlowKeys,
-    local: std::net::SocketAddr,
+    from: &Flow,
 ) -> Result<Routed, SipError> {
+    let local = from.local;
     let has_route = req.headers.get("Route").is_some();
     if has_route
         && req.request_uri().is_some_and(|u| me.is_ours_uri(u))
@@ -99,7 +105,9 @@ pub fn loose_route(
         req.pop_route();
         let mut signed = false;
         routed.flow = None;
-        if let Some(t) = top.uri.params.get("flow").flatten() {
+        if let Some(t) = top.uri.params.get("flow").flatten()
+            && !names_sender(t, from)
+        {
             match keys.open(t, local) {
                 Ok(f) => {
                     routed.flow = Some(f);
@@ -128,6 +136,14 @@ pub fn loose_route(
         routed.remaining = true;
     }
     Ok(routed)
+}
+
+/// Whether flow token `token` names `from`'s sender (address and
+/// transport; a TCP phone may have reconnected since).
+fn names_sender(token: &str, from: &Flow) -> bool {
+    let body = token.rsplit_once('~').map_or(token, |(b, _)| b);
+    Flow::from_token(body, from.local)
+        .is_some_and(|f| f.source == from.source && f.transport == from.transport)
 }
 
 /// The next hop of a request forwarded by its Route set or R-URI: the top
@@ -205,6 +221,16 @@ pub fn ack_for(req: &SipMessage, resp: &SipMessage) -> SipMessage {
 mod tests {
     use super::*;
 
+    /// A request from a box at 10.0.0.5 arriving at `local`.
+    fn from_box(local: std::net::SocketAddr) -> Flow {
+        Flow {
+            source: "10.0.0.5:5060".parse().unwrap(),
+            transport: crate::sip::Transport::Udp,
+            conn: None,
+            local,
+        }
+    }
+
     fn me() -> Me {
         Me::new(vec!["127.0.0.1:5070".parse().unwrap()], vec![], None)
     }
@@ -223,7 +249,7 @@ mod tests {
         let mut r = parse(
             "BYE sip:a@10.0.0.9 SIP/2.0\nRoute: <sip:127.0.0.1:5070;lr>, <sip:10.0.0.5;lr>\n\n",
         );
-        let routed = loose_route(&mut r, &me(), &keys(), local).unwrap();
+        let routed = loose_route(&mut r, &me(), &keys(), &from_box(local)).unwrap();
         assert_eq!((routed.flow, routed.mark), (None, RouteMark::Ours));
         assert!(routed.remaining && !routed.forged);
         assert_eq!(r.headers.get_all("Route"), vec!["<sip:10.0.0.5;lr>"]);
@@ -240,7 +266,7 @@ mod tests {
             keys().token(&flow)
         );
         let mut r = parse(&format!("INVITE sip:a@10.0.0.9 SIP/2.0\n{route}\n\n"));
-        let routed = loose_route(&mut r, &me(), &keys(), local).unwrap();
+        let routed = loose_route(&mut r, &me(), &keys(), &from_box(local)).unwrap();
         assert_eq!(routed.flow, Some(flow));
         assert_eq!(routed.mark, RouteMark::Signed);
         assert!(r.headers.get("Route").is_none());
@@ -252,9 +278,47 @@ mod tests {
             let mut r = parse(&format!(
                 "INVITE sip:a@10.0.0.9 SIP/2.0\nRoute: <sip:127.0.0.1:5070;lr;flow={forged}>\n\n"
             ));
-            let routed = loose_route(&mut r, &me(), &keys(), local).unwrap();
+            let routed = loose_route(&mut r, &me(), &keys(), &from_box(local)).unwrap();
             assert!(routed.forged && routed.flow.is_none(), "{forged}");
         }
+    }
+
+    #[test]
+    fn a_token_naming_the_sender_is_its_own_side_of_the_record_route() {
+        let local = "127.0.0.1:5070".parse().unwrap();
+        let phone = Flow {
+            source: "192.0.2.1:4000".parse().unwrap(),
+            transport: crate::sip::Transport::Udp,
+            conn: None,
+            local,
+        };
+        let sig = keys().record_route_sig("c1");
+        let rr = format!(
+            "Route: <sip:127.0.0.1:5070;lr;flow={};lsig={sig}>",
+            keys().token(&phone)
+        );
+        let bye = format!("BYE sip:b@10.0.0.5 SIP/2.0\nCall-ID: c1\n{rr}\n\n");
+        // From the box: to the phone's flow.
+        let mut r = parse(&bye);
+        let routed = loose_route(&mut r, &me(), &keys(), &from_box(local)).unwrap();
+        assert_eq!(routed.flow, Some(phone));
+        // From the phone itself (even with a bad token signature): by its
+        // R-URI, signed by lsig alone.
+        let mut r = parse(&bye);
+        let routed = loose_route(&mut r, &me(), &keys(), &phone).unwrap();
+        assert_eq!((routed.flow, routed.mark), (None, RouteMark::Signed));
+        assert!(!routed.forged);
+        let mut r = parse(&bye.replace(&keys().token(&phone), "u~192.0.2.1:4000~0~00"));
+        let routed = loose_route(&mut r, &me(), &keys(), &phone).unwrap();
+        assert_eq!((routed.flow, routed.forged), (None, false));
+        // Over TCP from the same address it is another flow.
+        let tcp = Flow {
+            transport: crate::sip::Transport::Tcp,
+            ..phone
+        };
+        let mut r = parse(&bye);
+        let routed = loose_route(&mut r, &me(), &keys(), &tcp).unwrap();
+        assert_eq!(routed.flow, Some(phone));
     }
 
     #[test]
@@ -263,7 +327,7 @@ mod tests {
         let mut r = parse(
             "BYE sip:127.0.0.1:5070 SIP/2.0\nRoute: <sip:10.0.0.5;lr>\nRoute: <sip:b@10.0.0.9>\n\n",
         );
-        loose_route(&mut r, &me(), &keys(), local).unwrap();
+        loose_route(&mut r, &me(), &keys(), &from_box(local)).unwrap();
         assert_eq!(r.request_uri().unwrap().to_string(), "sip:b@10.0.0.9");
         assert_eq!(r.headers.get_all("Route"), vec!["<sip:10.0.0.5;lr>"]);
     }

@@ -279,7 +279,7 @@ async fn on_request(core: &Arc<Core>, mut msg: SipMessage, flow: Flow, cancel: &
         }
         return;
     }
-    let routed = match loose_route(&mut msg, &core.me, &core.keys, flow.local) {
+    let routed = match loose_route(&mut msg, &core.me, &core.keys, &flow) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(peer = %flow.source, error = %e, "proxy: bad Route");

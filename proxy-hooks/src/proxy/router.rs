@@ -264,6 +264,16 @@ pub trait Router: Send + Sync + 'static {
         hop: &NextHop<'_>,
     ) -> Result<Pass, (u16, &'static str)>;
 
+    /// Whether the dialog `req` (from `flow`) creates must reach its
+    /// sender along the flow it came on rather than at its Contact: a
+    /// phone, maybe behind NAT (its Contact is then a private address).
+    /// The core puts that flow, signed, in the Record-Route the sender's
+    /// side sees. `false` for farm nodes, trunks and peers (reached at
+    /// their Contact) and by default.
+    fn caller_flow(&self, _req: &SipMessage, _flow: &Flow) -> bool {
+        false
+    }
+
     /// A new out-of-dialog request (no To tag, no Route left after ours
     /// was popped), not CANCEL or ACK. May edit the request (Path on a
     /// REGISTER, headers for the box).

@@ -11,6 +11,7 @@
 //! * [`config`]: the settings, [`RegistrarConfig`], and [`OwnAddr`] (how we name ourselves).
 //! * `contact`: what a 2xx means (saves, removals, expiry).
 //! * `flows`: this process's own bindings with their flows.
+//! * `nat`: whether a phone is behind a NAT.
 //! * `unreg`: an unregister reaches every box holding the user.
 //! * [`stats`]: the counters, [`RegistrarStats`].
 
@@ -27,6 +28,7 @@ use crate::sip::{SipMessage, Transport, Uri};
 pub mod config;
 mod contact;
 mod flows;
+mod nat;
 pub mod stats;
 mod unreg;
 
@@ -153,6 +155,7 @@ impl Registrar {
             expires_ms: now_ms().saturating_add(lifetime).saturating_add(grace),
             user_agent: req.headers.get("User-Agent").map(str::to_owned),
             node: target.node.clone(),
+            nat: nat::behind_nat(req, flow, contact),
             call_id: req.call_id().unwrap_or_default().to_owned(),
             cseq: req.cseq().map(|(n, _)| n).unwrap_or_default(),
         }

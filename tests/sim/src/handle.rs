@@ -106,6 +106,26 @@ impl SimHandle {
         }
     }
 
+    /// The box re-INVITEs the far end of its confirmed SIP dialog
+    /// `call_id` through the dialog's route set (FreeSWITCH does for hold
+    /// and session refresh); `false` when there is no such dialog.
+    pub async fn sip_reinvite(&self, call_id: &str) -> bool {
+        match &self.sip {
+            Some(s) => s.reinvite(call_id).await,
+            None => false,
+        }
+    }
+
+    /// The final status of the box's last re-INVITE in dialog `call_id`.
+    pub fn sip_reinvite_status(&self, call_id: &str) -> Option<u16> {
+        self.sip.as_ref().and_then(|s| {
+            s.state()
+                .dialogs
+                .get(call_id)
+                .and_then(|d| d.reinvite.and_then(|(_, got)| got))
+        })
+    }
+
     /// The first final status the box received for its INVITE `call_id`.
     pub fn sip_final(&self, call_id: &str) -> Option<u16> {
         self.sip

@@ -8,7 +8,7 @@ use crate::proxy::addr::{Hop, may_upgrade, relay_key, resolve};
 use crate::proxy::branch::Branch;
 use crate::proxy::build::set_ruri;
 use crate::proxy::ids::{Outcome, best};
-use crate::proxy::router::{Fork, Target};
+use crate::proxy::router::{Dest, Fork, Target};
 use crate::sip::{SipMessage, StartLine, Transport};
 use locus_schema::lock;
 
@@ -70,7 +70,14 @@ impl Txn {
         let id = core.ids.next(self.lh, &back);
         lock(&core.clients).insert(id.clone(), self.tx.clone());
         let mut sent = None;
-        let mut msg = self.prepare(&req, &hop, &id);
+        // A phone reached over its flow: its side of our Record-Route
+        // carries that flow, so the dialog's requests follow it too.
+        let callee_flow = match &t.dest {
+            Dest::Flow(f) if self.record => Some(core.keys.token(f)),
+            _ => None,
+        };
+        let flows = (self.caller_flow.as_deref(), callee_flow.as_deref());
+        let mut msg = self.prepare(&req, &hop, &id, flows);
         let mut bytes = msg.to_bytes();
         // RFC 3261 18.1.1: a request within 200 bytes of the path MTU goes
         // over a congestion-controlled transport when the target has one;
@@ -82,7 +89,7 @@ impl Txn {
             && core.me.listener(Transport::Tcp, hop.addr).is_some()
         {
             let tcp = Hop::to(hop.addr, Transport::Tcp);
-            let m = self.prepare(&req, &tcp, &id);
+            let m = self.prepare(&req, &tcp, &id, flows);
             let b = m.to_bytes();
             match core.send(&tcp, b.clone()).await {
                 Ok(()) => {
@@ -123,8 +130,16 @@ impl Txn {
 
     /// `req` as sent over `hop` on branch `id` (RFC 3261 16.6 items 4, 8):
     /// Record-Route (double when the two sides differ, RFC 5658), our Via,
-    /// Content-Length for a stream.
-    fn prepare(&self, req: &SipMessage, hop: &Hop, id: &str) -> SipMessage {
+    /// Content-Length for a stream. `flows`: the signed flow tokens of the
+    /// caller's and the callee's side when they are phones (RFC 5626
+    /// 5.3 style, `flow=` on the entry that side's peer pops last).
+    fn prepare(
+        &self,
+        req: &SipMessage,
+        hop: &Hop,
+        id: &str,
+        flows: (Option<&str>, Option<&str>),
+    ) -> SipMessage {
         let me = &self.core.me;
         let mut req = req.clone();
         if self.record {
@@ -135,27 +150,19 @@ impl Txn {
                 .core
                 .keys
                 .record_route_sig(req.call_id().unwrap_or_default());
-            let sig = Some(sig.as_str());
-            let inside = me.record_route(f.transport, f.source, Some(f.local), false, sig);
-            let outside = me.record_route(hop.transport, hop.addr, me.sends_from(hop), false, sig);
-            if inside == outside {
-                req.prepend_record_route(&inside);
+            let (caller, callee) = flows;
+            let inside = me.record_side(f.transport, f.source, Some(f.local));
+            let outside = me.record_side(hop.transport, hop.addr, me.sends_from(hop));
+            if inside == outside && (caller.is_none() || callee.is_none()) {
+                // One entry for both sides: a request arriving from the
+                // flow it names goes on by its R-URI (the core).
+                let rr = me.record_route(&inside, false, &sig, caller.or(callee));
+                req.prepend_record_route(&rr);
             } else {
-                // Each side sees the address it can reach.
-                req.prepend_record_route(&me.record_route(
-                    f.transport,
-                    f.source,
-                    Some(f.local),
-                    true,
-                    sig,
-                ));
-                req.prepend_record_route(&me.record_route(
-                    hop.transport,
-                    hop.addr,
-                    me.sends_from(hop),
-                    true,
-                    sig,
-                ));
+                // Each side sees the address it can reach; the callee pops
+                // the inside entry last, the caller the outside one.
+                req.prepend_record_route(&me.record_route(&inside, true, &sig, caller));
+                req.prepend_record_route(&me.record_route(&outside, true, &sig, callee));
             }
         }
         req.headers.prepend("Via", &me.via(hop, id));

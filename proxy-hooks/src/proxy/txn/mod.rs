@@ -104,6 +104,7 @@ pub(crate) async fn spawn(
         up,
         invite,
         record,
+        caller_flow: None,
         lh,
         routed: matches!(plan, Plan::Route),
         label: Label::Other,
@@ -171,6 +172,9 @@ struct Txn {
     invite: bool,
     /// Record-Route the branches (out-of-dialog INVITE/SUBSCRIBE).
     record: bool,
+    /// The caller's flow token (signed), when its side of our
+    /// Record-Route must carry it ([`super::router::Router::caller_flow`]).
+    caller_flow: Option<String>,
     lh: u64,
     routed: bool,
     label: Label,
@@ -203,6 +207,9 @@ impl Txn {
                 // p99 < 50 us" target (issue 3): everything the router does.
                 let started = std::time::Instant::now();
                 let verdict = self.core.router.route(&mut self.fwd, &self.flow).await;
+                if self.record && self.core.router.caller_flow(&self.fwd, &self.flow) {
+                    self.caller_flow = Some(self.core.keys.token(&self.flow));
+                }
                 self.core.stats.route_decided(started.elapsed());
                 match verdict {
                     Verdict::Reply { status, reason } => self.reply(status, &reason).await,

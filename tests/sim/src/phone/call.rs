@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use locus_proxy::sip::{SipMessage, Uri};
 
-use super::ua::{Inner, addr_of, first_hop, sdp, token};
+use super::ua::{Inner, addr_of, first_hop, token};
 use super::{Phone, PhoneError};
 
 /// The dialog of an established call.
@@ -53,29 +53,66 @@ impl PhoneCall {
         self.inner.until(wait, |st| st.ended.contains(&id)).await
     }
 
-    /// Hangs up: BYE through the dialog's route set; returns its status.
-    pub async fn hangup(&mut self) -> Result<u16, PhoneError> {
+    /// The live dialog, or why there is none.
+    fn live_dialog(&mut self) -> Result<&mut Dialog, PhoneError> {
         if self.inner.state().ended.contains(&self.call_id) {
             self.dialog = None;
             return Err(PhoneError::NoDialog("the far end hung up"));
         }
-        let Some(d) = self.dialog.as_mut() else {
-            return Err(PhoneError::NoDialog("the call was not answered"));
-        };
+        self.dialog
+            .as_mut()
+            .ok_or(PhoneError::NoDialog("the call was not answered"))
+    }
+
+    /// An in-dialog request through the route set (next CSeq; `sdp` as
+    /// body with our Contact, for a re-INVITE), its final response, and
+    /// the ACK of a 2xx to a re-INVITE.
+    async fn in_dialog(&mut self, method: &str, sdp: Option<String>) -> Result<u16, PhoneError> {
+        let (inner, call_id, wait) = (self.inner.clone(), self.call_id.clone(), self.timeout);
+        let d = self.live_dialog()?;
         d.cseq += 1;
-        let mut h: Vec<(&str, String)> = d.routes.iter().map(|r| ("Route", r.clone())).collect();
+        let routes: Vec<(&str, String)> = d.routes.iter().map(|r| ("Route", r.clone())).collect();
+        let mut h = routes.clone();
         h.extend([
             ("From", d.local.clone()),
             ("To", d.remote.clone()),
-            ("Call-ID", self.call_id.clone()),
-            ("CSeq", format!("{} BYE", d.cseq)),
+            ("Call-ID", call_id.clone()),
+            ("CSeq", format!("{} {method}", d.cseq)),
         ]);
-        let bye = self.inner.request("BYE", d.target.clone(), &h, None);
-        let to = next_hop(&d.routes, &d.target, self.inner.proxy);
-        let (_, resp) = self.inner.transact(&bye, to, self.timeout).await?;
+        if sdp.is_some() {
+            h.push(("Contact", inner.contact()));
+        }
+        let req = inner.request(method, d.target.clone(), &h, sdp);
+        let to = next_hop(&d.routes, &d.target, inner.proxy);
+        let (_, resp) = inner.transact(&req, to, wait).await?;
+        let status = resp.status().unwrap_or_default();
+        if method == "INVITE" && (200..300).contains(&status) {
+            let mut h = routes;
+            h.extend([
+                ("From", d.local.clone()),
+                ("To", d.remote.clone()),
+                ("Call-ID", call_id),
+                ("CSeq", format!("{} ACK", d.cseq)),
+            ]);
+            let ack = inner.request("ACK", d.target.clone(), &h, None).to_bytes();
+            inner.send(&ack, to).await;
+        }
+        Ok(status)
+    }
+
+    /// Re-INVITEs the far end through the route set (a new offer, as a
+    /// hold or a session refresh does) and ACKs a 2xx; returns the status.
+    pub async fn reinvite(&mut self) -> Result<u16, PhoneError> {
+        let sdp = self.inner.sdp();
+        self.in_dialog("INVITE", Some(sdp)).await
+    }
+
+    /// Hangs up: BYE through the dialog's route set; returns its status.
+    pub async fn hangup(&mut self) -> Result<u16, PhoneError> {
+        let status = self.in_dialog("BYE", None).await?;
         self.dialog = None;
         self.inner.state().ended.insert(self.call_id.clone());
-        Ok(resp.status().unwrap_or_default())
+        Ok(status)
     }
 }
 
@@ -93,11 +130,11 @@ pub(super) async fn invite(
     wait: Duration,
     phone: &Phone,
 ) -> Result<PhoneCall, PhoneError> {
-    let call_id = format!("{}@{}", token(), inner.local.ip());
+    let call_id = format!("{}@{}", token(), inner.me().ip());
     let from = format!("<sip:{}@{}>;tag={}", inner.user, inner.domain, token());
     let to = format!("<{ruri}>");
-    let contact = format!("<sip:{}@{}>", inner.user, inner.local);
-    let offer = sdp(inner.local.ip(), 40_000 + inner.local.port() % 20_000);
+    let contact = inner.contact();
+    let offer = inner.sdp();
     let mut auth: Option<(&str, String)> = None;
     for cseq in 1..=2u32 {
         let mut h = vec![

@@ -11,7 +11,7 @@ use locus_proxy::sip::SipMessage;
 
 use super::PhoneError;
 use super::call::{Dialog, PhoneCall};
-use super::ua::{Inner, T1, T2, sdp};
+use super::ua::{Inner, T1, T2};
 
 /// An INVITE the phone received, not answered yet.
 #[derive(Debug)]
@@ -56,10 +56,7 @@ impl IncomingCall {
         for rr in self.invite.headers.get_all("Record-Route") {
             r.headers.push("Record-Route", rr);
         }
-        r.headers.push(
-            "Contact",
-            &format!("<sip:{}@{}>", self.inner.user, self.inner.local),
-        );
+        r.headers.push("Contact", &self.inner.contact());
         if let Some(b) = body {
             r.headers.push("Content-Type", "application/sdp");
             r.set_body(Bytes::from(b));
@@ -104,8 +101,7 @@ impl IncomingCall {
     /// 200 OK with SDP, retransmitted (T1 doubling up to T2) until the ACK
     /// arrives within the phone's timeout.
     pub async fn answer(self) -> Result<PhoneCall, PhoneError> {
-        let ip = self.inner.local.ip();
-        let body = sdp(ip, 40_000 + self.inner.local.port() % 20_000);
+        let body = self.inner.sdp();
         let ok = self
             .respond(self.response(200, "OK", Some(body)), true)
             .await?;

@@ -130,9 +130,28 @@ impl Phone {
         &self.inner.user
     }
 
-    /// The phone's own address (its Contact).
+    /// The phone's own address (where its socket is).
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local
+    }
+
+    /// The phone as if behind a NAT: it names `private` (e.g.
+    /// `192.168.1.2:5060`) in its Via, Contact and SDP while its packets
+    /// come from [`Phone::local_addr`]. Set before the first request; a
+    /// second call is ignored.
+    pub fn behind_nat(self, private: SocketAddr) -> Phone {
+        let _ = self.inner.claimed.set(private);
+        self
+    }
+
+    /// How many in-dialog re-INVITEs of call `call_id` the phone answered.
+    pub fn reinvites_answered(&self, call_id: &str) -> u32 {
+        self.inner
+            .state()
+            .reinvited
+            .get(call_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn uri(&self, user: Option<&str>) -> Result<Uri, PhoneError> {
@@ -148,9 +167,9 @@ impl Phone {
     pub async fn register(&self, expires: u32) -> Result<u16, PhoneError> {
         let inner = &self.inner;
         let aor = format!("<sip:{}@{}>", inner.user, inner.domain);
-        let call_id = format!("{}@{}", token(), inner.local.ip());
+        let call_id = format!("{}@{}", token(), inner.me().ip());
         let from = format!("{aor};tag={}", token());
-        let contact = format!("<sip:{}@{}>", inner.user, inner.local);
+        let contact = inner.contact();
         let ruri = self.uri(None)?;
         let mut auth: Option<(&str, String)> = None;
         for cseq in 1..=2u32 {

@@ -55,6 +55,16 @@ impl Inner {
         };
         let mut st = self.state();
         let out = match method.as_str() {
+            // A re-INVITE in one of our dialogs (To tag, a new CSeq): 200
+            // with our Contact and SDP; its ACK needs nothing.
+            "INVITE" if is_reinvite(&st, &msg, &call_id) => {
+                *st.reinvited.entry(call_id.clone()).or_default() += 1;
+                let mut ok = msg.reply(200, "OK", None);
+                ok.headers.push("Contact", &self.contact());
+                ok.headers.push("Content-Type", "application/sdp");
+                ok.set_body(Bytes::from(self.sdp()));
+                vec![(ok.to_bytes(), src)]
+            }
             "INVITE" => {
                 if let Some(u) = st.uas.get(&call_id) {
                     return u.last.clone().map(|b| vec![(b, src)]).unwrap_or_default();
@@ -111,6 +121,19 @@ impl Inner {
         drop(st);
         self.changed.notify_waiters();
         out
+    }
+}
+
+/// Whether `msg` (an INVITE) is a re-INVITE in a dialog of ours: it has a
+/// To tag, and it is not the INVITE that created the call (nor its
+/// retransmission).
+fn is_reinvite(st: &super::ua::State, msg: &SipMessage, call_id: &str) -> bool {
+    if !msg.to().is_ok_and(|t| t.tag().is_some()) {
+        return false;
+    }
+    match st.uas.get(call_id) {
+        Some(u) => u.invite.cseq().ok().map(|c| c.0) != msg.cseq().ok().map(|c| c.0),
+        None => st.acks.contains_key(call_id),
     }
 }
 

@@ -48,6 +48,8 @@ pub(super) struct State {
     pub uas: HashMap<String, Uas>,
     /// Dialogs the far end ended with BYE, by Call-ID.
     pub ended: HashSet<String>,
+    /// In-dialog re-INVITEs answered (200), by Call-ID.
+    pub reinvited: HashMap<String, u32>,
 }
 
 /// Everything the phone and its calls share.
@@ -55,6 +57,9 @@ pub(super) struct State {
 pub(super) struct Inner {
     pub sock: UdpSocket,
     pub local: SocketAddr,
+    /// The address the phone writes in its Via, Contact and SDP when it
+    /// is not `local` (a phone behind NAT names its private address).
+    pub claimed: std::sync::OnceLock<SocketAddr>,
     pub user: String,
     pub password: String,
     pub domain: String,
@@ -80,6 +85,7 @@ impl Inner {
         Self {
             sock,
             local,
+            claimed: std::sync::OnceLock::new(),
             user: user.to_owned(),
             password: password.to_owned(),
             domain: domain.to_owned(),
@@ -90,6 +96,22 @@ impl Inner {
             queue,
             stop: CancellationToken::new(),
         }
+    }
+
+    /// The address the phone names itself by (Via, Contact, SDP).
+    pub(super) fn me(&self) -> SocketAddr {
+        self.claimed.get().copied().unwrap_or(self.local)
+    }
+
+    /// `<sip:user@me>`.
+    pub(super) fn contact(&self) -> String {
+        format!("<sip:{}@{}>", self.user, self.me())
+    }
+
+    /// An SDP body on the phone's own address.
+    pub(super) fn sdp(&self) -> String {
+        let me = self.me();
+        sdp(me.ip(), 40_000 + me.port() % 20_000)
     }
 
     /// The state, locked (poisoning ignored: it holds plain data).
@@ -116,7 +138,7 @@ impl Inner {
         let mut h = Headers::default();
         h.push(
             "Via",
-            &format!("SIP/2.0/UDP {};branch={};rport", self.local, branch()),
+            &format!("SIP/2.0/UDP {};branch={};rport", self.me(), branch()),
         );
         h.push("Max-Forwards", "70");
         for (k, v) in rest {

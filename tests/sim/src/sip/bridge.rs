@@ -94,6 +94,7 @@ impl Endpoint {
                 bye_after_ack: false,
                 bridge: Some((caller.to_owned(), ext.to_owned())),
                 rang: false,
+                reinvite: None,
             },
         );
         if let Some(d) = st.dialogs.get_mut(a_cid) {
@@ -113,6 +114,11 @@ impl Endpoint {
         };
         if method != "INVITE" {
             return vec![];
+        }
+        if let Ok((n, _)) = msg.cseq()
+            && let Some(out) = self.reinvite_answered(st, call_id, n, status)
+        {
+            return out;
         }
         let call_id = call_id.to_owned();
         let ours = st

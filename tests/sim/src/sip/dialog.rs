@@ -68,11 +68,25 @@ pub(crate) struct Dialog {
     /// whether the callee rang yet.
     pub bridge: Option<(String, String)>,
     pub rang: bool,
+    /// The box's own re-INVITE in this dialog: its CSeq and the final
+    /// status, once it came.
+    pub reinvite: Option<(u32, Option<u16>)>,
 }
 
 impl Dialog {
     /// An in-dialog request (BYE, ACK for a 2xx) and where it goes.
     pub(super) fn request(&mut self, method: &str, local: SocketAddr) -> (SipMessage, SocketAddr) {
+        self.request_with(method, local, None)
+    }
+
+    /// [`Dialog::request`] with a Contact and an SDP body (a re-INVITE).
+    /// An ACK takes the CSeq of the box's pending re-INVITE, if any.
+    pub(super) fn request_with(
+        &mut self,
+        method: &str,
+        local: SocketAddr,
+        offer: Option<(String, String)>,
+    ) -> (SipMessage, SocketAddr) {
         let uri = self
             .target
             .clone()
@@ -86,7 +100,10 @@ impl Dialog {
                 headers: None,
             });
         let cseq = if method == "ACK" {
-            self.invite.cseq().map_or(1, |c| c.0)
+            match self.reinvite {
+                Some((n, _)) => n,
+                None => self.invite.cseq().map_or(1, |c| c.0),
+            }
         } else {
             self.cseq += 1;
             self.cseq
@@ -105,14 +122,69 @@ impl Dialog {
         h.push("Call-ID", self.invite.call_id().unwrap_or_default());
         h.push("CSeq", &format!("{cseq} {method}"));
         h.push("User-Agent", wire::AGENT);
+        let body = offer.map(|(contact, sdp)| {
+            h.push("Contact", &contact);
+            sdp
+        });
         let to = wire::first_hop(&self.routes)
             .or_else(|| self.target.as_ref().and_then(wire::addr_of))
             .unwrap_or(self.dest);
-        (wire::request(method, uri, h, None), to)
+        (wire::request(method, uri, h, body), to)
     }
 }
 
 impl Endpoint {
+    /// The box re-INVITEs the far end of confirmed dialog `call_id` (as
+    /// FreeSWITCH does to hold, resume or refresh a session), through the
+    /// dialog's route set; `false` without such a dialog. The 2xx is ACKed
+    /// ([`Endpoint::reinvite_answered`]).
+    pub(crate) async fn reinvite(&self, call_id: &str) -> bool {
+        let out = {
+            let mut st = self.state();
+            let Some(d) = st
+                .dialogs
+                .get_mut(call_id)
+                .filter(|d| d.phase == Phase::Confirmed)
+            else {
+                return false;
+            };
+            let user = d
+                .invite
+                .from()
+                .ok()
+                .and_then(|f| f.uri.user_name().map(str::to_owned))
+                .unwrap_or_default();
+            let offer = (self.contact(&user), crate::sofia::local_sdp(2));
+            let (req, to) = d.request_with("INVITE", self.local, Some(offer));
+            d.reinvite = req.cseq().ok().map(|c| (c.0, None));
+            vec![(req.to_bytes(), to)]
+        };
+        self.send_all(out).await;
+        true
+    }
+
+    /// A response to the box's re-INVITE of `call_id`, if one is pending
+    /// with that CSeq: noted, and a 2xx ACKed. `None` when it is not one.
+    pub(super) fn reinvite_answered(
+        &self,
+        st: &mut SipState,
+        call_id: &str,
+        cseq: u32,
+        status: u16,
+    ) -> Option<Out> {
+        let d = st.dialogs.get_mut(call_id)?;
+        let (_, got) = d.reinvite.as_mut().filter(|(n, _)| *n == cseq)?;
+        if status < 200 {
+            return Some(vec![]);
+        }
+        *got = Some(status);
+        if status >= 300 {
+            return Some(vec![]);
+        }
+        let (ack, to) = d.request("ACK", self.local);
+        Some(vec![(ack.to_bytes(), to)])
+    }
+
     /// ACK: the 2xx stops being retransmitted (and a dialog the box must
     /// leave is left now); a non-2xx transaction is over.
     pub(super) fn ack(&self, st: &mut SipState, call_id: &str) -> Out {

@@ -80,6 +80,7 @@ impl Endpoint {
             bye_after_ack: false,
             bridge: None,
             rang: false,
+            reinvite: None,
             invite: msg,
         };
         // A box refusing calls (503, as sofia at max sessions or shutting

@@ -92,6 +92,7 @@ impl Endpoint {
                 bye_after_ack: false,
                 bridge: None,
                 rang: false,
+                reinvite: None,
             },
         );
         timers::retransmit_invite(self, n.call_id.clone(), bytes.clone(), dest);
