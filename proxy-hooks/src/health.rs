@@ -36,7 +36,6 @@ use crate::routing::snapshot::FarmSnapshot;
 use crate::sip::{Transport, Uri};
 
 mod book;
-mod request;
 mod run;
 
 pub use book::Health;

@@ -22,7 +22,9 @@ use crate::health::{Health, HealthConfig};
 use crate::hook::{self, HookState};
 use crate::policy::{Policy, PolicyConfig};
 use crate::proxy::{CoreConfig, Proxy, ProxyStats, SecurityConfig};
-use crate::registrar::{OwnAddr, Registrar, RegistrarConfig, RegistrarStats};
+use crate::registrar::{
+    Keepalive, KeepaliveConfig, OwnAddr, Registrar, RegistrarConfig, RegistrarStats,
+};
 use crate::routing::config::RoutingConfig;
 use crate::routing::engine::Engine;
 use crate::routing::sync::FarmSync;
@@ -46,6 +48,8 @@ pub struct ProxyConfig {
     pub policy: PolicyConfig,
     /// `[proxy.registrar]`: `reg:` mirroring and lookups (rule 7).
     pub registrar: RegistrarConfig,
+    /// `[proxy.keepalive]`: pings toward the phones registered through us.
+    pub keepalive: KeepaliveConfig,
     /// `[proxy.security]`: the farm secret (flow tokens, Record-Route
     /// signatures) and what to do with phones' preloaded Routes.
     pub security: SecurityConfig,
@@ -95,6 +99,9 @@ impl ProxyConfig {
         self.registrar
             .validate()
             .map_err(|e| ServerError::Config(format!("proxy.registrar: {e}")))?;
+        self.keepalive
+            .validate()
+            .map_err(|e| ServerError::Config(e.into()))?;
         self.security.validate().map_err(ServerError::Config)?;
         Ok(())
     }
@@ -133,6 +140,8 @@ pub struct RunningProxy {
     pub sync: Arc<FarmSync>,
     /// The probes.
     pub health: Health,
+    /// The keepalives toward phones.
+    pub keepalive: Keepalive,
     tasks: TaskTracker,
     transport: SipTransport,
 }
@@ -174,6 +183,8 @@ pub async fn start(
     let own_addr = OwnAddr::new(cfg.core.advertise.as_deref())
         .map_err(|e| ServerError::Config(format!("proxy.core.advertise: {e}")))?;
     let keys = cfg.security.keys();
+    let keepalive = Keepalive::new(cfg.keepalive.clone(), transport.clone());
+    keepalive.watch(&transport);
     let registrar = Arc::new(
         Registrar::new(
             store.clone(),
@@ -182,7 +193,8 @@ pub async fn start(
             own_addr,
         )
         .with_keys(keys.clone())
-        .with_farm(sync.clone()),
+        .with_farm(sync.clone())
+        .with_keepalive(keepalive.clone()),
     );
     let router = Arc::new(
         FarmRouter::new(
@@ -196,7 +208,8 @@ pub async fn start(
     );
     let proxy = Proxy::new(cfg.core.clone(), transport.clone(), router)
         .with_keys(keys)
-        .with_health(health.clone());
+        .with_health(health.clone())
+        .with_keepalive(keepalive.clone());
     let stats = proxy.stats();
     let tasks = TaskTracker::new();
     {
@@ -206,6 +219,11 @@ pub async fn start(
     {
         let (health, token) = (health.clone(), token.clone());
         tasks.spawn(async move { health.run(token).await });
+    }
+    {
+        let (keepalive, token) = (keepalive.clone(), token.clone());
+        let sink: Arc<dyn crate::registrar::keepalive::Reachability> = registrar.clone();
+        tasks.spawn(async move { keepalive.run(sink, token).await });
     }
     for rx in queues {
         let (proxy, token) = (proxy.clone(), token.clone());
@@ -224,6 +242,7 @@ pub async fn start(
             let mut registry = Registry::default();
             stats.register(&mut registry);
             registrar.stats().register(&mut registry);
+            keepalive.stats().register(&mut registry);
             let refresh = gauges::register(&mut registry, sync.clone(), health.clone());
             let app = hook::router_with(
                 HookState {
@@ -260,6 +279,7 @@ pub async fn start(
         registrar: registrar.stats().clone(),
         sync,
         health,
+        keepalive,
         tasks,
         transport,
     })

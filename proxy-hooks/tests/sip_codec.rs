@@ -287,6 +287,21 @@ fn lone_crlf_is_a_pong_once_more_bytes_arrive() {
 }
 
 #[test]
+fn a_lone_crlf_after_our_own_ping_is_its_pong_at_once() {
+    let mut codec = SipCodec::default();
+    codec.expect_pong();
+    let mut buf = BytesMut::from("\r\n");
+    assert!(matches!(
+        codec.decode(&mut buf).unwrap(),
+        Some(SipFrame::KeepAlive(KeepAlive::Pong))
+    ));
+    assert!(buf.is_empty());
+    // Only the one pong: the next lone CRLF may again start a ping.
+    buf.extend_from_slice(b"\r\n");
+    assert!(codec.decode(&mut buf).unwrap().is_none());
+}
+
+#[test]
 fn partial_ping_waits_and_encoder_passes_bytes() {
     let mut codec = SipCodec::default();
     let mut buf = BytesMut::from("\r\n\r");

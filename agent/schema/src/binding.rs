@@ -52,6 +52,11 @@ pub struct Binding {
     /// reached only through its flow, never at its Contact.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nat: bool,
+    /// The owning proxy's keepalives went unanswered `fail_after` times,
+    /// or its TCP connection closed: no call is forked to it until it
+    /// answers again or re-registers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
     /// Call-ID of the REGISTER (RFC 3261 10.3: a re-REGISTER with the same
     /// Call-ID and a lower CSeq is stale).
     pub call_id: String,
@@ -98,12 +103,16 @@ mod tests {
             user_agent: None,
             node: None,
             nat: false,
+            unreachable: false,
             call_id: "c".into(),
             cseq: 1,
         };
         let json = serde_json::to_string(&b).unwrap();
         assert!(
-            !json.contains("path") && !json.contains("node") && !json.contains("nat"),
+            !json.contains("path")
+                && !json.contains("node")
+                && !json.contains("nat")
+                && !json.contains("unreachable"),
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Binding>(&json).unwrap(), b);

@@ -30,6 +30,7 @@ fn binding(contact: &str, expires_ms: u64) -> Binding {
         user_agent: Some("Yealink".into()),
         node: Some(NodeId::new("fs1").unwrap()),
         nat: true,
+        unreachable: true,
         call_id: "reg-1".into(),
         cseq: 7,
     }

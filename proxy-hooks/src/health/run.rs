@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::Health;
 use super::book::Inner;
-use super::request::options;
 use crate::sip::Transport;
 
 impl Health {
@@ -61,7 +60,15 @@ impl Health {
                     continue;
                 };
                 let branch = format!("{}{:x}", inner.prefix, book.seq);
-                let bytes = options(&t.target, local, &branch, t.cseq).to_bytes();
+                let bytes = crate::sip::probe::options(
+                    &t.target.uri,
+                    &local.to_string(),
+                    t.target.transport,
+                    &branch,
+                    t.cseq,
+                    "locus-proxy health",
+                )
+                .to_bytes();
                 t.pending = Some(branch.clone());
                 book.pending.insert(branch, (id.clone(), deadline));
                 sends.push((id.clone(), Some((t.target.addr, t.target.transport, bytes))));

@@ -30,6 +30,7 @@ use super::stats::{DropReason, ProxyStats};
 use super::txn::{self, Event, Plan};
 use super::validate::validate;
 use crate::health::Health;
+use crate::registrar::Keepalive;
 use crate::sip::{Inbound, SipError, SipMessage, SipTransport, Transport};
 
 /// State shared by the receive loop and the transaction tasks.
@@ -38,6 +39,8 @@ pub(crate) struct Core {
     pub(crate) transport: SipTransport,
     pub(crate) router: Arc<dyn Router>,
     pub(crate) health: OnceLock<Health>,
+    /// Absorbs the answers to the keepalives toward phones.
+    pub(crate) keepalive: OnceLock<Keepalive>,
     pub(crate) stats: Arc<ProxyStats>,
     pub(crate) me: Me,
     pub(crate) ids: BranchGen,
@@ -128,6 +131,7 @@ impl Proxy {
                 transport,
                 router,
                 health: OnceLock::new(),
+                keepalive: OnceLock::new(),
                 stats: Arc::new(ProxyStats::default()),
                 me,
                 ids: BranchGen::new(salt),
@@ -142,6 +146,13 @@ impl Proxy {
     /// the transport).
     pub fn with_health(self, health: Health) -> Proxy {
         let _ = self.core.health.set(health);
+        self
+    }
+
+    /// Offers every response to `keepalive` (its pings toward phones share
+    /// the transport; their answers are never relayed).
+    pub fn with_keepalive(self, keepalive: Keepalive) -> Proxy {
+        let _ = self.core.keepalive.set(keepalive);
         self
     }
 
@@ -172,7 +183,7 @@ impl Proxy {
             if inbound.msg.is_request() {
                 on_request(&self.core, inbound.msg, flow, &cancel).await;
             } else {
-                super::stateless::on_response(&self.core, inbound.msg).await;
+                super::stateless::on_response(&self.core, inbound.msg, &flow).await;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The stateless paths of the proxy (RFC 3261 16.11): an ACK for a 2xx
 //! forwarded end to end with a branch derived from the incoming one, and
-//! responses: to their client transaction, to the health prober, or, for
+//! responses: to their client transaction, to the health prober or the
+//! keepalives, or, for
 //! a stray 2xx to an INVITE whose top Via this proxy wrote, relayed
 //! upstream by the next Via.
 
@@ -52,7 +53,7 @@ async fn send_ack(core: &Arc<Core>, hop: Hop, mut msg: SipMessage, branch: &str)
     core.send_from_loop(hop, msg.to_bytes(), "ACK").await;
 }
 
-pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
+pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage, from: &Flow) {
     // A response not by the book (version, status code, Content-Length
     // longer than the datagram: RFC 3261 18.3 says discard) goes nowhere.
     if let Some(f) = msg.fault() {
@@ -68,6 +69,11 @@ pub(crate) async fn on_response(core: &Arc<Core>, mut msg: SipMessage) {
     }
     if let Some(h) = core.health.get()
         && h.on_response(&msg)
+    {
+        return;
+    }
+    if let Some(k) = core.keepalive.get()
+        && k.on_response(&msg, from)
     {
         return;
     }

@@ -109,6 +109,17 @@ impl OwnAddr {
         }
     }
 
+    /// `HOST:PORT` (`[v6]:PORT`): how a phone on `flow` knows us, for the
+    /// Via of our own requests to it.
+    pub fn sent_by(&self, flow: &Flow) -> String {
+        let (host, port) = self.host_port(flow.local);
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    }
+
     /// `<sip:HOST:PORT[;transport=tcp];lr;flow=TOKEN>`: our Path value
     /// for a REGISTER from `flow`, and the Route another proxy pushes to
     /// reach a phone through us.
@@ -165,6 +176,8 @@ mod tests {
         );
         let adv = OwnAddr::new(Some("[2001:db8::5]:5080")).unwrap();
         assert_eq!(adv.socket_uri(&f).to_string(), "sip:[2001:db8::5]:5080");
+        assert_eq!(adv.sent_by(&f), "[2001:db8::5]:5080");
+        assert_eq!(own.sent_by(&f), "10.0.0.1:5060");
         for bad in ["", "a b", "h:99999", "[::1"] {
             assert!(OwnAddr::new(Some(bad)).is_err(), "{bad}");
         }

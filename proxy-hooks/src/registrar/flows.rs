@@ -75,6 +75,25 @@ impl OwnFlows {
         b.live_at(now_ms).then_some(*f)
     }
 
+    /// Marks own contact `contact` (un)reachable when it is still on
+    /// `flow`; the binding as it now is, to write to the store.
+    pub(crate) fn mark(
+        &self,
+        domain: &str,
+        user: &str,
+        contact: &str,
+        flow: &Flow,
+        unreachable: bool,
+    ) -> Option<Binding> {
+        let mut inner = self.lock();
+        let (b, f) = inner.aors.get_mut(&aor(domain, user))?.get_mut(contact)?;
+        if f != flow {
+            return None;
+        }
+        b.unreachable = unreachable;
+        Some(b.clone())
+    }
+
     /// Every live own binding of a user.
     pub(crate) fn live(&self, domain: &str, user: &str, now_ms: u64) -> Vec<Binding> {
         let inner = self.lock();

@@ -11,6 +11,8 @@
 //! * [`config`]: the settings, [`RegistrarConfig`], and [`OwnAddr`] (how we name ourselves).
 //! * `contact`: what a 2xx means (saves, removals, expiry).
 //! * `flows`: this process's own bindings with their flows.
+//! * [`keepalive`]: pings toward the phones whose flows we hold; dead ones
+//!   are marked unreachable.
 //! * `nat`: whether a phone is behind a NAT.
 //! * `unreg`: an unregister reaches every box holding the user.
 //! * [`stats`]: the counters, [`RegistrarStats`].
@@ -28,15 +30,18 @@ use crate::sip::{SipMessage, Transport, Uri};
 pub mod config;
 mod contact;
 mod flows;
+pub mod keepalive;
 mod nat;
 pub mod stats;
 mod unreg;
 
 pub use config::{OwnAddr, RegistrarConfig, RegistrarError};
+pub use keepalive::{Keepalive, KeepaliveConfig, KeepaliveMethod, KeepaliveStats};
 pub use stats::RegistrarStats;
 
 use contact::Change;
 use flows::OwnFlows;
+use keepalive::{ContactKey, Fate, Reachability};
 
 /// Mirrors REGISTERs into the store and answers rule 7 lookups.
 pub struct Registrar {
@@ -50,6 +55,8 @@ pub struct Registrar {
     keys: FlowKeys,
     /// The farm view: which other boxes hold a user's registrations.
     farm: Option<Arc<FarmSync>>,
+    /// Pings the phones whose flows we hold.
+    keepalive: Option<Keepalive>,
 }
 
 use locus_schema::now_ms;
@@ -96,7 +103,15 @@ impl Registrar {
             stats: Arc::new(RegistrarStats::default()),
             keys: FlowKeys::random(),
             farm: None,
+            keepalive: None,
         }
+    }
+
+    /// Pings the phones registered through us with `keepalive` (run it
+    /// with this registrar as its [`Reachability`]).
+    pub fn with_keepalive(mut self, keepalive: Keepalive) -> Self {
+        self.keepalive = Some(keepalive);
+        self
     }
 
     /// Signs Path flow tokens with `keys` (the same as the proxy core's,
@@ -156,6 +171,7 @@ impl Registrar {
             user_agent: req.headers.get("User-Agent").map(str::to_owned),
             node: target.node.clone(),
             nat: nat::behind_nat(req, flow, contact),
+            unreachable: false,
             call_id: req.call_id().unwrap_or_default().to_owned(),
             cseq: req.cseq().map(|(n, _)| n).unwrap_or_default(),
         }
@@ -198,6 +214,71 @@ impl Registrar {
             node: None,
             route,
         })
+    }
+}
+
+impl Registrar {
+    /// Pings the phone of a saved binding from now on. Only phones that
+    /// reached us directly: one behind another proxy (a Path of its own)
+    /// is that proxy's to keep alive.
+    fn track(&self, flow: &Flow, domain: &str, user: &str, b: &Binding, contact: &Uri) {
+        let Some(ka) = &self.keepalive else { return };
+        let key = contact_key(domain, user, &b.contact);
+        if b.path.is_empty() {
+            ka.track(
+                *flow,
+                key,
+                contact.clone(),
+                self.own.sent_by(flow),
+                b.expires_ms,
+            );
+        } else {
+            ka.untrack(&key);
+        }
+    }
+
+    /// Stops pinging for the contacts `change` removes.
+    fn untrack(&self, domain: &str, user: &str, change: &Change) {
+        let Some(ka) = &self.keepalive else { return };
+        match change {
+            Change::Save { .. } => {}
+            Change::Remove(c) => ka.untrack(&contact_key(domain, user, &c.to_string())),
+            Change::RemoveAll => {
+                for b in self.flows.live(domain, user, now_ms()) {
+                    ka.untrack(&contact_key(domain, user, &b.contact));
+                }
+            }
+        }
+    }
+}
+
+fn contact_key(domain: &str, user: &str, contact: &str) -> ContactKey {
+    ContactKey {
+        domain: domain.to_lowercase(),
+        user: user.to_lowercase(),
+        contact: contact.to_owned(),
+    }
+}
+
+#[async_trait]
+impl Reachability for Registrar {
+    async fn set_reachable(&self, fate: Fate) {
+        for k in fate.contacts {
+            let marked =
+                self.flows
+                    .mark(&k.domain, &k.user, &k.contact, &fate.flow, !fate.reachable);
+            let Some(b) = marked else { continue };
+            let aor = format!("{}@{}", k.user, k.domain);
+            tracing::info!(
+                aor,
+                contact = k.contact,
+                reachable = fate.reachable,
+                "binding reachability"
+            );
+            if let Err(e) = self.store.put_binding(&k.domain, &k.user, &b).await {
+                self.store_failed("write", &aor, &e);
+            }
+        }
     }
 }
 
@@ -271,6 +352,7 @@ impl Location for Registrar {
                 .await;
         }
         for change in changes {
+            self.untrack(domain, user, &change);
             let res = match &change {
                 Change::RemoveAll => {
                     self.flows.remove_all(domain, user);
@@ -284,6 +366,7 @@ impl Location for Registrar {
                 Change::Save { contact, expires } => {
                     let b = self.binding(req, flow, target, contact, *expires);
                     self.flows.save(domain, user, b.clone(), *flow, now_ms());
+                    self.track(flow, domain, user, &b, contact);
                     self.store.put_binding(domain, user, &b).await
                 }
             };
@@ -318,7 +401,7 @@ impl Location for Registrar {
         };
         let targets: Vec<Target> = bindings
             .into_iter()
-            .filter(|b| b.live_at(now))
+            .filter(|b| b.live_at(now) && !b.unreachable)
             .filter_map(|b| self.target(domain, user, b, now))
             .collect();
         if targets.is_empty() {

@@ -89,6 +89,9 @@ pub struct SipCodec {
     max: usize,
     state: State,
     examined: u64,
+    /// We sent a CRLFCRLF ping: a lone CRLF is its pong, not the start
+    /// of the peer's own ping.
+    pong_due: bool,
 }
 
 impl Default for SipCodec {
@@ -104,7 +107,14 @@ impl SipCodec {
             max,
             state: State::Head { scanned: 0 },
             examined: 0,
+            pong_due: false,
         }
+    }
+
+    /// We have just sent a CRLFCRLF ping: the next lone CRLF is its pong,
+    /// surfaced at once.
+    pub fn expect_pong(&mut self) {
+        self.pong_due = true;
     }
 
     /// Bytes looked at while framing so far (head searches and head
@@ -122,7 +132,7 @@ impl SipCodec {
         let scanned = scanned.min(buf.len());
         // Between messages, CRLFs are keep-alives; a lone CR may become one.
         if buf.starts_with(b"\r\n") {
-            return Ok(keep_alive(buf));
+            return Ok(keep_alive(buf, &mut self.pong_due));
         }
         if buf[..] == *b"\r" {
             return Ok(None);
@@ -199,18 +209,21 @@ fn unframed(cause: SipError, head: Option<Head>, status: u16, reason: &'static s
 }
 
 /// `\r\n\r\n` is a ping, a lone `\r\n` a pong; `None` while `\r\n` or
-/// `\r\n\r` may still become a ping split across reads.
-fn keep_alive(buf: &mut BytesMut) -> Option<SipFrame> {
+/// `\r\n\r` may still become a ping split across reads, unless a pong is
+/// due (`pong_due`: we pinged).
+fn keep_alive(buf: &mut BytesMut, pong_due: &mut bool) -> Option<SipFrame> {
     if buf.starts_with(b"\r\n\r\n") {
         buf.advance(4);
         return Some(SipFrame::KeepAlive(KeepAlive::Ping));
     }
     // A ping must be answered (RFC 5626 4.4.1), so it must not be read as
-    // two pongs; the cost is that a lone pong is surfaced only when the
-    // peer's next bytes arrive.
-    if buf.len() == 2 || (buf.len() == 3 && buf[2] == b'\r') {
+    // two pongs; the cost is that a lone pong we did not ask for is
+    // surfaced only when the peer's next bytes arrive.
+    let waiting = buf.len() == 2 || (buf.len() == 3 && buf[2] == b'\r');
+    if waiting && !(*pong_due && buf.len() == 2) {
         return None;
     }
+    *pong_due = false;
     buf.advance(2);
     Some(SipFrame::KeepAlive(KeepAlive::Pong))
 }

@@ -25,7 +25,7 @@ use tracing::Instrument;
 use super::SipError;
 use super::codec::{KeepAlive, SipCodec, SipFrame};
 use super::socket::connect;
-use super::transport::{ConnId, Inbound, Shared, Transport};
+use super::transport::{ConnEvent, ConnId, Inbound, Shared, Transport};
 
 /// Per-connection write queue depth; a full queue fails the send (the
 /// caller's transaction layer retries or fails over) rather than buffering
@@ -178,6 +178,15 @@ impl ConnTable {
         ok
     }
 
+    /// The writer of connection `conn` when it is open and its peer is `peer`.
+    fn sender_on(&self, conn: ConnId, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
+        let m = self.lock();
+        m.by_id
+            .get(&conn.0)
+            .filter(|e| e.peer == peer)
+            .map(|e| e.tx.clone())
+    }
+
     fn sender(&self, conn: Option<ConnId>, peer: SocketAddr) -> Option<mpsc::Sender<Bytes>> {
         let m = self.lock();
         // A connection serves only its own peer: a connection id (from a
@@ -211,6 +220,21 @@ pub(crate) fn start(
     let task = run(shared.clone(), stream, peer, id, rx).instrument(span);
     shared.tasks.spawn(task);
     Ok(tx)
+}
+
+/// Writes on connection `conn` to `peer` only (no other, no new one).
+pub(crate) fn send_on(
+    shared: &Shared,
+    conn: ConnId,
+    peer: SocketAddr,
+    bytes: Bytes,
+) -> Result<(), SipError> {
+    let tx = shared
+        .conns
+        .sender_on(conn, peer)
+        .ok_or(SipError::ConnectionBusy(peer))?;
+    tx.try_send(bytes)
+        .map_err(|_| SipError::ConnectionBusy(peer))
 }
 
 /// Sends on an existing connection, or opens one.
@@ -258,6 +282,9 @@ async fn run(
             }
             out = rx.recv() => {
                 let Some(bytes) = out else { break };
+                if bytes[..] == *b"\r\n\r\n" {
+                    frames.decoder_mut().expect_pong();
+                }
                 match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&bytes)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
@@ -279,6 +306,9 @@ async fn run(
         timer.as_mut().reset(tokio::time::Instant::now() + idle);
     }
     shared.conns.remove(id);
+    if let Some(watch) = shared.conn_watch.get() {
+        watch(ConnEvent::Closed(id));
+    }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, write.shutdown()).await;
     tracing::debug!(peer = %peer, conn = id.0, "sip.tcp connection closed");
 }
@@ -312,6 +342,9 @@ async fn on_frame(
         Some(Ok(SipFrame::KeepAlive(kind))) => {
             shared.stats.keepalives.fetch_add(1, Ordering::Relaxed);
             if kind == KeepAlive::Pong {
+                if let Some(watch) = shared.conn_watch.get() {
+                    watch(ConnEvent::Pong(id));
+                }
                 return true;
             }
             // RFC 5626 4.4.1: a CRLFCRLF ping is answered with one CRLF.

@@ -19,6 +19,7 @@ pub mod fields;
 pub mod header;
 pub mod message;
 mod parse;
+pub mod probe;
 mod reply;
 mod socket;
 pub mod tel;
@@ -32,6 +33,7 @@ pub use header::{Header, Headers, Params};
 pub use message::{Fault, SipMessage, StartLine};
 pub use parse::{Datagram, parse_datagram};
 pub use transport::{
-    ConnHook, ConnId, Inbound, SipTransport, Transport, TransportConfig, TransportStats,
+    ConnEvent, ConnHook, ConnId, ConnWatch, Inbound, SipTransport, Transport, TransportConfig,
+    TransportStats,
 };
 pub use uri::{Scheme, Uri, UriParts, bare_user};

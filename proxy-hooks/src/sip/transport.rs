@@ -207,9 +207,23 @@ pub struct SipTransport {
 pub type ConnHook =
     Box<dyn Fn(&SipMessage, SocketAddr) -> Option<SocketAddr> + Send + Sync + 'static>;
 
+/// What happened on a TCP connection, for [`SipTransport::watch_conns`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// The peer answered a CRLFCRLF ping with a CRLF (RFC 5626 4.4.1).
+    Pong(ConnId),
+    /// The connection is gone (closed by either side, idle, reset).
+    Closed(ConnId),
+}
+
+/// What [`SipTransport::watch_conns`] calls; runs on the connection's
+/// task, so it must be quick and never block.
+pub type ConnWatch = Box<dyn Fn(ConnEvent) + Send + Sync + 'static>;
+
 pub(crate) struct Shared {
     pub(crate) cfg: TransportConfig,
     pub(crate) conn_hook: std::sync::OnceLock<ConnHook>,
+    pub(crate) conn_watch: std::sync::OnceLock<ConnWatch>,
     pub(crate) stats: TransportStats,
     pub(crate) conns: ConnTable,
     /// One queue per proxy worker; a message goes to the one its Call-ID
@@ -298,6 +312,7 @@ impl SipTransport {
             }),
             cfg,
             conn_hook: std::sync::OnceLock::new(),
+            conn_watch: std::sync::OnceLock::new(),
             stats: TransportStats::default(),
             inbound: txs,
             cancel,
@@ -362,6 +377,22 @@ impl SipTransport {
         if self.shared.conn_hook.set(which).is_err() {
             tracing::warn!("sip.tcp connection hook already set; ignored");
         }
+    }
+
+    /// Tells `watch` of every pong and every closed connection (the
+    /// keepalives toward phones' TCP flows). Set once; later calls are
+    /// ignored.
+    pub fn watch_conns(&self, watch: ConnWatch) {
+        if self.shared.conn_watch.set(watch).is_err() {
+            tracing::warn!("sip.tcp connection watcher already set; ignored");
+        }
+    }
+
+    /// Writes `bytes` on open connection `conn` to `peer` only: never on
+    /// another connection, never a new one (a phone's flow: a connection
+    /// we opened would not cross its NAT).
+    pub fn send_on(&self, conn: ConnId, peer: SocketAddr, bytes: Bytes) -> Result<(), SipError> {
+        conn::send_on(&self.shared, conn, peer, bytes)
     }
 
     /// Waits until every loop and connection task has ended (after cancel).

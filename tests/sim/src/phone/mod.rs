@@ -144,6 +144,20 @@ impl Phone {
         self
     }
 
+    /// A dead phone (`true`): it drops everything it receives, unanswered;
+    /// `false` brings it back.
+    pub fn set_silent(&self, silent: bool) {
+        self.inner
+            .silent
+            .store(silent, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Every out-of-dialog OPTIONS received (answered or not): when, and
+    /// from which address.
+    pub fn options_received(&self) -> Vec<(std::time::Instant, SocketAddr)> {
+        self.inner.state().options.clone()
+    }
+
     /// How many in-dialog re-INVITEs of call `call_id` the phone answered.
     pub fn reinvites_answered(&self, call_id: &str) -> u32 {
         self.inner

@@ -3,7 +3,8 @@
 //! answered at once: INVITE (100, queued for [`super::Phone::next_call`],
 //! its retransmissions get the last response), ACK, BYE (200, or 481 for
 //! an unknown dialog), CANCEL (200 and 487 while unanswered), anything
-//! else 200, so the far end never retransmits into the void.
+//! else 200, so the far end never retransmits into the void. OPTIONS
+//! (keepalives) are logged; a silent phone answers nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,15 @@ impl Inner {
                 return vec![];
             }
         };
+        if msg.method() == Some("OPTIONS") && msg.to().is_ok_and(|t| t.tag().is_none()) {
+            let mut st = self.state();
+            if st.options.len() < 10_000 {
+                st.options.push((std::time::Instant::now(), src));
+            }
+        }
+        if self.silent.load(std::sync::atomic::Ordering::Relaxed) {
+            return vec![];
+        }
         if msg.is_request() {
             return self.on_request(msg, src);
         }

@@ -50,6 +50,8 @@ pub(super) struct State {
     pub ended: HashSet<String>,
     /// In-dialog re-INVITEs answered (200), by Call-ID.
     pub reinvited: HashMap<String, u32>,
+    /// Out-of-dialog OPTIONS received (keepalives): when, and from where.
+    pub options: Vec<(std::time::Instant, SocketAddr)>,
 }
 
 /// Everything the phone and its calls share.
@@ -70,6 +72,8 @@ pub(super) struct Inner {
     pub incoming: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
     pub queue: mpsc::UnboundedSender<String>,
     pub stop: CancellationToken,
+    /// A dead phone: everything it receives is dropped unanswered.
+    pub silent: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -95,6 +99,7 @@ impl Inner {
             incoming: tokio::sync::Mutex::new(rx),
             queue,
             stop: CancellationToken::new(),
+            silent: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
