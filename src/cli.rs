@@ -145,6 +145,11 @@ pub struct InspectArgs {
     /// What to show.
     #[arg(value_enum)]
     pub what: crate::inspect::What,
+    /// With `registrations`: only this AOR (`user@domain`).
+    pub aor: Option<String>,
+    /// With `registrations`: read at most this many users' keys.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_users: usize,
 }
 
 /// `locus node`.

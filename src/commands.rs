@@ -65,6 +65,32 @@ pub async fn inspect(
             }
         }
     }
+    if args.what == What::Registrations {
+        let regs = match &args.aor {
+            Some(aor) => {
+                let (user, domain) = aor.split_once('@').context("the AOR must be user@domain")?;
+                let found = store
+                    .bindings(domain, user)
+                    .await
+                    .context("reading the registrations")?;
+                found
+                    .into_iter()
+                    .map(|b| (domain.to_lowercase(), user.to_lowercase(), b))
+                    .collect()
+            }
+            None => store
+                .all_bindings(args.max_users)
+                .await
+                .context("reading the registrations")?,
+        };
+        let now = locus_agent::now_ms();
+        let _ = write!(
+            std::io::stdout(),
+            "{}",
+            inspect::render_registrations(&regs, args.json, now)
+        );
+        return Ok(());
+    }
     let farm = store.read_farm().await.context("reading the farm")?;
     // `| head` closing the pipe is not an error worth a panic.
     let _ = write!(

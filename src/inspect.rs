@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use clap::ValueEnum;
-use locus_schema::{CallRecord, FarmView, GroupEntry, NodeView, RingEntry, Table};
+use locus_schema::{Binding, CallRecord, FarmView, GroupEntry, NodeView, RingEntry, Table};
 use serde_json::{Value, json};
 
 /// What `inspect` shows.
@@ -26,6 +26,10 @@ pub enum What {
     Rooms,
     /// Queues and their waiting callers.
     Queues,
+    /// Registered phones (the proxies' location service), optionally of
+    /// one AOR: contact, source, NAT, owner proxy, flow, expiry,
+    /// reachable, User-Agent.
+    Registrations,
     /// Print change notices as they happen (Ctrl-C ends).
     Watch,
 }
@@ -33,6 +37,60 @@ pub enum What {
 /// Renders one view of the farm. `now_ms` is used for ages.
 pub fn render(farm: &FarmView, what: What, as_json: bool, now_ms: u64) -> String {
     let (head, rows) = rows(farm, what, now_ms);
+    emit(&head, &rows, as_json)
+}
+
+/// Renders `locus inspect registrations`: `(domain, user, binding)` rows.
+pub fn render_registrations(
+    regs: &[(String, String, Binding)],
+    as_json: bool,
+    now_ms: u64,
+) -> String {
+    let head = [
+        "AOR",
+        "CONTACT",
+        "SOURCE",
+        "TRANSPORT",
+        "NAT",
+        "PROXY",
+        "FLOW",
+        "EXPIRES",
+        "REACHABLE",
+        "NODE",
+        "USER_AGENT",
+    ];
+    let rows: Vec<Vec<Value>> = regs
+        .iter()
+        .map(|(domain, user, b)| {
+            let left = b.expires_ms.saturating_sub(now_ms) / 1000;
+            vec![
+                json!(format!("{user}@{domain}")),
+                json!(b.contact),
+                json!(b.received),
+                json!(b.transport),
+                json!(if b.nat { "yes" } else { "no" }),
+                json!(b.proxy),
+                // The token's body (`u~ADDR~0`); its signature says nothing here.
+                json!(format!(
+                    "{} via {}",
+                    b.flow
+                        .rsplit_once('~')
+                        .map_or(b.flow.as_str(), |(body, _)| body),
+                    b.socket
+                )),
+                json!(format!("{left}s")),
+                json!(if b.unreachable { "no" } else { "yes" }),
+                json!(b.node.as_ref().map(|n| n.as_str()).unwrap_or("-")),
+                json!(b.user_agent.as_deref().unwrap_or("-")),
+            ]
+        })
+        .collect();
+    emit(&head, &rows, as_json)
+}
+
+/// A table, or with `as_json` a JSON list of objects keyed by the
+/// lower-cased column names.
+fn emit(head: &[&str], rows: &[Vec<Value>], as_json: bool) -> String {
     if as_json {
         let list: Vec<Value> = rows
             .iter()
@@ -59,7 +117,7 @@ pub fn render(farm: &FarmView, what: What, as_json: bool, now_ms: u64) -> String
                 .collect()
         })
         .collect();
-    table(&head, &text)
+    table(head, &text)
 }
 
 fn age(now_ms: u64, since: u64) -> String {
@@ -204,7 +262,7 @@ fn rows(farm: &FarmView, what: What, now: u64) -> (Vec<&'static str>, Vec<Vec<Va
             }
             (vec!["NODE", "LOT/SLOT", "UUID"], out)
         }
-        What::Rooms | What::Queues | What::Watch => {
+        What::Rooms | What::Queues | What::Watch | What::Registrations => {
             let t = if what == What::Queues {
                 Table::Queues
             } else {

@@ -143,6 +143,89 @@ async fn inspect_json_calls_reads_a_populated_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_registrations_shows_the_location_service() {
+    let redis = start_redis().await;
+    let store = open_store(&redis.url()).await;
+    let later = locus_schema::now_ms() + 300_000;
+    let b = |contact: &str, nat: bool, unreachable: bool| locus_schema::Binding {
+        contact: contact.into(),
+        received: "198.51.100.7:40000".into(),
+        transport: "udp".into(),
+        proxy: "edge1".into(),
+        socket: "sip:10.0.0.1:5060".into(),
+        flow: "u~198.51.100.7:40000~0~0123abcd".into(),
+        path: vec![],
+        expires_ms: later,
+        user_agent: Some("Yealink T46".into()),
+        node: None,
+        nat,
+        unreachable,
+        call_id: "c1".into(),
+        cseq: 2,
+    };
+    store
+        .put_binding(
+            "farm.test",
+            "1000",
+            &b("sip:1000@192.168.1.20:5060", true, false),
+        )
+        .await
+        .unwrap();
+    store
+        .put_binding(
+            "farm.test",
+            "1001",
+            &b("sip:1001@198.51.100.8:5060", false, true),
+        )
+        .await
+        .unwrap();
+    let url = redis.url();
+    let out = locus(
+        &["inspect", "--redis", &url, "--json", "registrations"],
+        WAIT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = rows.as_array().expect("a JSON array");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["aor"], "1000@farm.test");
+    assert_eq!(rows[0]["nat"], "yes");
+    assert_eq!(rows[0]["reachable"], "yes");
+    assert_eq!(rows[0]["proxy"], "edge1");
+    assert_eq!(rows[0]["source"], "198.51.100.7:40000");
+    assert_eq!(
+        rows[0]["flow"],
+        "u~198.51.100.7:40000~0 via sip:10.0.0.1:5060"
+    );
+    assert_eq!(rows[0]["user_agent"], "Yealink T46");
+    assert_eq!(rows[1]["aor"], "1001@farm.test");
+    assert_eq!(rows[1]["reachable"], "no");
+    // One AOR, as a table.
+    let out = locus(
+        &[
+            "inspect",
+            "--redis",
+            &url,
+            "registrations",
+            "1001@farm.test",
+        ],
+        WAIT,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.starts_with("AOR") && t.contains("1001@farm.test"), "{t}");
+    assert!(!t.contains("1000@farm.test"), "{t}");
+    let out = locus(
+        &["inspect", "--redis", &url, "registrations", "nobody"],
+        WAIT,
+    )
+    .await;
+    assert!(!out.status.success(), "an AOR without @ must be refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_runs_to_the_end_against_a_given_redis() {
     let redis = start_redis().await;
     let out = locus(&["demo", "--redis", &redis.url()], Duration::from_secs(60)).await;

@@ -75,6 +75,25 @@ async fn a_dead_phone_gets_no_calls_until_it_answers_the_keepalives_again() {
     // Dead: marked unreachable after two misses; a call finds nobody.
     callee.set_silent(true);
     wait_unreachable(&farm, "1001", true).await;
+    // The operator sees it: own bindings, NATed, unreachable, pings.
+    let http = farm.proxy.http.unwrap();
+    let (code, metrics) = support::http_get(http, "/metrics").await.unwrap();
+    assert_eq!(code, 200);
+    for line in [
+        "locus_registrar_own_bindings 1",
+        "locus_registrar_own_bindings_nat 1",
+        "locus_registrar_own_bindings_unreachable 1",
+        "locus_keepalive_unreachable_flows 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("locus_keepalive_missed_total"),
+        "{metrics}"
+    );
     let misses = farm.proxy.registrar.lookup_misses.get();
     let a = caller.call("1001").await.unwrap();
     assert_ne!(a.status, 200, "{a:?}");

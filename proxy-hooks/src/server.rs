@@ -243,7 +243,12 @@ pub async fn start(
             stats.register(&mut registry);
             registrar.stats().register(&mut registry);
             keepalive.stats().register(&mut registry);
-            let refresh = gauges::register(&mut registry, sync.clone(), health.clone());
+            let farm_gauges = gauges::register(&mut registry, sync.clone(), health.clone());
+            let reg = registrar.clone();
+            let refresh: crate::hook::Refresh = Arc::new(move || {
+                farm_gauges();
+                reg.refresh_gauges();
+            });
             let app = hook::router_with(
                 HookState {
                     engine,

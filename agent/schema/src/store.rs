@@ -177,6 +177,14 @@ pub trait LocationStore: Send + Sync + 'static {
     /// The unexpired bindings of a user, by contact. Unreadable fields are
     /// logged and skipped, never an error.
     async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError>;
+
+    /// The unexpired bindings of every user, as `(domain, user, binding)`
+    /// sorted by AOR, from at most `max_users` `reg:` keys (for `locus
+    /// inspect registrations`: a bounded scan, never on a call's path).
+    async fn all_bindings(
+        &self,
+        max_users: usize,
+    ) -> Result<Vec<(String, String, Binding)>, StoreError>;
 }
 
 /// What readers of the farm (proxies, hooks, `locus inspect`) use.

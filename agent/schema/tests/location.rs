@@ -63,6 +63,24 @@ async fn put_read_remove(store: Arc<dyn Store>) {
     let got = store.bindings("EXAMPLE.com", "1000").await.unwrap();
     assert_eq!(got.len(), 2);
     assert!(got.contains(&a) && got.contains(&b), "{got:?}");
+    // The whole location, as `locus inspect registrations` reads it.
+    store.put_binding("example.com", "2000", &a).await.unwrap();
+    let mut all = store.all_bindings(100).await.unwrap();
+    all.sort_by(|x, y| (&x.1, &x.2.contact).cmp(&(&y.1, &y.2.contact)));
+    let seen: Vec<(&str, &str, &str)> = all
+        .iter()
+        .map(|(d, u, b)| (d.as_str(), u.as_str(), b.contact.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("example.com", "1000", a.contact.as_str()),
+            ("example.com", "1000", b.contact.as_str()),
+            ("example.com", "2000", a.contact.as_str()),
+        ]
+    );
+    assert!(store.all_bindings(1).await.unwrap().len() <= 2);
+    store.remove_bindings("example.com", "2000").await.unwrap();
     assert!(
         store
             .bindings("example.com", "1001")

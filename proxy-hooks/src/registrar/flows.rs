@@ -94,6 +94,23 @@ impl OwnFlows {
         Some(b.clone())
     }
 
+    /// Live own bindings: (all, behind NAT, unreachable).
+    pub(crate) fn counts(&self, now_ms: u64) -> (usize, usize, usize) {
+        let inner = self.lock();
+        let live = inner
+            .aors
+            .values()
+            .flat_map(|m| m.values())
+            .filter(|(b, _)| b.live_at(now_ms));
+        live.fold((0, 0, 0), |(n, nat, dead), (b, _)| {
+            (
+                n + 1,
+                nat + usize::from(b.nat),
+                dead + usize::from(b.unreachable),
+            )
+        })
+    }
+
     /// Every live own binding of a user.
     pub(crate) fn live(&self, domain: &str, user: &str, now_ms: u64) -> Vec<Binding> {
         let inner = self.lock();

@@ -133,6 +133,16 @@ impl Registrar {
         &self.stats
     }
 
+    /// Sets the binding gauges from this process's own bindings (at each
+    /// `/metrics` scrape: one pass over them).
+    pub fn refresh_gauges(&self) {
+        let (n, nat, dead) = self.flows.counts(now_ms());
+        let g = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.stats.bindings.set(g(n));
+        self.stats.natted.set(g(nat));
+        self.stats.unreachable.set(g(dead));
+    }
+
     fn store_failed(&self, what: &'static str, aor: &str, e: &dyn std::fmt::Display) {
         self.stats.store_errors.inc();
         tracing::warn!(aor, op = what, error = %e, "registrar store call failed");

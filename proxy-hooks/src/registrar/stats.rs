@@ -2,6 +2,7 @@
 //! tests) and their Prometheus registration.
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Counters of the registrar. Each is an atomic shared with the registry
@@ -21,6 +22,12 @@ pub struct RegistrarStats {
     /// Requests queued for another box to drop a user's registrations
     /// (an unregister that reached only one box).
     pub remote_unregisters: Counter,
+    /// Live bindings whose flow this proxy holds (refreshed at scrape).
+    pub bindings: Gauge,
+    /// Of those, behind NAT.
+    pub natted: Gauge,
+    /// Of those, unreachable (keepalives unanswered).
+    pub unreachable: Gauge,
 }
 
 impl RegistrarStats {
@@ -60,6 +67,26 @@ impl RegistrarStats {
         ];
         for (name, help, c) in all {
             registry.register(name, help, c.clone());
+        }
+        let gauges = [
+            (
+                "locus_registrar_own_bindings",
+                "Live bindings whose flow this proxy holds",
+                &self.bindings,
+            ),
+            (
+                "locus_registrar_own_bindings_nat",
+                "Own bindings of phones behind NAT",
+                &self.natted,
+            ),
+            (
+                "locus_registrar_own_bindings_unreachable",
+                "Own bindings whose phone does not answer keepalives",
+                &self.unreachable,
+            ),
+        ];
+        for (name, help, g) in gauges {
+            registry.register(name, help, g.clone());
         }
     }
 }

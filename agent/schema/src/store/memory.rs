@@ -255,6 +255,14 @@ impl LocationStore for MemStore {
         let (key, now) = (self.keys.reg(domain, user), self.now_ms());
         Ok(self.lock().regs.get(&key, now))
     }
+    async fn all_bindings(
+        &self,
+        max_users: usize,
+    ) -> Result<Vec<(String, String, Binding)>, StoreError> {
+        let head = format!("{}reg:", self.keys.prefix());
+        let now = self.now_ms();
+        Ok(self.lock().regs.all(&head, max_users, now))
+    }
 }
 
 #[async_trait]

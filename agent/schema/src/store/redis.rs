@@ -201,6 +201,12 @@ impl LocationStore for RedisStore {
     async fn bindings(&self, domain: &str, user: &str) -> Result<Vec<Binding>, StoreError> {
         location::get(&self.link, &self.keys, domain, user).await
     }
+    async fn all_bindings(
+        &self,
+        max_users: usize,
+    ) -> Result<Vec<(String, String, Binding)>, StoreError> {
+        location::all(&self.link, &self.keys, max_users).await
+    }
 }
 
 #[async_trait]

@@ -54,6 +54,26 @@ impl Regs {
         self.0.remove(key);
     }
 
+    /// Every live binding under keys `{head}{domain}:{user}`.
+    pub(super) fn all(
+        &mut self,
+        head: &str,
+        max_users: usize,
+        now_ms: u64,
+    ) -> Vec<(String, String, Binding)> {
+        self.expire(now_ms);
+        let mut out = Vec::new();
+        for (key, reg) in self.0.iter().take(max_users) {
+            let Some((d, u)) = key.strip_prefix(head).and_then(|r| r.split_once(':')) else {
+                continue;
+            };
+            for b in reg.fields.values().filter(|b| b.live_at(now_ms)) {
+                out.push((d.to_owned(), u.to_owned(), b.clone()));
+            }
+        }
+        out
+    }
+
     pub(super) fn get(&mut self, key: &str, now_ms: u64) -> Vec<Binding> {
         self.expire(now_ms);
         self.0.get(key).map_or_else(Vec::new, |r| {

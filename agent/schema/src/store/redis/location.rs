@@ -135,6 +135,30 @@ pub(super) async fn get(
         .collect())
 }
 
+/// [`crate::LocationStore::all_bindings`]: SCAN `reg:*`, then each key.
+pub(super) async fn all(
+    link: &Link,
+    keys: &Keys,
+    max_users: usize,
+) -> Result<Vec<(String, String, Binding)>, StoreError> {
+    let head = format!("{}reg:", keys.prefix());
+    let found = scan(link, &escape_glob(&format!("{head}*")), "reg").await?;
+    let mut out = Vec::new();
+    for key in found.iter().take(max_users) {
+        let key = String::from_utf8_lossy(key);
+        let Some((domain, user)) = key
+            .strip_prefix(head.as_str())
+            .and_then(|rest| rest.split_once(':'))
+        else {
+            continue;
+        };
+        for b in get(link, keys, domain, user).await? {
+            out.push((domain.to_owned(), user.to_owned(), b));
+        }
+    }
+    Ok(out)
+}
+
 /// [`crate::Store::set_tenant`].
 pub(super) async fn set_tenant(
     link: &Link,
