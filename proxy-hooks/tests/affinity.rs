@@ -28,7 +28,7 @@ async fn with(algorithm: Algorithm) -> Rig {
 fn targets(v: &Verdict) -> Vec<Target> {
     match v {
         Verdict::Forward { targets, .. } => targets.clone(),
-        Verdict::Reply { .. } => panic!("not forwarded: {v:?}"),
+        Verdict::Reply { .. } | Verdict::Respond(_) => panic!("not forwarded: {v:?}"),
     }
 }
 
@@ -46,7 +46,10 @@ async fn challenged_then_retried(r: &Rig, call_id: &str, answering: usize) -> (S
     let mut req = invite("sip:2000@d.example.com", call_id);
     let v = r.router.route(&mut req, &f).await;
     let t = targets(&v)[answering].clone();
-    let out = r.router.on_final(&req, &f, &t, &response(407, "")).await;
+    let out = r
+        .router
+        .on_final(&req, &f, &t, &mut response(407, ""))
+        .await;
     assert!(out.is_none(), "a 407 is relayed");
     let again = r.router.route(&mut retry(&req), &f).await;
     (t.node.unwrap().as_str().to_owned(), again)
@@ -117,7 +120,7 @@ async fn register_subscribe_message_retries_stick_even_while_draining() {
         let v = r.router.route(&mut req, &f).await;
         let home = targets(&v)[0].clone();
         let resp = response(challenge, "");
-        r.router.on_final(&req, &f, &home, &resp).await;
+        r.router.on_final(&req, &f, &home, &mut resp.clone()).await;
         let home_id = home.node.clone().unwrap();
         r.store
             .set_node_state(&home_id, NodeState::Draining)
@@ -148,11 +151,11 @@ async fn a_down_box_loses_its_pins_and_other_answers_pin_nothing() {
     let all = targets(&v);
     // A 486 or a 200 pins nothing; a 407 from the third node does.
     r.router
-        .on_final(&req, &f, &all[0], &response(486, ""))
+        .on_final(&req, &f, &all[0], &mut response(486, ""))
         .await;
     assert!(r.sync.affinity().node("down1").is_none());
     r.router
-        .on_final(&req, &f, &all[2], &response(407, ""))
+        .on_final(&req, &f, &all[2], &mut response(407, ""))
         .await;
     let pinned = all[2].node.clone().unwrap();
     assert_eq!(r.sync.affinity().node("down1"), Some(pinned.clone()));

@@ -45,7 +45,7 @@ async fn register_gets_path_and_goes_to_the_aors_node() {
     };
     let out = r
         .router
-        .on_final(&req, &f, &targets[0], &response(200, ""))
+        .on_final(&req, &f, &targets[0], &mut response(200, ""))
         .await;
     assert!(out.is_none());
     assert_eq!(
@@ -261,7 +261,7 @@ async fn a_302_with_x_locus_node_from_a_node_retargets() {
     let a = Target::node(id("a"), Uri::parse("sip:10.0.0.1:5080").unwrap());
     let out = r
         .router
-        .on_final(&req, &f, &a, &response(302, "X-Locus-Node: c\r\n"))
+        .on_final(&req, &f, &a, &mut response(302, "X-Locus-Node: c\r\n"))
         .await;
     let want = Target::node(id("c"), Uri::parse("sip:10.0.0.3:5080").unwrap());
     assert_eq!(out, Some(vec![want]));
@@ -272,7 +272,7 @@ async fn a_302_with_x_locus_node_from_a_node_retargets() {
     };
     let out = r
         .router
-        .on_final(&req, &f, &gw, &response(302, "X-Locus-Node: c\r\n"))
+        .on_final(&req, &f, &gw, &mut response(302, "X-Locus-Node: c\r\n"))
         .await;
     assert_eq!(out, None);
     // To itself, to an unknown node, garbage, no header, not a 302: None.
@@ -285,7 +285,7 @@ async fn a_302_with_x_locus_node_from_a_node_retargets() {
     ] {
         let out = r
             .router
-            .on_final(&req, &f, &a, &response(code, extra))
+            .on_final(&req, &f, &a, &mut response(code, extra))
             .await;
         assert_eq!(out, None, "{code} {extra}");
     }
@@ -297,7 +297,10 @@ async fn a_302_to_a_down_node_is_ignored() {
     let a = Target::node(id("a"), Uri::parse("sip:10.0.0.1:5080").unwrap());
     let req = invite("sip:*8@d.example.com", "x1");
     let to_c = response(302, "X-Locus-Node: c\r\n");
-    let out = r.router.on_final(&req, &flow(PHONE), &a, &to_c).await;
+    let out = r
+        .router
+        .on_final(&req, &flow(PHONE), &a, &mut to_c.clone())
+        .await;
     assert_eq!(out.unwrap()[0].node, Some(id("c")));
     // c's ESL link drops: no longer a place to send the call.
     let status = NodeStatus {
@@ -311,7 +314,10 @@ async fn a_302_to_a_down_node_is_ignored() {
         .await
         .unwrap();
     assert!(r.sync.refresh(&r.store).await);
-    let out = r.router.on_final(&req, &flow(PHONE), &a, &to_c).await;
+    let out = r
+        .router
+        .on_final(&req, &flow(PHONE), &a, &mut to_c.clone())
+        .await;
     assert_eq!(out, None);
 }
 

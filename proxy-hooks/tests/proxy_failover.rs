@@ -175,7 +175,7 @@ impl Router for Redirecting {
         _: &SipMessage,
         _: &Flow,
         _: &Target,
-        resp: &SipMessage,
+        resp: &mut SipMessage,
     ) -> Option<Vec<Target>> {
         let node = resp.headers.get("X-Locus-Node")?.to_string();
         self.seen.lock().unwrap().push(node);

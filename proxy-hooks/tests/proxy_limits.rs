@@ -70,7 +70,7 @@ impl Router for ToFlow {
         _: &SipMessage,
         _: &Flow,
         _: &Target,
-        _: &SipMessage,
+        _: &mut SipMessage,
     ) -> Option<Vec<Target>> {
         None
     }

@@ -89,7 +89,7 @@ async fn register_through(r: &Registrar, contact: &str, granted: &str) {
     let mut req = register(contact, &format!("Path: {EDGE}\nExpires: 3600\n"));
     r.prepare_register(&mut req, &tcp_flow());
     let resp = ok(&format!("Contact: {granted}\n"));
-    r.on_register_final(&req, &tcp_flow(), &node_target(), &resp)
+    r.on_register_final(&req, &tcp_flow(), &node_target(), &mut resp.clone())
         .await;
 }
 
@@ -210,7 +210,7 @@ async fn non_2xx_is_ignored_and_removals_apply(store: Arc<dyn Store>) {
         status: 401,
         reason: "Unauthorized".into(),
     };
-    a.on_register_final(&req, &tcp_flow(), &node_target(), &challenge)
+    a.on_register_final(&req, &tcp_flow(), &node_target(), &mut challenge.clone())
         .await;
     assert!(a.lookup("1000", "example.com").await.is_empty());
 
@@ -221,7 +221,7 @@ async fn non_2xx_is_ignored_and_removals_apply(store: Arc<dyn Store>) {
     // expires=0 on one contact removes that one.
     let mut req = register("<sip:1000@192.168.1.20>;expires=0", "");
     a.prepare_register(&mut req, &tcp_flow());
-    a.on_register_final(&req, &tcp_flow(), &node_target(), &ok(""))
+    a.on_register_final(&req, &tcp_flow(), &node_target(), &mut ok(""))
         .await;
     let left = a.lookup("1000", "example.com").await;
     assert_eq!(left.len(), 1);
@@ -233,7 +233,7 @@ async fn non_2xx_is_ignored_and_removals_apply(store: Arc<dyn Store>) {
     // Contact: * with Expires: 0 removes everything.
     let mut req = register("*", "Expires: 0\n");
     a.prepare_register(&mut req, &tcp_flow());
-    a.on_register_final(&req, &tcp_flow(), &node_target(), &ok(""))
+    a.on_register_final(&req, &tcp_flow(), &node_target(), &mut ok(""))
         .await;
     assert!(a.lookup("1000", "example.com").await.is_empty());
     assert!(

@@ -214,6 +214,13 @@ impl Router for FarmRouter {
     async fn route(&self, req: &mut SipMessage, flow: &Flow) -> Verdict {
         let snap = self.sync.snapshot();
         let source = self.source(&snap, req, flow);
+        if req.method() == Some("REGISTER")
+            && matches!(source, Source::Phone)
+            && let Some(loc) = &self.location
+            && let Some(resp) = loc.absorb_register(req, flow).await
+        {
+            return Verdict::Respond(Box::new(resp));
+        }
         let verdict = self.decide(&snap, req, flow, source).await;
         if req.method() == Some("REGISTER")
             && let (Verdict::Forward { .. }, Some(loc)) = (&verdict, &self.location)
@@ -238,7 +245,7 @@ impl Router for FarmRouter {
         req: &SipMessage,
         flow: &Flow,
         target: &Target,
-        resp: &SipMessage,
+        resp: &mut SipMessage,
     ) -> Option<Vec<Target>> {
         self.pin_challenge(req, target, resp);
         if req.method() == Some("REGISTER") {

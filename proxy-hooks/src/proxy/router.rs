@@ -135,6 +135,9 @@ pub enum Verdict {
         /// Reason phrase.
         reason: Cow<'static, str>,
     },
+    /// Answer it with this response (built from the request: a REGISTER
+    /// refresh the registrar answers itself in mid mode).
+    Respond(Box<SipMessage>),
     /// Forward it.
     Forward {
         /// Branches, in order.
@@ -186,14 +189,21 @@ pub trait Location: Send + Sync + 'static {
     /// back through this proxy and this flow.
     fn prepare_register(&self, req: &mut SipMessage, flow: &Flow);
 
+    /// A phone's REGISTER the proxy answers itself (a refresh the box
+    /// need not see, mid-registrar mode); `None` forwards it.
+    async fn absorb_register(&self, _req: &SipMessage, _flow: &Flow) -> Option<SipMessage> {
+        None
+    }
+
     /// A final response to a REGISTER we forwarded to `target`: on 2xx,
-    /// mirror the accepted bindings (and removals) into `reg:`.
+    /// mirror the accepted bindings (and removals) into `reg:`, and adjust
+    /// the response for the phone (its expiry in mid mode).
     async fn on_register_final(
         &self,
         req: &SipMessage,
         flow: &Flow,
         target: &Target,
-        resp: &SipMessage,
+        resp: &mut SipMessage,
     );
 
     /// The live bindings of `user@domain` as branches (rule 7): R-URI =
@@ -289,7 +299,7 @@ pub trait Router: Send + Sync + 'static {
         req: &SipMessage,
         flow: &Flow,
         target: &Target,
-        resp: &SipMessage,
+        resp: &mut SipMessage,
     ) -> Option<Vec<Target>>;
 }
 

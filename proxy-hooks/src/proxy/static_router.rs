@@ -65,7 +65,7 @@ impl Router for StaticRouter {
         _req: &SipMessage,
         _flow: &Flow,
         _target: &Target,
-        _resp: &SipMessage,
+        _resp: &mut SipMessage,
     ) -> Option<Vec<Target>> {
         None
     }

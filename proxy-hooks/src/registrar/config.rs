@@ -11,6 +11,18 @@ use crate::proxy::{Flow, FlowKeys};
 use crate::sip::uri::split_host_port;
 use crate::sip::{Params, Scheme, Transport, Uri};
 
+/// How REGISTERs reach the boxes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrarMode {
+    /// Every REGISTER goes to a box (the box's expiry is the phone's).
+    #[default]
+    Forward,
+    /// Mid-registrar (`registrar/mid.rs`): phones get `phone_expires`,
+    /// boxes `box_expires`; refreshes in between are answered here.
+    Mid,
+}
+
 /// `[proxy.registrar]` (unknown keys refused).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -27,6 +39,15 @@ pub struct RegistrarConfig {
     /// round trip through this proxy and the box before it is mirrored.
     #[serde(with = "humantime_serde")]
     pub grace: Duration,
+    /// `forward` (default) or `mid`.
+    pub mode: RegistrarMode,
+    /// Mid mode: the expiry phones are given (short: it holds the NAT
+    /// pinhole and finds dead phones quickly).
+    #[serde(with = "humantime_serde")]
+    pub phone_expires: Duration,
+    /// Mid mode: the expiry asked of the boxes.
+    #[serde(with = "humantime_serde")]
+    pub box_expires: Duration,
 }
 
 impl Default for RegistrarConfig {
@@ -35,6 +56,9 @@ impl Default for RegistrarConfig {
             lookup_timeout: Duration::from_millis(200),
             max_expires: Duration::from_secs(7200),
             grace: Duration::from_secs(30),
+            mode: RegistrarMode::Forward,
+            phone_expires: Duration::from_secs(60),
+            box_expires: Duration::from_secs(3600),
         }
     }
 }
@@ -47,6 +71,14 @@ impl RegistrarConfig {
         }
         if self.max_expires < Duration::from_secs(1) {
             return Err(RegistrarError::Config("max_expires must be >= 1s"));
+        }
+        if self.phone_expires < Duration::from_secs(1) {
+            return Err(RegistrarError::Config("phone_expires must be >= 1s"));
+        }
+        if self.box_expires < self.phone_expires * 2 {
+            return Err(RegistrarError::Config(
+                "box_expires must be at least twice phone_expires",
+            ));
         }
         Ok(())
     }
@@ -192,5 +224,13 @@ mod tests {
         let zero: RegistrarConfig = toml::from_str("lookup_timeout = \"0s\"").unwrap();
         assert!(zero.validate().is_err());
         assert!(RegistrarConfig::default().validate().is_ok());
+        let mid: RegistrarConfig =
+            toml::from_str("mode = \"mid\"\nphone_expires = \"60s\"\nbox_expires = \"1h\"")
+                .unwrap();
+        assert_eq!(mid.mode, RegistrarMode::Mid);
+        assert!(mid.validate().is_ok());
+        let short: RegistrarConfig = toml::from_str("box_expires = \"90s\"").unwrap();
+        assert!(short.validate().is_err());
+        assert!(toml::from_str::<RegistrarConfig>("mode = \"proxy\"").is_err());
     }
 }

@@ -111,6 +111,25 @@ impl OwnFlows {
         })
     }
 
+    /// Every live own binding of a user, with its flow.
+    pub(crate) fn live_with_flows(
+        &self,
+        domain: &str,
+        user: &str,
+        now_ms: u64,
+    ) -> Vec<(Binding, Flow)> {
+        let inner = self.lock();
+        inner
+            .aors
+            .get(&aor(domain, user))
+            .map_or_else(Vec::new, |m| {
+                m.values()
+                    .filter(|(b, _)| b.live_at(now_ms))
+                    .cloned()
+                    .collect()
+            })
+    }
+
     /// Every live own binding of a user.
     pub(crate) fn live(&self, domain: &str, user: &str, now_ms: u64) -> Vec<Binding> {
         let inner = self.lock();

@@ -13,6 +13,7 @@
 //! * `flows`: this process's own bindings with their flows.
 //! * [`keepalive`]: pings toward the phones whose flows we hold; dead ones
 //!   are marked unreachable.
+//! * `mid`: mid-registrar mode (refreshes answered here, long box expiry).
 //! * `nat`: whether a phone is behind a NAT.
 //! * `unreg`: an unregister reaches every box holding the user.
 //! * [`stats`]: the counters, [`RegistrarStats`].
@@ -31,11 +32,12 @@ pub mod config;
 mod contact;
 mod flows;
 pub mod keepalive;
+mod mid;
 mod nat;
 pub mod stats;
 mod unreg;
 
-pub use config::{OwnAddr, RegistrarConfig, RegistrarError};
+pub use config::{OwnAddr, RegistrarConfig, RegistrarError, RegistrarMode};
 pub use keepalive::{Keepalive, KeepaliveConfig, KeepaliveMethod, KeepaliveStats};
 pub use stats::RegistrarStats;
 
@@ -57,6 +59,8 @@ pub struct Registrar {
     farm: Option<Arc<FarmSync>>,
     /// Pings the phones whose flows we hold.
     keepalive: Option<Keepalive>,
+    /// Mid mode: when each box-side binding lapses.
+    leases: mid::BoxLeases,
 }
 
 use locus_schema::now_ms;
@@ -104,6 +108,7 @@ impl Registrar {
             keys: FlowKeys::random(),
             farm: None,
             keepalive: None,
+            leases: mid::BoxLeases::default(),
         }
     }
 
@@ -247,16 +252,23 @@ impl Registrar {
         }
     }
 
-    /// Stops pinging for the contacts `change` removes.
+    /// Stops pinging, and forgets the box leases of, the contacts
+    /// `change` removes.
     fn untrack(&self, domain: &str, user: &str, change: &Change) {
-        let Some(ka) = &self.keepalive else { return };
-        match change {
-            Change::Save { .. } => {}
-            Change::Remove(c) => ka.untrack(&contact_key(domain, user, &c.to_string())),
-            Change::RemoveAll => {
-                for b in self.flows.live(domain, user, now_ms()) {
-                    ka.untrack(&contact_key(domain, user, &b.contact));
-                }
+        let gone: Vec<ContactKey> = match change {
+            Change::Save { .. } => return,
+            Change::Remove(c) => vec![contact_key(domain, user, &c.to_string())],
+            Change::RemoveAll => self
+                .flows
+                .live(domain, user, now_ms())
+                .into_iter()
+                .map(|b| contact_key(domain, user, &b.contact))
+                .collect(),
+        };
+        for k in &gone {
+            self.leases.remove(k);
+            if let Some(ka) = &self.keepalive {
+                ka.untrack(k);
             }
         }
     }
@@ -287,6 +299,69 @@ impl Reachability for Registrar {
             );
             if let Err(e) = self.store.put_binding(&k.domain, &k.user, &b).await {
                 self.store_failed("write", &aor, &e);
+            }
+        }
+    }
+}
+
+impl Registrar {
+    /// Mirrors what a 2xx to a REGISTER accepted (saves, removals).
+    async fn mirror(&self, req: &SipMessage, flow: &Flow, target: &Target, resp: &SipMessage) {
+        let Ok(to) = req.to() else {
+            tracing::debug!(peer = %flow.source, "REGISTER without a usable To; not mirrored");
+            return;
+        };
+        let (Some(user), domain) = (to.uri.user_name(), to.uri.host.as_str()) else {
+            tracing::debug!(peer = %flow.source, "REGISTER To without a user; not mirrored");
+            return;
+        };
+        let aor = format!("{user}@{domain}");
+        let max = u32::try_from(self.cfg.max_expires.as_secs()).unwrap_or(u32::MAX);
+        let changes = match contact::plan(req, resp, max) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(aor, peer = %flow.source, error = %e, "unreadable REGISTER contacts");
+                return;
+            }
+        };
+        for change in &changes {
+            self.unregister_elsewhere(req, target, domain, user, change)
+                .await;
+        }
+        for change in changes {
+            self.untrack(domain, user, &change);
+            let res = match &change {
+                Change::RemoveAll => {
+                    self.flows.remove_all(domain, user);
+                    self.store.remove_bindings(domain, user).await
+                }
+                Change::Remove(c) => {
+                    let c = c.to_string();
+                    self.flows.remove(domain, user, &c);
+                    self.store.remove_binding(domain, user, &c).await
+                }
+                Change::Save { contact, expires } => {
+                    let (life, box_until) = self.lifetimes(*expires);
+                    if let Some(until) = box_until {
+                        let key = contact_key(domain, user, &contact.to_string());
+                        self.leases.set(key, until, now_ms());
+                    }
+                    let b = self.binding(req, flow, target, contact, life);
+                    self.flows.save(domain, user, b.clone(), *flow, now_ms());
+                    self.track(flow, domain, user, &b, contact);
+                    self.store.put_binding(domain, user, &b).await
+                }
+            };
+            match (res, &change) {
+                (Err(e), _) => self.store_failed("write", &aor, &e),
+                (Ok(()), Change::Save { contact, expires }) => {
+                    self.stats.saved.inc();
+                    tracing::debug!(aor, contact = %contact, expires, "binding mirrored");
+                }
+                (Ok(()), _) => {
+                    self.stats.removed.inc();
+                    tracing::debug!(aor, "binding removed");
+                }
             }
         }
     }
@@ -328,6 +403,12 @@ impl Location for Registrar {
         req.headers
             .prepend("Path", &self.own.path_value(flow, &self.keys));
         support_path(req);
+        self.to_box(req);
+        self.stats.forwarded.inc();
+    }
+
+    async fn absorb_register(&self, req: &SipMessage, flow: &Flow) -> Option<SipMessage> {
+        self.absorb(req, flow).await
     }
 
     async fn on_register_final(
@@ -335,63 +416,13 @@ impl Location for Registrar {
         req: &SipMessage,
         flow: &Flow,
         target: &Target,
-        resp: &SipMessage,
+        resp: &mut SipMessage,
     ) {
         if !resp.status().is_some_and(|s| (200..300).contains(&s)) {
             return;
         }
-        let Ok(to) = req.to() else {
-            tracing::debug!(peer = %flow.source, "REGISTER without a usable To; not mirrored");
-            return;
-        };
-        let (Some(user), domain) = (to.uri.user_name(), to.uri.host.as_str()) else {
-            tracing::debug!(peer = %flow.source, "REGISTER To without a user; not mirrored");
-            return;
-        };
-        let aor = format!("{user}@{domain}");
-        let max = u32::try_from(self.cfg.max_expires.as_secs()).unwrap_or(u32::MAX);
-        let changes = match contact::plan(req, resp, max) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(aor, peer = %flow.source, error = %e, "unreadable REGISTER contacts");
-                return;
-            }
-        };
-        for change in &changes {
-            self.unregister_elsewhere(req, target, domain, user, change)
-                .await;
-        }
-        for change in changes {
-            self.untrack(domain, user, &change);
-            let res = match &change {
-                Change::RemoveAll => {
-                    self.flows.remove_all(domain, user);
-                    self.store.remove_bindings(domain, user).await
-                }
-                Change::Remove(c) => {
-                    let c = c.to_string();
-                    self.flows.remove(domain, user, &c);
-                    self.store.remove_binding(domain, user, &c).await
-                }
-                Change::Save { contact, expires } => {
-                    let b = self.binding(req, flow, target, contact, *expires);
-                    self.flows.save(domain, user, b.clone(), *flow, now_ms());
-                    self.track(flow, domain, user, &b, contact);
-                    self.store.put_binding(domain, user, &b).await
-                }
-            };
-            match (res, &change) {
-                (Err(e), _) => self.store_failed("write", &aor, &e),
-                (Ok(()), Change::Save { contact, expires }) => {
-                    self.stats.saved.inc();
-                    tracing::debug!(aor, contact = %contact, expires, "binding mirrored");
-                }
-                (Ok(()), _) => {
-                    self.stats.removed.inc();
-                    tracing::debug!(aor, "binding removed");
-                }
-            }
-        }
+        self.mirror(req, flow, target, resp).await;
+        self.to_phone(resp);
     }
 
     async fn lookup(&self, user: &str, domain: &str) -> Vec<Target> {

@@ -22,6 +22,10 @@ pub struct RegistrarStats {
     /// Requests queued for another box to drop a user's registrations
     /// (an unregister that reached only one box).
     pub remote_unregisters: Counter,
+    /// REGISTERs forwarded to a box.
+    pub forwarded: Counter,
+    /// REGISTER refreshes answered by the proxy (mid mode).
+    pub absorbed: Counter,
     /// Live bindings whose flow this proxy holds (refreshed at scrape).
     pub bindings: Gauge,
     /// Of those, behind NAT.
@@ -58,6 +62,16 @@ impl RegistrarStats {
                 "locus_registrar_store_errors",
                 "Failed or timed-out store calls",
                 &self.store_errors,
+            ),
+            (
+                "locus_registrar_registers_forwarded",
+                "REGISTERs forwarded to a box",
+                &self.forwarded,
+            ),
+            (
+                "locus_registrar_registers_absorbed",
+                "REGISTER refreshes answered by the proxy (mid mode)",
+                &self.absorbed,
             ),
             (
                 "locus_registrar_remote_unregisters",

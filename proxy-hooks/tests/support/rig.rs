@@ -47,7 +47,7 @@ impl Location for FakeLocation {
         self.seen.lock().unwrap().prepared.push(*flow);
     }
 
-    async fn on_register_final(&self, _: &SipMessage, _: &Flow, t: &Target, r: &SipMessage) {
+    async fn on_register_final(&self, _: &SipMessage, _: &Flow, t: &Target, r: &mut SipMessage) {
         let s = (r.status().unwrap(), t.node.clone());
         self.seen.lock().unwrap().finals.push(s);
     }
@@ -200,20 +200,21 @@ pub fn nodes(v: &Verdict) -> Vec<&str> {
             .iter()
             .map(|t| t.node.as_ref().map_or("-", |n| n.as_str()))
             .collect(),
-        Verdict::Reply { .. } => Vec::new(),
+        Verdict::Reply { .. } | Verdict::Respond(_) => Vec::new(),
     }
 }
 
 pub fn label(v: &Verdict) -> Option<(Label, Fork)> {
     match v {
         Verdict::Forward { label, fork, .. } => Some((*label, *fork)),
-        Verdict::Reply { .. } => None,
+        Verdict::Reply { .. } | Verdict::Respond(_) => None,
     }
 }
 
 pub fn status(v: &Verdict) -> Option<u16> {
     match v {
         Verdict::Reply { status, .. } => Some(*status),
+        Verdict::Respond(r) => r.status(),
         Verdict::Forward { .. } => None,
     }
 }

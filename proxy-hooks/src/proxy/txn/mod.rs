@@ -213,6 +213,11 @@ impl Txn {
                 self.core.stats.route_decided(started.elapsed());
                 match verdict {
                     Verdict::Reply { status, reason } => self.reply(status, &reason).await,
+                    Verdict::Respond(resp) => {
+                        let status = resp.status().unwrap_or(500);
+                        self.core.stats.replied(status);
+                        self.finalize(status, resp.to_bytes()).await;
+                    }
                     Verdict::Forward {
                         targets,
                         fork,

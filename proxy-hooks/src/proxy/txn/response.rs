@@ -23,7 +23,7 @@ impl Txn {
         }
     }
 
-    pub(super) async fn on_response(&mut self, resp: SipMessage) {
+    pub(super) async fn on_response(&mut self, mut resp: SipMessage) {
         let Some(status) = resp.status() else { return };
         let Some(i) = resp.top_via().ok().and_then(|v| {
             v.branch()
@@ -105,7 +105,7 @@ impl Txn {
             let b = &self.branches[i];
             self.core
                 .router
-                .on_final(&b.req, &self.flow, &b.target, &resp)
+                .on_final(&b.req, &self.flow, &b.target, &mut resp)
                 .await
         } else {
             None

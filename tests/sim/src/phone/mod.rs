@@ -158,6 +158,11 @@ impl Phone {
         self.inner.state().options.clone()
     }
 
+    /// The final response to the phone's latest REGISTER.
+    pub fn last_register_response(&self) -> Option<locus_proxy::sip::SipMessage> {
+        self.inner.state().reg_last.clone()
+    }
+
     /// How many in-dialog re-INVITEs of call `call_id` the phone answered.
     pub fn reinvites_answered(&self, call_id: &str) -> u32 {
         self.inner
@@ -177,16 +182,27 @@ impl Phone {
     }
 
     /// REGISTERs (`expires` 0 unregisters), answering a 401/407 digest
-    /// challenge once; returns the final status.
+    /// challenge once; returns the final status. Every REGISTER of the
+    /// phone shares one Call-ID with a rising CSeq (RFC 3261 10.2.4, as
+    /// real phones do).
     pub async fn register(&self, expires: u32) -> Result<u16, PhoneError> {
         let inner = &self.inner;
         let aor = format!("<sip:{}@{}>", inner.user, inner.domain);
-        let call_id = format!("{}@{}", token(), inner.me().ip());
+        let (call_id, first) = {
+            let mut st = inner.state();
+            let id = st
+                .reg_call_id
+                .get_or_insert_with(|| format!("{}@{}", token(), inner.me().ip()))
+                .clone();
+            (id, st.reg_cseq)
+        };
         let from = format!("{aor};tag={}", token());
         let contact = inner.contact();
         let ruri = self.uri(None)?;
         let mut auth: Option<(&str, String)> = None;
-        for cseq in 1..=2u32 {
+        for round in 1..=2u32 {
+            let cseq = first + round;
+            inner.state().reg_cseq = cseq;
             let mut h = vec![
                 ("From", from.clone()),
                 ("To", aor.clone()),
@@ -200,8 +216,11 @@ impl Phone {
             let (_, resp) = inner.transact(&req, inner.proxy, self.timeout).await?;
             let status = resp.status().unwrap_or_default();
             match self.credentials(&resp, "REGISTER", &ruri)? {
-                Some(a) if cseq == 1 => auth = Some(a),
-                _ => return Ok(status),
+                Some(a) if round == 1 => auth = Some(a),
+                _ => {
+                    inner.state().reg_last = Some(resp);
+                    return Ok(status);
+                }
             }
         }
         Err(PhoneError::Build("unreachable: two REGISTER rounds"))

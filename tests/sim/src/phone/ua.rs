@@ -52,6 +52,12 @@ pub(super) struct State {
     pub reinvited: HashMap<String, u32>,
     /// Out-of-dialog OPTIONS received (keepalives): when, and from where.
     pub options: Vec<(std::time::Instant, SocketAddr)>,
+    /// Call-ID of every REGISTER of the phone, once the first is sent.
+    pub reg_call_id: Option<String>,
+    /// CSeq of its latest REGISTER.
+    pub reg_cseq: u32,
+    /// The final response to its latest REGISTER.
+    pub reg_last: Option<SipMessage>,
 }
 
 /// Everything the phone and its calls share.
