@@ -24,8 +24,12 @@
 //!   `X-Locus-*` stripping) and rule 6 tables ([`PolicyConfig`]).
 //! * [`farm`]: [`FarmRouter`], the production [`proxy::Router`]: rules 1-7.
 //! * [`registrar`]: REGISTER mirroring into `reg:` and rule 7 lookups
-//!   ([`registrar::Registrar`], the [`proxy::Location`] implementation).
+//!   ([`registrar::Registrar`], the [`proxy::Location`] implementation),
+//!   keepalives toward phones, mid-registrar mode.
+//! * [`cluster`]: the farm's proxies: a lease each in the store (no two
+//!   under one id), siblings trusted, a gone proxy's phones taken over.
 
+pub mod cluster;
 pub mod farm;
 pub mod health;
 pub mod hook;

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::{Cluster, ClusterConfig};
 use crate::farm::FarmRouter;
 use crate::health::{Health, HealthConfig};
 use crate::hook::{self, HookState};
@@ -50,6 +51,8 @@ pub struct ProxyConfig {
     pub registrar: RegistrarConfig,
     /// `[proxy.keepalive]`: pings toward the phones registered through us.
     pub keepalive: KeepaliveConfig,
+    /// `[proxy.cluster]`: this proxy's lease, takeover of gone siblings.
+    pub cluster: ClusterConfig,
     /// `[proxy.security]`: the farm secret (flow tokens, Record-Route
     /// signatures) and what to do with phones' preloaded Routes.
     pub security: SecurityConfig,
@@ -100,6 +103,9 @@ impl ProxyConfig {
             .validate()
             .map_err(|e| ServerError::Config(format!("proxy.registrar: {e}")))?;
         self.keepalive
+            .validate()
+            .map_err(|e| ServerError::Config(e.into()))?;
+        self.cluster
             .validate()
             .map_err(|e| ServerError::Config(e.into()))?;
         self.security.validate().map_err(ServerError::Config)?;
@@ -176,6 +182,7 @@ pub async fn start(
     own.extend(cfg.core.advertise.clone());
     let policy = Policy::new(&cfg.policy, own)
         .map_err(|e| ServerError::Config(format!("proxy.policy: {e}")))?;
+    let siblings = policy.siblings();
     let routing = Arc::new(cfg.routing.clone());
     let engine = Arc::new(Engine::new(&routing).map_err(|e| ServerError::Config(e.to_string()))?);
     let health = Health::new(cfg.health.clone(), transport.clone());
@@ -194,8 +201,27 @@ pub async fn start(
         )
         .with_keys(keys.clone())
         .with_farm(sync.clone())
-        .with_keepalive(keepalive.clone()),
+        .with_keepalive(keepalive.clone())
+        .with_listeners(udp.clone()),
     );
+    let sockets = udp
+        .iter()
+        .map(|a| format!("sip:{a}"))
+        .chain(tcp.iter().map(|a| format!("sip:{a};transport=tcp")))
+        .collect();
+    let cluster = Cluster::new(
+        cfg.cluster.clone(),
+        store.clone(),
+        &cfg.core.id,
+        sockets,
+        cfg.core.advertise.clone(),
+        registrar.clone(),
+        siblings,
+    );
+    cluster
+        .claim()
+        .await
+        .map_err(|e| ServerError::Config(e.to_string()))?;
     let router = Arc::new(
         FarmRouter::new(
             policy,
@@ -219,6 +245,10 @@ pub async fn start(
     {
         let (health, token) = (health.clone(), token.clone());
         tasks.spawn(async move { health.run(token).await });
+    }
+    {
+        let token = token.clone();
+        tasks.spawn(async move { cluster.run(token).await });
     }
     {
         let (keepalive, token) = (keepalive.clone(), token.clone());

@@ -128,6 +128,11 @@ impl Keys {
         )
     }
 
+    /// `proxy:{id}`: a live proxy's [`crate::ProxyLease`] (JSON, PX TTL).
+    pub fn proxy(&self, id: &str) -> String {
+        format!("{}proxy:{}", self.prefix, id)
+    }
+
     /// `tenant:{domain}`: pinned node.
     pub fn tenant(&self, domain: &str) -> String {
         format!("{}tenant:{}", self.prefix, domain)

@@ -13,6 +13,7 @@
 pub mod binding;
 pub mod change;
 pub mod keys;
+pub mod lease;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -22,6 +23,7 @@ pub mod util;
 pub use binding::Binding;
 pub use change::{HashOp, NodeChange, NodeImage, Table};
 pub use keys::{Keys, NodeId, NodeIdError};
+pub use lease::ProxyLease;
 pub use store::notice::{Notice, NoticeKind};
 pub use store::{
     FarmAdmin, FarmRead, FarmView, LocationStore, NodeStore, NodeView, Store, StoreError,

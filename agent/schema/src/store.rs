@@ -13,6 +13,7 @@ use crate::binding::Binding;
 use crate::change::Table;
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::NodeId;
+use crate::lease::ProxyLease;
 use crate::types::{MemberEntry, NodeState, NodeStatus, UnregRequest};
 
 mod failover;
@@ -185,6 +186,21 @@ pub trait LocationStore: Send + Sync + 'static {
         &self,
         max_users: usize,
     ) -> Result<Vec<(String, String, Binding)>, StoreError>;
+
+    /// Writes (or refreshes) `lease` under `proxy:{id}` for `ttl`, unless
+    /// another instance holds the id: then nothing is written and its
+    /// lease is returned. Atomic.
+    async fn claim_proxy(
+        &self,
+        lease: &ProxyLease,
+        ttl: std::time::Duration,
+    ) -> Result<Option<ProxyLease>, StoreError>;
+
+    /// Deletes `proxy:{id}` when `instance` holds it (a clean shutdown).
+    async fn release_proxy(&self, id: &str, instance: &str) -> Result<(), StoreError>;
+
+    /// Every live proxy lease.
+    async fn proxies(&self) -> Result<Vec<ProxyLease>, StoreError>;
 }
 
 /// What readers of the farm (proxies, hooks, `locus inspect`) use.

@@ -115,6 +115,61 @@ async fn put_read_remove(store: Arc<dyn Store>) {
     );
 }
 
+async fn proxy_leases_are_one_instance_per_id(store: Arc<dyn Store>) {
+    let lease = |id: &str, instance: &str| locus_schema::ProxyLease {
+        id: id.into(),
+        instance: instance.into(),
+        sockets: vec!["sip:127.0.0.1:5060".into()],
+        advertise: None,
+        started_ms: now_ms(),
+    };
+    let ttl = Duration::from_millis(400);
+    assert_eq!(
+        store.claim_proxy(&lease("p1", "a"), ttl).await.unwrap(),
+        None
+    );
+    // The same instance refreshes; another one under the id is refused.
+    assert_eq!(
+        store.claim_proxy(&lease("p1", "a"), ttl).await.unwrap(),
+        None
+    );
+    let held = store.claim_proxy(&lease("p1", "b"), ttl).await.unwrap();
+    assert_eq!(held.map(|l| l.instance), Some("a".to_string()));
+    assert_eq!(
+        store.claim_proxy(&lease("p2", "c"), ttl).await.unwrap(),
+        None
+    );
+    let mut ids: Vec<String> = store
+        .proxies()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["p1", "p2"]);
+    // Release only by the holder; a lapsed lease frees the id.
+    store.release_proxy("p2", "not-c").await.unwrap();
+    store.release_proxy("p1", "a").await.unwrap();
+    let ids: Vec<String> = store
+        .proxies()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(ids, vec!["p2"]);
+    eventually("p2's lease lapses", || {
+        let store = store.clone();
+        async move { store.proxies().await.unwrap().is_empty() }
+    })
+    .await;
+    assert_eq!(
+        store.claim_proxy(&lease("p2", "d"), ttl).await.unwrap(),
+        None
+    );
+}
+
 async fn expired_bindings_are_never_returned(store: Arc<dyn Store>) {
     let now = now_ms();
     store
@@ -183,6 +238,7 @@ macro_rules! both {
 }
 
 both!(
+    proxy_leases_are_one_instance_per_id,
     put_read_remove,
     expired_bindings_are_never_returned,
     tenants_are_read_with_the_farm

@@ -10,6 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use locus_schema::NodeId;
 
@@ -63,6 +66,9 @@ pub struct Policy {
     node_secrets: BTreeMap<NodeId, String>,
     /// [`NETWORK_NODE`].
     network_node: NodeId,
+    /// Sibling proxies found through their leases (`cluster.rs`): their
+    /// listening sockets, exactly.
+    siblings: Arc<ArcSwap<Vec<SocketAddr>>>,
 }
 
 impl Policy {
@@ -99,6 +105,7 @@ impl Policy {
             gateways: c.gateways,
             outside: c.outside,
             peers: c.peers,
+            siblings: Arc::default(),
             node_match: cfg.node_match,
             node_networks: c.node_networks,
             node_secret: cfg.node_secret.clone(),
@@ -282,9 +289,15 @@ impl Policy {
         }
     }
 
-    /// Whether a packet from `addr` comes from a sibling proxy (`peers`).
+    /// Whether a packet from `addr` comes from a sibling proxy: one of
+    /// `peers`, or a socket a live proxy's lease lists.
     pub fn is_peer(&self, addr: SocketAddr) -> bool {
-        self.peers.iter().any(|p| p.matches(addr))
+        self.peers.iter().any(|p| p.matches(addr)) || self.siblings.load().contains(&addr)
+    }
+
+    /// The live siblings' sockets, as the cluster loop republishes them.
+    pub fn siblings(&self) -> Arc<ArcSwap<Vec<SocketAddr>>> {
+        self.siblings.clone()
     }
 
     /// Whether `uri` is for us: one of our domains or our own address.

@@ -14,7 +14,9 @@ use crate::sip::uri::split_host_port;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CoreConfig {
-    /// Proxy id: salts branches and To tags, names the proxy in logs.
+    /// Proxy id: names the owner of bindings and the proxy's lease, salts
+    /// branches and To tags, names the proxy in logs. Default: the host
+    /// name. Two live proxies may not share one (`cluster.rs`).
     pub id: String,
     /// `host[:port]` written into Via and Record-Route instead of the
     /// listener address (a proxy behind NAT or bound to `0.0.0.0`).
@@ -59,7 +61,7 @@ pub struct CoreConfig {
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
-            id: "proxy".to_string(),
+            id: crate::cluster::default_id(),
             advertise: None,
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),

@@ -15,6 +15,7 @@
 //!   are marked unreachable.
 //! * `mid`: mid-registrar mode (refreshes answered here, long box expiry).
 //! * `nat`: whether a phone is behind a NAT.
+//! * `takeover`: a gone proxy's phones become ours (`cluster.rs`).
 //! * `unreg`: an unregister reaches every box holding the user.
 //! * [`stats`]: the counters, [`RegistrarStats`].
 
@@ -35,6 +36,7 @@ pub mod keepalive;
 mod mid;
 mod nat;
 pub mod stats;
+mod takeover;
 mod unreg;
 
 pub use config::{OwnAddr, RegistrarConfig, RegistrarError, RegistrarMode};
@@ -61,6 +63,8 @@ pub struct Registrar {
     keepalive: Option<Keepalive>,
     /// Mid mode: when each box-side binding lapses.
     leases: mid::BoxLeases,
+    /// Our UDP listeners (takeover).
+    listeners: Vec<std::net::SocketAddr>,
 }
 
 use locus_schema::now_ms;
@@ -109,6 +113,7 @@ impl Registrar {
             farm: None,
             keepalive: None,
             leases: mid::BoxLeases::default(),
+            listeners: Vec::new(),
         }
     }
 

@@ -23,6 +23,7 @@ use crate::Keys;
 use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage, Table};
 use crate::keys::NodeId;
+use crate::lease::ProxyLease;
 use crate::types::{NodeState, NodeStatus, UnregRequest};
 
 /// One node's keys.
@@ -44,6 +45,8 @@ struct Farm {
     unregs: BTreeMap<NodeId, (VecDeque<UnregRequest>, Instant)>,
     regs: location::Regs,
     tenants: BTreeMap<String, NodeId>,
+    /// `proxy:{id}` leases with their expiry.
+    proxies: BTreeMap<String, (ProxyLease, Instant)>,
 }
 
 impl Farm {
@@ -58,6 +61,7 @@ impl Farm {
         self.nodes
             .retain(|_, n| !n.status.is_empty() || !n.tables.is_empty());
         self.unregs.retain(|_, (_, at)| *at > now);
+        self.proxies.retain(|_, (_, at)| *at > now);
     }
 
     fn live(&self, id: &NodeId) -> bool {
@@ -262,6 +266,39 @@ impl LocationStore for MemStore {
         let head = format!("{}reg:", self.keys.prefix());
         let now = self.now_ms();
         Ok(self.lock().regs.all(&head, max_users, now))
+    }
+    async fn claim_proxy(
+        &self,
+        lease: &ProxyLease,
+        ttl: Duration,
+    ) -> Result<Option<ProxyLease>, StoreError> {
+        let mut farm = self.lock();
+        let now = Instant::now();
+        farm.expire(now);
+        if let Some((held, _)) = farm.proxies.get(&lease.id)
+            && held.instance != lease.instance
+        {
+            return Ok(Some(held.clone()));
+        }
+        farm.proxies
+            .insert(lease.id.clone(), (lease.clone(), now + ttl));
+        Ok(None)
+    }
+    async fn release_proxy(&self, id: &str, instance: &str) -> Result<(), StoreError> {
+        let mut farm = self.lock();
+        if farm
+            .proxies
+            .get(id)
+            .is_some_and(|(l, _)| l.instance == instance)
+        {
+            farm.proxies.remove(id);
+        }
+        Ok(())
+    }
+    async fn proxies(&self) -> Result<Vec<ProxyLease>, StoreError> {
+        let mut farm = self.lock();
+        farm.expire(Instant::now());
+        Ok(farm.proxies.values().map(|(l, _)| l.clone()).collect())
     }
 }
 

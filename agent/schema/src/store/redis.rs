@@ -18,6 +18,7 @@ use super::{
 use crate::binding::Binding;
 use crate::change::{NodeChange, NodeImage};
 use crate::keys::{Keys, NodeId};
+use crate::lease::ProxyLease;
 use crate::types::{NodeState, NodeStatus, UnregRequest};
 
 mod events;
@@ -206,6 +207,19 @@ impl LocationStore for RedisStore {
         max_users: usize,
     ) -> Result<Vec<(String, String, Binding)>, StoreError> {
         location::all(&self.link, &self.keys, max_users).await
+    }
+    async fn claim_proxy(
+        &self,
+        lease: &ProxyLease,
+        ttl: Duration,
+    ) -> Result<Option<ProxyLease>, StoreError> {
+        location::claim_proxy(&self.link, &self.keys, lease, ttl).await
+    }
+    async fn release_proxy(&self, id: &str, instance: &str) -> Result<(), StoreError> {
+        location::release_proxy(&self.link, &self.keys, id, instance).await
+    }
+    async fn proxies(&self) -> Result<Vec<ProxyLease>, StoreError> {
+        location::proxies(&self.link, &self.keys).await
     }
 }
 

@@ -42,7 +42,12 @@ impl IncomingCall {
         })
     }
 
-    /// The caller (From user), as the far end presents it.
+    /// Where the INVITE came from (the proxy that delivered it).
+    pub fn source(&self) -> SocketAddr {
+        self.source
+    }
+
+    /// The caller's user (From).
     pub fn from_user(&self) -> Option<String> {
         self.invite
             .from()

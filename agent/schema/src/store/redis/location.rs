@@ -9,6 +9,7 @@ use redis::{RedisResult, Script, Value};
 
 use crate::binding::{Binding, KEY_GRACE};
 use crate::keys::{Keys, NodeId};
+use crate::lease::ProxyLease;
 use crate::store::link::Link;
 use crate::store::{StoreError, now_ms};
 
@@ -154,6 +155,85 @@ pub(super) async fn all(
         };
         for b in get(link, keys, domain, user).await? {
             out.push((domain.to_owned(), user.to_owned(), b));
+        }
+    }
+    Ok(out)
+}
+
+/// Claim `proxy:{id}` unless another instance holds it (then return its
+/// lease, unchanged).
+const CLAIM_PROXY_LUA: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, l = pcall(cjson.decode, cur)
+  if ok and type(l) == 'table' and l.instance ~= ARGV[2] then
+    return cur
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return false
+";
+
+/// Delete `proxy:{id}` only when `instance` holds it.
+const RELEASE_PROXY_LUA: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, l = pcall(cjson.decode, cur)
+  if ok and type(l) == 'table' and l.instance == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+  end
+end
+return 0
+";
+
+/// [`crate::LocationStore::claim_proxy`].
+pub(super) async fn claim_proxy(
+    link: &Link,
+    keys: &Keys,
+    lease: &ProxyLease,
+    ttl: std::time::Duration,
+) -> Result<Option<ProxyLease>, StoreError> {
+    let key = keys.proxy(&lease.id);
+    let json = serde_json::to_string(lease)
+        .map_err(|e| StoreError::Config(format!("proxy lease: {e}")))?;
+    let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    let script = Script::new(CLAIM_PROXY_LUA);
+    let mut inv = script.key(&key);
+    inv.arg(json).arg(&lease.instance).arg(ttl);
+    let held: Option<String> = link
+        .run(|mut c| async move { inv.invoke_async(&mut c).await })
+        .await?;
+    Ok(held.and_then(|raw| ProxyLease::parse_stored(&key, &raw)))
+}
+
+/// [`crate::LocationStore::release_proxy`].
+pub(super) async fn release_proxy(
+    link: &Link,
+    keys: &Keys,
+    id: &str,
+    instance: &str,
+) -> Result<(), StoreError> {
+    let script = Script::new(RELEASE_PROXY_LUA);
+    let mut inv = script.key(keys.proxy(id));
+    inv.arg(instance);
+    link.run(|mut c| async move { inv.invoke_async::<i64>(&mut c).await })
+        .await
+        .map(drop)
+}
+
+/// [`crate::LocationStore::proxies`].
+pub(super) async fn proxies(link: &Link, keys: &Keys) -> Result<Vec<ProxyLease>, StoreError> {
+    let head = keys.proxy("");
+    let found = scan(link, &escape_glob(&format!("{head}*")), "proxy").await?;
+    let mut out = Vec::new();
+    for key in found {
+        let key = String::from_utf8_lossy(&key).into_owned();
+        let k = key.clone();
+        let raw: Option<String> = link
+            .run(|mut c| async move { redis::cmd("GET").arg(&k).query_async(&mut c).await })
+            .await?;
+        if let Some(l) = raw.and_then(|r| ProxyLease::parse_stored(&key, &r)) {
+            out.push(l);
         }
     }
     Ok(out)
