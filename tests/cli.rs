@@ -160,6 +160,8 @@ async fn inspect_registrations_shows_the_location_service() {
         node: None,
         nat,
         unreachable,
+        instance: None,
+        reg_id: None,
         call_id: "c1".into(),
         cseq: 2,
     };

@@ -117,3 +117,44 @@ async fn a_dead_phone_gets_no_calls_until_it_answers_the_keepalives_again() {
     assert!(ka.went_unreachable.get() >= 1 && ka.revived.get() >= 1);
     farm.stop_proxy().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_phone_keeps_one_flow_per_instance_and_learns_the_ping_interval() {
+    let farm = start_sip_farm(2, |c| c.keepalive.interval = Duration::from_secs(25)).await;
+    const DEVICE: &str = "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6";
+    // The device registers, then again from another socket (its NAT gave
+    // it a new port): its Contact changed, its instance did not.
+    let first = Phone::bind("1003", VANILLA_PASSWORD, DOMAIN, farm.proxy_udp())
+        .await
+        .unwrap()
+        .outbound(DEVICE, 1);
+    assert_eq!(first.register(300).await.unwrap(), 200);
+    let ok = first.last_register_response().unwrap();
+    assert_eq!(ok.headers.get("Flow-Timer"), Some("25"));
+    let moved = Phone::bind("1003", VANILLA_PASSWORD, DOMAIN, farm.proxy_udp())
+        .await
+        .unwrap()
+        .outbound(DEVICE, 1);
+    assert_eq!(moved.register(300).await.unwrap(), 200);
+    let b = farm.store.bindings(DOMAIN, "1003").await.unwrap();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].received, moved.local_addr().to_string());
+    assert_eq!(b[0].instance.as_deref(), Some(&*format!("<{DEVICE}>")));
+    assert_eq!(b[0].reg_id, Some(1));
+    // Two phones without instance: two bindings (RFC 3261 as before).
+    for _ in 0..2 {
+        let p = Phone::bind("1004", VANILLA_PASSWORD, DOMAIN, farm.proxy_udp())
+            .await
+            .unwrap();
+        assert_eq!(p.register(300).await.unwrap(), 200);
+        assert!(
+            p.last_register_response()
+                .unwrap()
+                .headers
+                .get("Flow-Timer")
+                .is_none()
+        );
+    }
+    assert_eq!(farm.store.bindings(DOMAIN, "1004").await.unwrap().len(), 2);
+    farm.stop_proxy().await;
+}

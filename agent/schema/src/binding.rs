@@ -57,6 +57,14 @@ pub struct Binding {
     /// answers again or re-registers.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unreachable: bool,
+    /// RFC 5626 `+sip.instance` of the Contact (the device), with
+    /// `reg_id`: one flow per (instance, reg-id); a REGISTER for it over a
+    /// new flow replaces the old binding even when the Contact changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// RFC 5626 `reg-id` of the Contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reg_id: Option<u32>,
     /// Call-ID of the REGISTER (RFC 3261 10.3: a re-REGISTER with the same
     /// Call-ID and a lower CSeq is stale).
     pub call_id: String,
@@ -104,6 +112,8 @@ mod tests {
             node: None,
             nat: false,
             unreachable: false,
+            instance: None,
+            reg_id: None,
             call_id: "c".into(),
             cseq: 1,
         };

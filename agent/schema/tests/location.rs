@@ -31,6 +31,8 @@ fn binding(contact: &str, expires_ms: u64) -> Binding {
         node: Some(NodeId::new("fs1").unwrap()),
         nat: true,
         unreachable: true,
+        instance: None,
+        reg_id: None,
         call_id: "reg-1".into(),
         cseq: 7,
     }

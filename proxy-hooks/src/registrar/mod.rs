@@ -15,6 +15,7 @@
 //!   are marked unreachable.
 //! * `mid`: mid-registrar mode (refreshes answered here, long box expiry).
 //! * `nat`: whether a phone is behind a NAT.
+//! * `outbound`: RFC 5626 `+sip.instance`/`reg-id`: one flow per instance.
 //! * `takeover`: a gone proxy's phones become ours (`cluster.rs`).
 //! * `unreg`: an unregister reaches every box holding the user.
 //! * [`stats`]: the counters, [`RegistrarStats`].
@@ -35,6 +36,7 @@ mod flows;
 pub mod keepalive;
 mod mid;
 mod nat;
+mod outbound;
 pub mod stats;
 mod takeover;
 mod unreg;
@@ -179,6 +181,7 @@ impl Registrar {
             .collect();
         let lifetime = u64::from(expires) * 1000;
         let grace = u64::try_from(self.cfg.grace.as_millis()).unwrap_or(u64::MAX);
+        let (instance, reg_id) = outbound::ids(req, contact);
         Binding {
             contact: contact.to_string(),
             received: flow.source.to_string(),
@@ -192,6 +195,8 @@ impl Registrar {
             node: target.node.clone(),
             nat: nat::behind_nat(req, flow, contact),
             unreachable: false,
+            instance,
+            reg_id,
             call_id: req.call_id().unwrap_or_default().to_owned(),
             cseq: req.cseq().map(|(n, _)| n).unwrap_or_default(),
         }
@@ -354,7 +359,9 @@ impl Registrar {
                     let b = self.binding(req, flow, target, contact, life);
                     self.flows.save(domain, user, b.clone(), *flow, now_ms());
                     self.track(flow, domain, user, &b, contact);
-                    self.store.put_binding(domain, user, &b).await
+                    let put = self.store.put_binding(domain, user, &b).await;
+                    self.replace_flow(domain, user, &b).await;
+                    put
                 }
             };
             match (res, &change) {
@@ -428,6 +435,7 @@ impl Location for Registrar {
         }
         self.mirror(req, flow, target, resp).await;
         self.to_phone(resp);
+        self.flow_timer(req, resp);
     }
 
     async fn lookup(&self, user: &str, domain: &str) -> Vec<Target> {

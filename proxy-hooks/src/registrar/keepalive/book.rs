@@ -105,6 +105,11 @@ impl Keepalive {
         &self.inner.stats
     }
 
+    /// Time between two pings of one flow.
+    pub fn interval(&self) -> std::time::Duration {
+        self.inner.cfg.interval
+    }
+
     /// Whether keepalives are sent at all.
     pub fn enabled(&self) -> bool {
         self.inner.cfg.method != KeepaliveMethod::Off

@@ -144,6 +144,15 @@ impl Phone {
         self
     }
 
+    /// The phone as an RFC 5626 client: its REGISTER Contact carries
+    /// `+sip.instance` and `reg-id`. Set before the first REGISTER; a
+    /// second call is ignored.
+    pub fn outbound(self, instance: &str, reg_id: u32) -> Phone {
+        let params = format!(";reg-id={reg_id};+sip.instance=\"<{instance}>\"");
+        let _ = self.inner.reg_params.set(params);
+        self
+    }
+
     /// A dead phone (`true`): it drops everything it receives, unanswered;
     /// `false` brings it back.
     pub fn set_silent(&self, silent: bool) {
@@ -197,7 +206,8 @@ impl Phone {
             (id, st.reg_cseq)
         };
         let from = format!("{aor};tag={}", token());
-        let contact = inner.contact();
+        let params = inner.reg_params.get().map_or("", String::as_str);
+        let contact = format!("{}{params}", inner.contact());
         let ruri = self.uri(None)?;
         let mut auth: Option<(&str, String)> = None;
         for round in 1..=2u32 {

@@ -80,6 +80,9 @@ pub(super) struct Inner {
     pub stop: CancellationToken,
     /// A dead phone: everything it receives is dropped unanswered.
     pub silent: std::sync::atomic::AtomicBool,
+    /// Header parameters of its REGISTER Contact (RFC 5626 `reg-id`,
+    /// `+sip.instance`), when set.
+    pub reg_params: std::sync::OnceLock<String>,
 }
 
 impl Inner {
@@ -106,6 +109,7 @@ impl Inner {
             queue,
             stop: CancellationToken::new(),
             silent: std::sync::atomic::AtomicBool::new(false),
+            reg_params: std::sync::OnceLock::new(),
         }
     }
 
