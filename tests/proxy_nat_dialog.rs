@@ -55,15 +55,7 @@ async fn a_natted_phones_dialog_follows_its_flow_both_ways() {
 
     // The caller's INVITE lands on the other box (tenant pin), which
     // bridges to 1001 through the proxy: the call crosses the flow.
-    let bridger = farm
-        .nodes
-        .iter()
-        .map(|n| n.id.clone())
-        .find(|id| *id != home)
-        .unwrap();
-    farm.store.set_tenant(DOMAIN, Some(&bridger)).await.unwrap();
-    farm.wait_view("the tenant pin", |s| s.tenant(DOMAIN) == Some(&bridger))
-        .await;
+    let bridger = farm.pin_tenant_away_from(&home).await;
     let caller = Phone::bind("1000", VANILLA_PASSWORD, DOMAIN, farm.proxy_udp())
         .await
         .unwrap();

@@ -232,15 +232,7 @@ async fn call_bridged_by_one_box_reaches_a_phone_registered_through_another() {
 
     // Pin the domain (a `tenant:` pin in the store) to another box, so the
     // caller's INVITE lands there and that box bridges through the proxy.
-    let bridger = farm
-        .nodes
-        .iter()
-        .map(|n| n.id.clone())
-        .find(|id| *id != home)
-        .unwrap();
-    farm.store.set_tenant(DOMAIN, Some(&bridger)).await.unwrap();
-    farm.wait_view("the tenant pin", |s| s.tenant(DOMAIN) == Some(&bridger))
-        .await;
+    let bridger = farm.pin_tenant_away_from(&home).await;
 
     let mut caller = Sipp::new("phone_call.xml", farm.proxy_udp()).phone("1000", DOMAIN);
     caller.service = "1001".into();

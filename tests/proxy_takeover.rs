@@ -86,16 +86,10 @@ async fn a_gone_proxys_phones_are_taken_over_by_its_backup() {
             .all(|id| s.find(id).and_then(|i| s.node(i)).is_some_and(|n| n.up))
     })
     .await;
-    let mut leases: Vec<String> = farm
-        .store
-        .proxies()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
-    leases.sort();
-    assert_eq!(leases, vec!["proxy1", "proxy2"]);
+    let leases = farm.store.proxies().await.unwrap();
+    for id in ["proxy1", "proxy2"] {
+        assert!(leases.iter().any(|l| l.id == id), "{leases:?}");
+    }
     // Each learns the other from its lease within a refresh.
     tokio::time::sleep(LEASE).await;
 

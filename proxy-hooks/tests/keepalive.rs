@@ -137,6 +137,15 @@ fn udp_flow(phone: SocketAddr, local: SocketAddr) -> Flow {
     }
 }
 
+/// Pings `phone` (a UDP flow to the rig's listener) from now on.
+fn track_udp(r: &Rig, phone: &Peer) -> (String, Flow) {
+    let contact = format!("sip:1000@{}", phone.addr);
+    let flow = udp_flow(phone.addr, r.udp);
+    let uri = Uri::parse(&contact).unwrap();
+    r.ka.track(flow, key(&contact), uri, r.udp.to_string(), far());
+    (contact, flow)
+}
+
 async fn answer(phone: &Peer, from_socket: &Peer, req: &SipMessage, to: SocketAddr) {
     let _ = phone;
     let ok = req.reply(200, "OK", Some("ph"));
@@ -147,15 +156,7 @@ async fn answer(phone: &Peer, from_socket: &Peer, req: &SipMessage, to: SocketAd
 async fn options_come_from_the_registered_socket_and_answers_keep_the_phone() {
     let r = rig(KeepaliveMethod::Options).await;
     let phone = Peer::bind("127.0.0.1").await;
-    let contact = format!("sip:1000@{}", phone.addr);
-    let flow = udp_flow(phone.addr, r.udp);
-    r.ka.track(
-        flow,
-        key(&contact),
-        Uri::parse(&contact).unwrap(),
-        r.udp.to_string(),
-        far(),
-    );
+    let (contact, flow) = track_udp(&r, &phone);
     let mut at = Vec::new();
     for _ in 0..4 {
         let (req, from) = phone.request("OPTIONS").await;
@@ -191,15 +192,7 @@ async fn a_silent_phone_becomes_unreachable_and_an_answer_revives_it() {
     let r = rig(KeepaliveMethod::Options).await;
     let phone = Peer::bind("127.0.0.1").await;
     let stranger = Peer::bind("127.0.0.1").await;
-    let contact = format!("sip:1000@{}", phone.addr);
-    let flow = udp_flow(phone.addr, r.udp);
-    r.ka.track(
-        flow,
-        key(&contact),
-        Uri::parse(&contact).unwrap(),
-        r.udp.to_string(),
-        far(),
-    );
+    let (contact, flow) = track_udp(&r, &phone);
     // Silent: fail_after (2) unanswered pings, then the third is due.
     for _ in 0..3 {
         phone.request("OPTIONS").await;

@@ -131,6 +131,22 @@ impl SipFarm {
         .await;
     }
 
+    /// Pins the domain (a `tenant:` pin in the store) to a box other than
+    /// `home`, so a caller's INVITE lands there and that box bridges back
+    /// through the proxy; waits until the proxy sees the pin. Returns it.
+    pub async fn pin_tenant_away_from(&self, home: &NodeId) -> NodeId {
+        let other = self
+            .nodes
+            .iter()
+            .map(|n| n.id.clone())
+            .find(|id| id != home)
+            .expect("a second box");
+        self.store.set_tenant(DOMAIN, Some(&other)).await.unwrap();
+        self.wait_view("the tenant pin", |s| s.tenant(DOMAIN) == Some(&other))
+            .await;
+        other
+    }
+
     /// Polls the proxy's farm snapshot until `ok` holds (panics after [`WAIT`]).
     pub async fn wait_view(&self, what: &str, ok: impl Fn(&locus_proxy::FarmSnapshot) -> bool) {
         let deadline = tokio::time::Instant::now() + WAIT;

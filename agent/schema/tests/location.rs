@@ -117,6 +117,18 @@ async fn put_read_remove(store: Arc<dyn Store>) {
     );
 }
 
+async fn proxy_ids(store: &Arc<dyn Store>) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .proxies()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
 async fn proxy_leases_are_one_instance_per_id(store: Arc<dyn Store>) {
     let lease = |id: &str, instance: &str| locus_schema::ProxyLease {
         id: id.into(),
@@ -141,26 +153,11 @@ async fn proxy_leases_are_one_instance_per_id(store: Arc<dyn Store>) {
         store.claim_proxy(&lease("p2", "c"), ttl).await.unwrap(),
         None
     );
-    let mut ids: Vec<String> = store
-        .proxies()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
-    ids.sort();
-    assert_eq!(ids, vec!["p1", "p2"]);
+    assert_eq!(proxy_ids(&store).await, vec!["p1", "p2"]);
     // Release only by the holder; a lapsed lease frees the id.
     store.release_proxy("p2", "not-c").await.unwrap();
     store.release_proxy("p1", "a").await.unwrap();
-    let ids: Vec<String> = store
-        .proxies()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
-    assert_eq!(ids, vec!["p2"]);
+    assert_eq!(proxy_ids(&store).await, vec!["p2"]);
     eventually("p2's lease lapses", || {
         let store = store.clone();
         async move { store.proxies().await.unwrap().is_empty() }

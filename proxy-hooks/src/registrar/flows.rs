@@ -132,15 +132,7 @@ impl OwnFlows {
 
     /// Every live own binding of a user.
     pub(crate) fn live(&self, domain: &str, user: &str, now_ms: u64) -> Vec<Binding> {
-        let inner = self.lock();
-        inner
-            .aors
-            .get(&aor(domain, user))
-            .map_or_else(Vec::new, |m| {
-                m.values()
-                    .filter(|(b, _)| b.live_at(now_ms))
-                    .map(|(b, _)| b.clone())
-                    .collect()
-            })
+        let all = self.live_with_flows(domain, user, now_ms);
+        all.into_iter().map(|(b, _)| b).collect()
     }
 }

@@ -214,11 +214,10 @@ mod tests {
 
     #[test]
     fn expiries_are_rewritten_except_zero() {
-        let text = "REGISTER sip:d SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bK1\r\n\
-            From: <sip:1000@d>;tag=a\r\nTo: <sip:1000@d>\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n\
-            Expires: 300\r\nContact: <sip:1000@192.0.2.7>;expires=120, <sip:1000@192.0.2.8>;expires=0\r\n\
-            Contact: <sip:1000@192.0.2.9>\r\nContent-Length: 0\r\n\r\n";
-        let mut m = SipMessage::parse(text.as_bytes()).unwrap();
+        let mut m = super::super::test_register(
+            "Expires: 300\r\nContact: <sip:1000@192.0.2.7>;expires=120, <sip:1000@192.0.2.8>;expires=0\r\n\
+             Contact: <sip:1000@192.0.2.9>\r\n",
+        );
         rewrite_expiries(&mut m, |_| 3600);
         assert_eq!(m.headers.get("Expires"), Some("3600"));
         let c: Vec<String> = m

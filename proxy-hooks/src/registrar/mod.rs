@@ -466,3 +466,16 @@ impl Location for Registrar {
         targets
     }
 }
+
+/// A REGISTER for `1000@d` from 192.0.2.7 with `extra` header lines
+/// (`\r\n`-ended), for the unit tests of this module's parts.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+pub(crate) fn test_register(extra: &str) -> SipMessage {
+    let text = format!(
+        "REGISTER sip:d SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bK1\r\n\
+         From: <sip:1000@d>;tag=a\r\nTo: <sip:1000@d>\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n\
+         {extra}Content-Length: 0\r\n\r\n"
+    );
+    SipMessage::parse(text.as_bytes()).unwrap()
+}

@@ -93,11 +93,10 @@ mod tests {
 
     #[test]
     fn instance_and_reg_id_come_together_or_not_at_all() {
-        let text = "REGISTER sip:d SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bK1\r\n\
-            From: <sip:1000@d>;tag=a\r\nTo: <sip:1000@d>\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n\
-            Contact: <sip:1000@192.168.1.2:5060>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\"\r\n\
-            Contact: <sip:1000@192.168.1.3:5060>;reg-id=2\r\nContent-Length: 0\r\n\r\n";
-        let m = SipMessage::parse(text.as_bytes()).unwrap();
+        let m = super::super::test_register(
+            "Contact: <sip:1000@192.168.1.2:5060>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\"\r\n\
+             Contact: <sip:1000@192.168.1.3:5060>;reg-id=2\r\n",
+        );
         let a = Uri::parse("sip:1000@192.168.1.2:5060").unwrap();
         let b = Uri::parse("sip:1000@192.168.1.3:5060").unwrap();
         assert_eq!(
