@@ -31,12 +31,7 @@ async fn a_natted_phones_dialog_follows_its_flow_both_ways() {
         .unwrap()
         .behind_nat(private);
     assert_eq!(callee.register(300).await.unwrap(), 200);
-    let home = farm
-        .nodes
-        .iter()
-        .find(|n| n.sim.sip_binding("1001").is_some())
-        .map(|n| n.id.clone())
-        .unwrap();
+    let home = farm.home_of("1001");
     let deadline = tokio::time::Instant::now() + WAIT;
     let b = loop {
         let found = farm.store.bindings(DOMAIN, "1001").await.unwrap();

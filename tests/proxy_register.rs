@@ -209,12 +209,7 @@ async fn call_bridged_by_one_box_reaches_a_phone_registered_through_another() {
         "the registered port was taken meanwhile"
     );
     assert!(udp_bound(phone));
-    let home = farm
-        .nodes
-        .iter()
-        .find(|n| n.sim.sip_binding("1001").is_some())
-        .map(|n| n.id.clone())
-        .unwrap();
+    let home = farm.home_of("1001");
     let deadline = tokio::time::Instant::now() + WAIT;
     while farm
         .store

@@ -131,6 +131,15 @@ impl SipFarm {
         .await;
     }
 
+    /// The box holding `user`'s registration.
+    pub fn home_of(&self, user: &str) -> NodeId {
+        self.nodes
+            .iter()
+            .find(|n| n.sim.sip_binding(user).is_some())
+            .map(|n| n.id.clone())
+            .expect("no box holds the registration")
+    }
+
     /// Pins the domain (a `tenant:` pin in the store) to a box other than
     /// `home`, so a caller's INVITE lands there and that box bridges back
     /// through the proxy; waits until the proxy sees the pin. Returns it.

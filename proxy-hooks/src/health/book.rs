@@ -178,18 +178,13 @@ impl Health {
     /// Feeds one inbound message; true when it was a response to one of
     /// our probes (consumed: the proxy must not forward it).
     pub fn on_response(&self, msg: &SipMessage) -> bool {
-        let Some(status) = msg.status() else {
-            return false;
+        let (status, branch) = match crate::sip::probe::answer_to(msg, &self.inner.prefix) {
+            None => return false,
+            Some(None) => return true,
+            Some(Some(answer)) => answer,
         };
-        let Ok(via) = msg.top_via() else { return false };
-        let Some(branch) = via.branch().filter(|b| b.starts_with(&self.inner.prefix)) else {
-            return false;
-        };
-        if status < 200 {
-            return true;
-        }
         let mut book = self.inner.lock();
-        let Some((node, _)) = book.pending.remove(branch) else {
+        let Some((node, _)) = book.pending.remove(&branch) else {
             self.inner.stats.late.fetch_add(1, Ordering::Relaxed);
             return true;
         };

@@ -6,6 +6,17 @@ use bytes::Bytes;
 
 use super::{Headers, SipMessage, StartLine, Transport, Uri};
 
+/// What a response means to the prober whose branches start with
+/// `prefix`: `None`, not ours; `Some(None)`, ours but provisional
+/// (absorbed, nothing to count); `Some(Some((status, branch)))`, a final
+/// answer to our probe `branch`.
+pub fn answer_to(msg: &SipMessage, prefix: &str) -> Option<Option<(u16, String)>> {
+    let status = msg.status()?;
+    let via = msg.top_via().ok()?;
+    let branch = via.branch().filter(|b| b.starts_with(prefix))?;
+    Some((status >= 200).then(|| (status, branch.to_owned())))
+}
+
 /// One OPTIONS to `uri`, sent-by `sent_by` (`host:port`), with `branch`
 /// (already `z9hG4bK`-prefixed, RFC 3261 8.1.1.7) and `rport` so the
 /// answer comes back to the socket it left from even through NAT (RFC

@@ -192,21 +192,16 @@ impl Keepalive {
     /// OPTIONS (consumed: the proxy must not relay it). It counts only
     /// from the flow it was sent over.
     pub fn on_response(&self, msg: &SipMessage, from: &Flow) -> bool {
-        let Some(status) = msg.status() else {
-            return false;
+        let branch = match crate::sip::probe::answer_to(msg, &self.inner.prefix) {
+            None => return false,
+            Some(None) => return true,
+            Some(Some((_, branch))) => branch,
         };
-        let Ok(via) = msg.top_via() else { return false };
-        let Some(branch) = via.branch().filter(|b| b.starts_with(&self.inner.prefix)) else {
-            return false;
-        };
-        if status < 200 {
-            return true;
-        }
         let inner = &self.inner;
         let mut book = inner.lock();
-        match book.branches.get(branch).copied() {
+        match book.branches.get(&branch).copied() {
             Some(flow) if flow.source == from.source && flow.transport == from.transport => {
-                book.branches.remove(branch);
+                book.branches.remove(&branch);
                 book.answered(&flow, &inner.stats);
             }
             _ => tracing::debug!(peer = %from.source, "keepalive: late or foreign answer absorbed"),
