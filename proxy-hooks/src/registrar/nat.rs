@@ -27,10 +27,10 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 /// Whether `req` (a REGISTER from `flow` for `contact`) shows a NAT.
 pub(crate) fn behind_nat(req: &SipMessage, flow: &Flow, contact: &Uri) -> bool {
     let src: SocketAddr = flow.source;
-    let via = req.top_via().ok().and_then(|v| {
-        let ip = v.host.parse::<IpAddr>().ok();
-        Some((ip, v.port.unwrap_or(5060)))
-    });
+    let via = req
+        .top_via()
+        .ok()
+        .map(|v| (v.host.parse::<IpAddr>().ok(), v.port.unwrap_or(5060)));
     let via_moved = match via {
         Some((Some(ip), _)) if !same_ip(ip, src.ip()) => true,
         Some((_, port)) => flow.transport == Transport::Udp && port != src.port(),
