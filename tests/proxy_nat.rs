@@ -17,7 +17,9 @@
 
 mod support;
 
+use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
+use std::pin::Pin;
 use std::time::Duration;
 
 use locus_proxy::proxy::{Flow, FlowKeys, Secret};
@@ -25,7 +27,7 @@ use locus_proxy::sip::Transport;
 use locus_schema::Binding;
 use support::nat::NatLab;
 use support::sipfarm::{SipFarm, start_sip_farm};
-use support::sipp::{Sipp, SippResult};
+use support::sipp::{Sipp, SippChild, SippResult};
 use support::{BOX_IP, DOMAIN, WAIT, wait_until};
 use tokio::time::Instant;
 
@@ -33,6 +35,29 @@ use tokio::time::Instant;
 const SECRET: &str = "nat lab farm secret";
 /// The phone's SIP port on its LAN (the lab's namespace is its alone).
 const PHONE_PORT: u16 = 5062;
+
+/// A test's body, given the lab and the farm.
+type Body = Box<dyn for<'a> FnOnce(&'a NatLab, &'a SipFarm) -> LocalBoxFuture<'a> + Send>;
+type LocalBoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Builds a lab (or skips, see `NatLab::start`), starts the farm in it,
+/// runs `body`, stops the proxy; the lab goes away with the test,
+/// panicked or not.
+fn nat_test(body: Body) {
+    nat_test_with(|_| {}, body);
+}
+
+/// [`nat_test`] with `setup` shaping the lab first.
+fn nat_test_with(setup: impl FnOnce(&NatLab), body: Body) {
+    let Some(lab) = NatLab::start() else { return };
+    setup(&lab);
+    lab.block_on_farm(|| async {
+        // Boxed: the start-up future is deep for rustc's layout queries.
+        let farm = Box::pin(farm(&lab)).await;
+        body(&lab, &farm).await;
+        farm.stop_proxy().await;
+    });
+}
 
 /// Redis, the proxy listening on the farm's public address, one box.
 async fn farm(lab: &NatLab) -> SipFarm {
@@ -64,6 +89,35 @@ fn answering_phone(lab: &NatLab, farm: &SipFarm, ooc: &str, hold: Duration) -> S
     p.hold_ms = u32::try_from(hold.as_millis()).unwrap();
     p.limit_time = hold + Duration::from_secs(30);
     p
+}
+
+/// Phone 1001 registers (a run that ends there); the NAT's public
+/// address for it.
+async fn register(lab: &NatLab, farm: &SipFarm) -> SocketAddr {
+    let mut reg = phone(lab, farm, "phone_register_answer.xml");
+    reg.hold_ms = 0;
+    let res = reg.run().await;
+    assert_eq!(res.code, Some(0), "register: {}", res.log);
+    public(lab, farm)
+}
+
+/// Box fs1 calls 1001, whose `callee` answers; the box ACKs and hangs up
+/// at once, and the phone saw it all.
+async fn box_calls(farm: &SipFarm, callee: SippChild) {
+    let call_id = farm.sim("fs1").sip_call("1000", "1001").await.unwrap();
+    answered(farm, &call_id).await;
+    let res = callee.finish(Duration::from_secs(40)).await;
+    assert_answered(&res, &call_id);
+}
+
+/// Waits (bounded) for the final response to fs1's INVITE `call_id`: 200.
+async fn answered(farm: &SipFarm, call_id: &str) {
+    let fs1 = farm.sim("fs1");
+    wait_until("the phone's answer", WAIT, || {
+        fs1.sip_final(call_id).is_some()
+    })
+    .await;
+    assert_eq!(fs1.sip_final(call_id), Some(200));
 }
 
 /// The phone's run ended well, and its call `call_id` got as far as the
@@ -101,24 +155,19 @@ fn public(lab: &NatLab, farm: &SipFarm) -> SocketAddr {
 /// as the phone wrote it.
 #[test]
 fn a_phone_registers_through_the_nat() {
-    let Some(lab) = NatLab::start() else { return };
-    lab.block_on_farm(|| async {
-        let farm = farm(&lab).await;
-        let mut reg = phone(&lab, &farm, "phone_register_answer.xml");
-        reg.hold_ms = 0;
-        let res = reg.run().await;
-        assert_eq!(res.code, Some(0), "register: {}", res.log);
-        let public = public(&lab, &farm);
-        assert_eq!(public.ip(), lab.nat_public_ip());
-        let b = binding(&farm, |_| true).await;
-        assert!(b.nat, "{b:?}");
-        assert_eq!(b.received, public.to_string(), "{b:?}");
-        assert!(
-            b.contact.contains(&private(&lab).to_string()),
-            "the Contact is the phone's own: {b:?}"
-        );
-        farm.stop_proxy().await;
-    });
+    nat_test(Box::new(|lab, farm| {
+        Box::pin(async move {
+            let public = register(lab, farm).await;
+            assert_eq!(public.ip(), lab.nat_public_ip());
+            let b = binding(farm, |_| true).await;
+            assert!(b.nat, "{b:?}");
+            assert_eq!(b.received, public.to_string(), "{b:?}");
+            assert!(
+                b.contact.contains(&private(lab).to_string()),
+                "the Contact is the phone's own: {b:?}"
+            );
+        })
+    }));
 }
 
 /// b. The box calls the phone: the INVITE crosses the pinhole, the phone
@@ -126,26 +175,16 @@ fn a_phone_registers_through_the_nat() {
 /// Contact) reach it by the flow in our Record-Route.
 #[test]
 fn a_box_call_crosses_the_pinhole_with_its_ack_and_bye() {
-    let Some(lab) = NatLab::start() else { return };
-    lab.block_on_farm(|| async {
-        let farm = farm(&lab).await;
-        let callee = answering_phone(&lab, &farm, "phone_answer_ooc.xml", Duration::from_secs(6))
-            .spawn()
-            .await;
-        binding(&farm, |_| true).await;
-        let fs1 = farm.sim("fs1");
-        let call_id = fs1.sip_call("1000", "1001").await.unwrap();
-        wait_until("the phone's answer", WAIT, || {
-            fs1.sip_final(&call_id).is_some()
+    nat_test(Box::new(|lab, farm| {
+        Box::pin(async move {
+            let callee = answering_phone(lab, farm, "phone_answer_ooc.xml", Duration::from_secs(6))
+                .spawn()
+                .await;
+            binding(farm, |_| true).await;
+            box_calls(farm, callee).await;
+            assert_eq!(farm.proxy.stats.gate_refusals(), 0);
         })
-        .await;
-        assert_eq!(fs1.sip_final(&call_id), Some(200));
-        // The phone's scenario ends only after the box's ACK and BYE.
-        let res = callee.finish(Duration::from_secs(40)).await;
-        assert_answered(&res, &call_id);
-        assert_eq!(farm.proxy.stats.gate_refusals(), 0);
-        farm.stop_proxy().await;
-    });
+    }));
 }
 
 /// c. A 60 s call with the NAT's UDP timeout at 20 s: the box re-INVITEs
@@ -154,61 +193,58 @@ fn a_box_call_crosses_the_pinhole_with_its_ack_and_bye() {
 /// port at the start and the end).
 #[test]
 fn a_long_call_with_reinvites_both_ways_lives_on_one_pinhole() {
-    let Some(lab) = NatLab::start() else { return };
-    lab.set_udp_timeout(20);
-    lab.block_on_farm(|| async {
-        let farm = farm(&lab).await;
-        let step = Duration::from_secs(15);
-        let callee = answering_phone(
-            &lab,
-            &farm,
-            "phone_answer_reinvite.xml",
-            Duration::from_secs(75),
-        )
-        .spawn()
-        .await;
-        let b = binding(&farm, |_| true).await;
-        let (public, ttl) = lab.pinhole(private(&lab), farm.proxy_udp()).unwrap();
-        assert_eq!(b.received, public.to_string());
-        assert!(ttl <= 20, "the short UDP timeout is in force: {ttl} s");
+    nat_test_with(
+        |lab| {
+            lab.set_udp_timeout(20);
+        },
+        Box::new(|lab, farm| {
+            Box::pin(async move {
+                let step = Duration::from_secs(15);
+                let callee = answering_phone(
+                    lab,
+                    farm,
+                    "phone_answer_reinvite.xml",
+                    Duration::from_secs(75),
+                )
+                .spawn()
+                .await;
+                let b = binding(farm, |_| true).await;
+                let (public, ttl) = lab.pinhole(private(lab), farm.proxy_udp()).unwrap();
+                assert_eq!(b.received, public.to_string());
+                assert!(ttl <= 20, "the short UDP timeout is in force: {ttl} s");
 
-        let fs1 = farm.sim("fs1");
-        let call_id = fs1.sip_call_held("1000", "1001").await.unwrap();
-        wait_until("the phone's answer", WAIT, || {
-            fs1.sip_final(&call_id).is_some()
-        })
-        .await;
-        assert_eq!(fs1.sip_final(&call_id), Some(200));
-        let answered = Instant::now();
+                let fs1 = farm.sim("fs1");
+                let call_id = fs1.sip_call_held("1000", "1001").await.unwrap();
+                answered(farm, &call_id).await;
+                let up = Instant::now();
 
-        // The box re-INVITEs at 15 s; the phone (its scenario) 15 s later.
-        tokio::time::sleep_until(answered + step).await;
-        box_reinvites(&farm, &call_id).await;
-        let from_phone = |n: usize| {
-            fs1.sip_received()
-                .iter()
-                .filter(|s| s.call_id == call_id && s.method == "INVITE")
-                .count()
-                >= n
-        };
-        wait_until("the phone's re-INVITE", step + WAIT, || from_phone(1)).await;
-        // The box again at 45 s, and its BYE at 60 s.
-        tokio::time::sleep_until(answered + 3 * step).await;
-        box_reinvites(&farm, &call_id).await;
-        tokio::time::sleep_until(answered + 4 * step).await;
-        assert_eq!(lab.public_of(private(&lab), farm.proxy_udp()), Some(public));
-        assert!(fs1.sip_hangup(&call_id).await);
-        let res = callee.finish(Duration::from_secs(60)).await;
-        assert_answered(&res, &call_id);
-        let acks = fs1
-            .sip_received()
-            .iter()
-            .filter(|s| s.call_id == call_id && s.method == "ACK")
-            .count();
-        assert_eq!(acks, 1, "the phone ACKed the box's 200 to its re-INVITE");
-        assert_eq!(farm.proxy.stats.gate_refusals(), 0);
-        farm.stop_proxy().await;
-    });
+                // The box re-INVITEs at 15 s; the phone (its scenario) 15 s later.
+                tokio::time::sleep_until(up + step).await;
+                box_reinvites(farm, &call_id).await;
+                wait_until("the phone's re-INVITE", step + WAIT, || {
+                    fs1.sip_received()
+                        .iter()
+                        .any(|s| s.call_id == call_id && s.method == "INVITE")
+                })
+                .await;
+                // The box again at 45 s, and its BYE at 60 s.
+                tokio::time::sleep_until(up + 3 * step).await;
+                box_reinvites(farm, &call_id).await;
+                tokio::time::sleep_until(up + 4 * step).await;
+                assert_eq!(lab.public_of(private(lab), farm.proxy_udp()), Some(public));
+                assert!(fs1.sip_hangup(&call_id).await);
+                let res = callee.finish(Duration::from_secs(60)).await;
+                assert_answered(&res, &call_id);
+                let acks = fs1
+                    .sip_received()
+                    .iter()
+                    .filter(|s| s.call_id == call_id && s.method == "ACK")
+                    .count();
+                assert_eq!(acks, 1, "the phone ACKed the box's 200 to its re-INVITE");
+                assert_eq!(farm.proxy.stats.gate_refusals(), 0);
+            })
+        }),
+    );
 }
 
 /// The box re-INVITEs the phone in `call_id`; the phone answers 200.
@@ -228,39 +264,25 @@ async fn box_reinvites(farm: &SipFarm, call_id: &str) {
 /// reaches it there.
 #[test]
 fn a_phone_that_moves_is_reached_at_its_new_port() {
-    let Some(lab) = NatLab::start() else { return };
-    lab.block_on_farm(|| async {
-        let farm = farm(&lab).await;
-        let mut reg = phone(&lab, &farm, "phone_register_answer.xml");
-        reg.hold_ms = 0;
-        let res = reg.run().await;
-        assert_eq!(res.code, Some(0), "register: {}", res.log);
-        let before = public(&lab, &farm);
-        binding(&farm, |b| b.received == before.to_string()).await;
+    nat_test(Box::new(|lab, farm| {
+        Box::pin(async move {
+            let before = register(lab, farm).await;
+            binding(farm, |b| b.received == before.to_string()).await;
 
-        lab.flush_conntrack();
-        assert_eq!(lab.public_of(private(&lab), farm.proxy_udp()), None);
-        let callee = answering_phone(&lab, &farm, "phone_answer_ooc.xml", Duration::from_secs(6))
-            .spawn()
-            .await;
-        let b = binding(&farm, |b| b.received != before.to_string()).await;
-        let after = public(&lab, &farm);
-        assert_ne!(after, before, "the NAT chose a new port");
-        assert_eq!(b.received, after.to_string());
-        let all = farm.store.bindings(DOMAIN, "1001").await.unwrap();
-        assert_eq!(all.len(), 1, "the old binding was replaced: {all:?}");
-
-        let fs1 = farm.sim("fs1");
-        let call_id = fs1.sip_call("1000", "1001").await.unwrap();
-        wait_until("the phone's answer", WAIT, || {
-            fs1.sip_final(&call_id).is_some()
+            lab.flush_conntrack();
+            assert_eq!(lab.public_of(private(lab), farm.proxy_udp()), None);
+            let callee = answering_phone(lab, farm, "phone_answer_ooc.xml", Duration::from_secs(6))
+                .spawn()
+                .await;
+            let b = binding(farm, |b| b.received != before.to_string()).await;
+            let after = public(lab, farm);
+            assert_ne!(after, before, "the NAT chose a new port");
+            assert_eq!(b.received, after.to_string());
+            let all = farm.store.bindings(DOMAIN, "1001").await.unwrap();
+            assert_eq!(all.len(), 1, "the old binding was replaced: {all:?}");
+            box_calls(farm, callee).await;
         })
-        .await;
-        assert_eq!(fs1.sip_final(&call_id), Some(200));
-        let res = callee.finish(Duration::from_secs(40)).await;
-        assert_answered(&res, &call_id);
-        farm.stop_proxy().await;
-    });
+    }));
 }
 
 /// e. From behind the NAT, an in-dialog request along a Route of ours
@@ -270,35 +292,31 @@ fn a_phone_that_moves_is_reached_at_its_new_port() {
 /// itself is its own dialog's way back, not a hop.)
 #[test]
 fn a_forged_flow_token_from_behind_the_nat_gets_403() {
-    let Some(lab) = NatLab::start() else { return };
-    lab.block_on_farm(|| async {
-        let farm = farm(&lab).await;
-        let mut reg = phone(&lab, &farm, "phone_register_answer.xml");
-        reg.hold_ms = 0;
-        assert_eq!(reg.run().await.code, Some(0));
-        let own = public(&lab, &farm);
-        let neighbour = if own.port() == 40000 { 40001 } else { 40000 };
-        let flow = Flow {
-            source: SocketAddr::new(own.ip(), neighbour),
-            transport: Transport::Udp,
-            conn: None,
-            local: farm.proxy_udp(),
-        };
-        let good = FlowKeys::new(SECRET.as_bytes(), None).token(&flow);
-        let (body, sig) = good.rsplit_once('~').unwrap();
-        let flipped = if sig.starts_with('0') { "1" } else { "0" };
-        let tampered = format!("{body}~{flipped}{}", &sig[1..]);
-        let stranger = FlowKeys::new(b"another farm's secret", None).token(&flow);
-        let before = farm.proxy.stats.forged_routes();
-        for token in [tampered, stranger] {
-            let mut forged = phone(&lab, &farm, "phone_forged_route.xml").key("flow", &token);
-            forged.service = "1002".into();
-            let res = forged.run().await;
-            assert_eq!(res.code, Some(0), "token {token}: {}", res.log);
-        }
-        assert_eq!(farm.proxy.stats.forged_routes() - before, 2);
-        farm.stop_proxy().await;
-    });
+    nat_test(Box::new(|lab, farm| {
+        Box::pin(async move {
+            let own = register(lab, farm).await;
+            let neighbour = if own.port() == 40000 { 40001 } else { 40000 };
+            let flow = Flow {
+                source: SocketAddr::new(own.ip(), neighbour),
+                transport: Transport::Udp,
+                conn: None,
+                local: farm.proxy_udp(),
+            };
+            let good = FlowKeys::new(SECRET.as_bytes(), None).token(&flow);
+            let (body, sig) = good.rsplit_once('~').unwrap();
+            let flipped = if sig.starts_with('0') { "1" } else { "0" };
+            let tampered = format!("{body}~{flipped}{}", &sig[1..]);
+            let stranger = FlowKeys::new(b"another farm's secret", None).token(&flow);
+            let before = farm.proxy.stats.forged_routes();
+            for token in [tampered, stranger] {
+                let mut forged = phone(lab, farm, "phone_forged_route.xml").key("flow", &token);
+                forged.service = "1002".into();
+                let res = forged.run().await;
+                assert_eq!(res.code, Some(0), "token {token}: {}", res.log);
+            }
+            assert_eq!(farm.proxy.stats.forged_routes() - before, 2);
+        })
+    }));
 }
 
 /// f. The farm's own network has a host at the phone's private address
@@ -307,44 +325,44 @@ fn a_forged_flow_token_from_behind_the_nat_gets_403() {
 /// address straight (480) ever reaches it.
 #[test]
 fn a_private_contact_is_never_dialled() {
-    let Some(lab) = NatLab::start() else { return };
-    lab.add_farm_address(lab.phone_ip());
-    lab.block_on_farm(|| async {
-        let decoy = UdpSocket::bind(private(&lab)).unwrap();
-        decoy.set_nonblocking(true).unwrap();
-        let farm = farm(&lab).await;
-        let callee = answering_phone(&lab, &farm, "phone_answer_ooc.xml", Duration::from_secs(6))
-            .spawn()
-            .await;
-        binding(&farm, |_| true).await;
-        let fs1 = farm.sim("fs1");
-        let call_id = fs1.sip_call("1000", "1001").await.unwrap();
-        let res = callee.finish(Duration::from_secs(40)).await;
-        assert_answered(&res, &call_id);
-        assert_eq!(fs1.sip_final(&call_id), Some(200));
+    nat_test_with(
+        |lab| {
+            lab.add_farm_address(lab.phone_ip());
+        },
+        Box::new(|lab, farm| {
+            Box::pin(async move {
+                let decoy = UdpSocket::bind(private(lab)).unwrap();
+                decoy.set_nonblocking(true).unwrap();
+                let callee =
+                    answering_phone(lab, farm, "phone_answer_ooc.xml", Duration::from_secs(6))
+                        .spawn()
+                        .await;
+                binding(farm, |_| true).await;
+                box_calls(farm, callee).await;
 
-        let mut dial = Sipp::new("box_dial_private.xml", farm.proxy_udp())
-            .key("user", "1000")
-            .key("domain", DOMAIN)
-            .key("private", &private(&lab).to_string());
-        dial.service = "1001".into();
-        dial.limit_time = Duration::from_secs(10);
-        let box_ip = BOX_IP.parse().unwrap();
-        dial.local = SocketAddr::new(
-            box_ip,
-            locus_schema::testing::ports::free_port(box_ip).unwrap(),
-        );
-        let res = dial.run().await;
-        assert_eq!(res.code, Some(0), "box: {}", res.log);
+                let mut dial = Sipp::new("box_dial_private.xml", farm.proxy_udp())
+                    .key("user", "1000")
+                    .key("domain", DOMAIN)
+                    .key("private", &private(lab).to_string());
+                dial.service = "1001".into();
+                dial.limit_time = Duration::from_secs(10);
+                let box_ip = BOX_IP.parse().unwrap();
+                dial.local = SocketAddr::new(
+                    box_ip,
+                    locus_schema::testing::ports::free_port(box_ip).unwrap(),
+                );
+                let res = dial.run().await;
+                assert_eq!(res.code, Some(0), "box: {}", res.log);
 
-        let mut buf = [0u8; 2048];
-        let got = decoy
-            .recv_from(&mut buf)
-            .ok()
-            .map(|(n, from)| format!("{from}: {}", String::from_utf8_lossy(&buf[..n])));
-        assert_eq!(got, None, "the private address was dialled");
-        farm.stop_proxy().await;
-    });
+                let mut buf = [0u8; 2048];
+                let got = decoy
+                    .recv_from(&mut buf)
+                    .ok()
+                    .map(|(n, from)| format!("{from}: {}", String::from_utf8_lossy(&buf[..n])));
+                assert_eq!(got, None, "the private address was dialled");
+            })
+        }),
+    );
 }
 
 /// A phone whose Via asks for no rport (RFC 3581) behind a NAT that
@@ -352,14 +370,13 @@ fn a_private_contact_is_never_dialled() {
 /// mapping, not to the Via's port, or it never hears back.
 #[test]
 fn a_phone_without_rport_gets_its_responses_through_the_nat() {
-    let Some(lab) = NatLab::start() else { return };
-    lab.block_on_farm(|| async {
-        let farm = farm(&lab).await;
-        let res = phone(&lab, &farm, "phone_register.xml").run().await;
-        assert_eq!(res.code, Some(0), "register: {}", res.log);
-        let b = binding(&farm, |_| true).await;
-        assert_eq!(b.received, public(&lab, &farm).to_string());
-        assert!(b.nat, "{b:?}");
-        farm.stop_proxy().await;
-    });
+    nat_test(Box::new(|lab, farm| {
+        Box::pin(async move {
+            let res = phone(lab, farm, "phone_register.xml").run().await;
+            assert_eq!(res.code, Some(0), "register: {}", res.log);
+            let b = binding(farm, |_| true).await;
+            assert_eq!(b.received, public(lab, farm).to_string());
+            assert!(b.nat, "{b:?}");
+        })
+    }));
 }
