@@ -391,7 +391,7 @@ fn stamp_received_and_rport() {
     assert_eq!((via.received(), via.rport()), (Some("2001:db8::7"), None));
     // Only the top value of a comma-joined line changes.
     let mut r = SipMessage::parse(RESPONSE.as_bytes()).unwrap();
-    r.stamp_received("192.0.2.9:1".parse().unwrap()).unwrap();
+    r.stamp_received("192.0.2.9:5060".parse().unwrap()).unwrap();
     let vias = r.vias();
     assert_eq!(vias.len(), 3);
     assert!(vias[0].ends_with(";received=192.0.2.9"), "{}", vias[0]);

@@ -17,6 +17,7 @@ mod agent;
 pub mod failover;
 pub mod fake_esl;
 pub mod locality;
+pub mod nat;
 mod poll;
 pub mod regtrust;
 pub mod sipfarm;

@@ -46,6 +46,8 @@ pub struct Sipp {
     pub extra: Vec<String>,
     /// Whole-run time limit.
     pub limit_time: Duration,
+    /// A network namespace to run in (`ip netns exec`; `NatLab`).
+    pub netns: Option<String>,
 }
 
 /// What a finished run reports.
@@ -57,7 +59,8 @@ pub struct SippResult {
     pub ok: u64,
     /// Failed calls.
     pub failed: u64,
-    /// sipp's stderr, for assertions' messages.
+    /// sipp's stderr, its error log and the lines of its scenarios'
+    /// `<log>` actions.
     pub log: String,
     /// The address sipp had (another than asked if that port was taken).
     pub local: SocketAddr,
@@ -88,7 +91,16 @@ impl Sipp {
             transport: "u1",
             extra: Vec::new(),
             limit_time: Duration::from_secs(30),
+            netns: None,
         }
+    }
+
+    /// Runs inside network namespace `ns` on `local` (an address of that
+    /// namespace; it is the run's alone, so no other process takes it).
+    pub fn in_netns(mut self, ns: &str, local: SocketAddr) -> Self {
+        self.netns = Some(ns.into());
+        self.local = local;
+        self
     }
 
     /// Sets `-key name value` (replacing an earlier value).
@@ -128,7 +140,15 @@ impl Sipp {
         let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sip")
             .join(self.scenario);
-        let mut cmd = Command::new(sipp_bin().unwrap_or_else(|| "sipp".into()));
+        let sipp = sipp_bin().unwrap_or_else(|| "sipp".into());
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(sipp);
+                c
+            }
+            None => Command::new(sipp),
+        };
         cmd.arg(self.remote.to_string())
             .arg("-sf")
             .arg(scenario)
@@ -146,7 +166,9 @@ impl Sipp {
             .arg(dir.join("stat.csv"))
             .arg("-trace_err")
             .args(["-error_file"])
-            .arg(dir.join("errors.log"));
+            .arg(dir.join("errors.log"))
+            .args(["-trace_logs", "-log_file"])
+            .arg(dir.join("logs.log"));
         for (k, v) in &self.keys {
             cmd.args(["-key", k, v]);
         }
@@ -165,6 +187,9 @@ impl Sipp {
     /// Runs to the end (bounded) and reports; when sipp could not bind its
     /// port (taken since it was picked), again on a fresh one (bounded).
     pub async fn run(&self) -> SippResult {
+        if self.netns.is_some() {
+            return self.run_once().await;
+        }
         let ip = self.local.ip();
         let once = |port| {
             let mut run = self.clone();
@@ -235,8 +260,10 @@ impl Sipp {
 /// A run's report: its exit code and stderr, with the error log and the
 /// statistics sipp wrote in `dir`.
 fn report(code: Option<i32>, mut log: String, dir: &Path, local: SocketAddr) -> SippResult {
-    if let Ok(errors) = std::fs::read_to_string(dir.join("errors.log")) {
-        log.push_str(&errors);
+    for file in ["errors.log", "logs.log"] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
+            log.push_str(&text);
+        }
     }
     let (ok, failed) = stat_counts(&dir.join("stat.csv"));
     SippResult {

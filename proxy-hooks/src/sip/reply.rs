@@ -47,11 +47,20 @@ impl SipMessage {
     /// Stamps the top Via with where the request really came from: `received`
     /// when the sent-by host is not the source address (RFC 3261 18.2.1) or
     /// `rport` was asked for, and the source port into a bare `rport` (RFC
-    /// 3581 4). Responses then go back through the client's NAT binding.
+    /// 3581 4). Over UDP the source port goes into `rport` also when the
+    /// client did not ask but its sent-by port is not the source port
+    /// (Kamailio's `force_rport`): behind a NAT that changes ports, the
+    /// sent-by port reaches nobody. Responses then go back through the
+    /// client's NAT binding.
     pub fn stamp_received(&mut self, source: SocketAddr) -> Result<(), SipError> {
         let mut via = self.top_via()?;
         let ip = source.ip().to_string();
-        let wants_rport = via.rport() == Some(None);
+        let port_moved =
+            via.transport.eq_ignore_ascii_case("UDP") && via.port.unwrap_or(5060) != source.port();
+        let wants_rport = match via.rport() {
+            Some(asked) => asked.is_none(),
+            None => port_moved,
+        };
         if via.host != ip || wants_rport {
             via.params.set("received", Some(&ip));
         }
@@ -60,5 +69,64 @@ impl SipMessage {
         }
         self.headers.set_first("Via", &via.to_string());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    fn stamped(via: &str, source: &str) -> String {
+        let text = format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: {via}\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+        );
+        let mut m = SipMessage::parse(text.as_bytes()).unwrap();
+        m.stamp_received(source.parse().unwrap()).unwrap();
+        m.headers.get("Via").unwrap().to_owned()
+    }
+
+    #[test]
+    fn the_source_goes_into_the_via_when_it_differs_or_is_asked_for() {
+        // Asked for (RFC 3581).
+        assert_eq!(
+            stamped(
+                "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport",
+                "198.18.0.2:31000"
+            ),
+            "SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa;rport=31000;received=198.18.0.2"
+        );
+        // Not asked for, behind a NAT that changed the port: forced, or
+        // the responses would go to port 5060 of the NAT.
+        assert_eq!(
+            stamped(
+                "SIP/2.0/UDP 192.168.1.2;branch=z9hG4bKb",
+                "198.18.0.2:31000"
+            ),
+            "SIP/2.0/UDP 192.168.1.2;branch=z9hG4bKb;received=198.18.0.2;rport=31000"
+        );
+        // The port held: only `received` (RFC 3261 18.2.1).
+        assert_eq!(
+            stamped(
+                "SIP/2.0/UDP 192.168.1.2:5062;branch=z9hG4bKc",
+                "198.18.0.2:5062"
+            ),
+            "SIP/2.0/UDP 192.168.1.2:5062;branch=z9hG4bKc;received=198.18.0.2"
+        );
+        // Sent-by is the source: untouched. TCP ports say nothing.
+        assert_eq!(
+            stamped(
+                "SIP/2.0/UDP 198.18.0.2:5062;branch=z9hG4bKd",
+                "198.18.0.2:5062"
+            ),
+            "SIP/2.0/UDP 198.18.0.2:5062;branch=z9hG4bKd"
+        );
+        assert_eq!(
+            stamped(
+                "SIP/2.0/TCP 198.18.0.2:5062;branch=z9hG4bKe",
+                "198.18.0.2:40000"
+            ),
+            "SIP/2.0/TCP 198.18.0.2:5062;branch=z9hG4bKe"
+        );
     }
 }

@@ -101,7 +101,17 @@ impl SimHandle {
     /// without SIP, without a proxy, or when `to` makes no URI.
     pub async fn sip_call(&self, from: &str, to: &str) -> Option<String> {
         match &self.sip {
-            Some(s) => s.call_out(from, to).await,
+            Some(s) => s.call_out(from, to, false).await,
+            None => None,
+        }
+    }
+
+    /// Like [`sip_call`](Self::sip_call), but the answered call stays up
+    /// (re-INVITE it with [`sip_reinvite`](Self::sip_reinvite), end it with
+    /// [`sip_hangup`](Self::sip_hangup)).
+    pub async fn sip_call_held(&self, from: &str, to: &str) -> Option<String> {
+        match &self.sip {
+            Some(s) => s.call_out(from, to, true).await,
             None => None,
         }
     }

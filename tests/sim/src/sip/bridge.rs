@@ -95,6 +95,7 @@ impl Endpoint {
                 bridge: Some((caller.to_owned(), ext.to_owned())),
                 rang: false,
                 reinvite: None,
+                held: false,
             },
         );
         if let Some(d) = st.dialogs.get_mut(a_cid) {
@@ -227,6 +228,9 @@ impl Endpoint {
             _ => return vec![],
         }
         d.phase = Phase::Confirmed;
+        if d.held {
+            return vec![];
+        }
         if !d.rang {
             d.rang = true;
             self.ring_legs(d);

@@ -71,6 +71,9 @@ pub(crate) struct Dialog {
     /// The box's own re-INVITE in this dialog: its CSeq and the final
     /// status, once it came.
     pub reinvite: Option<(u32, Option<u16>)>,
+    /// UAC of a scripted call ([`crate::SimHandle::sip_call_held`]): stays
+    /// up after its 2xx until the box hangs up.
+    pub held: bool,
 }
 
 impl Dialog {

@@ -81,6 +81,7 @@ impl Endpoint {
             bridge: None,
             rang: false,
             reinvite: None,
+            held: false,
             invite: msg,
         };
         // A box refusing calls (503, as sofia at max sessions or shutting

@@ -65,9 +65,15 @@ impl Endpoint {
     }
 
     /// Sends INVITE `sip:to@domain` from `from` to the proxy, with no
-    /// caller's leg and no ESL events; a 2xx is ACKed and ended with a BYE
-    /// at once. `None` without a proxy or when `to` makes no URI.
-    pub(crate) async fn call_out(self: &Arc<Self>, from: &str, to: &str) -> Option<String> {
+    /// caller's leg and no ESL events; a 2xx is ACKed and, unless `held`,
+    /// ended with a BYE at once. `None` without a proxy or when `to` makes
+    /// no URI.
+    pub(crate) async fn call_out(
+        self: &Arc<Self>,
+        from: &str,
+        to: &str,
+        held: bool,
+    ) -> Option<String> {
         let dest: SocketAddr = self.proxy?;
         let ruri = Uri::parse(&format!("sip:{to}@{}", self.domain())).ok()?;
         let n = self.new_invite(from, to, ruri, &[]);
@@ -93,6 +99,7 @@ impl Endpoint {
                 bridge: None,
                 rang: false,
                 reinvite: None,
+                held,
             },
         );
         timers::retransmit_invite(self, n.call_id.clone(), bytes.clone(), dest);
